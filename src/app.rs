@@ -1,0 +1,240 @@
+//! The boot sequence, readable top to bottom: check the data directory,
+//! load presets, pick the encoder, open the store, recover from a crash,
+//! start the worker and retention, open both listeners. [`Running::stop`]
+//! undoes it in order: the render in progress is queued again, nothing is
+//! lost.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rocket::fairing::AdHoc;
+use rocket::{Build, Rocket};
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::animate::{self, Animator};
+use crate::config::Settings;
+use crate::encode::{self, EncodeError, H264Encoder};
+use crate::jobs::retention::{self, InUse, Policy};
+use crate::jobs::worker::{self, Queue, Worker};
+use crate::jobs::{JobStore, StoreError};
+use crate::motion::{self, Preset, PresetError};
+use crate::web;
+
+/// How often retention looks for expired jobs.
+const RETENTION_EVERY: Duration = Duration::from_secs(300);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("data_dir {path}: {source} (create it, or set SMILELOOP_DATA_DIR to a writable folder)")]
+    DataDir { path: PathBuf, source: std::io::Error },
+    #[error("{0} (check presets_dir / SMILELOOP_PRESETS_DIR)")]
+    Presets(#[from] PresetError),
+    #[error(transparent)]
+    Encoder(#[from] EncodeError),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("the {which} listener could not start on {addr}: {message}")]
+    Listen { which: &'static str, addr: String, message: String },
+}
+
+/// State every listener and task shares.
+pub struct Shared {
+    pub settings: Settings,
+    pub store: JobStore,
+    pub presets: Arc<Vec<Preset>>,
+    pub queue: Arc<Queue>,
+    pub encoder: H264Encoder,
+    pub animator: Arc<dyn Animator>,
+    pub in_use: Arc<InUse>,
+    pub started: Instant,
+}
+
+impl Shared {
+    pub fn preset(&self, id: &str) -> Option<&Preset> {
+        self.presets.iter().find(|p| p.id() == id)
+    }
+}
+
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SMILELOOP_LOG")
+        // Rocket's per-request chatter is noise on a kiosk; our own lines
+        // (one per job state change) are what an operator reads.
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rocket=off"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+}
+
+/// A started kiosk.
+pub struct Running {
+    pub kiosk_port: u16,
+    pub guest_port: u16,
+    pub shared: Arc<Shared>,
+    shutdown: watch::Sender<bool>,
+    listeners: Vec<(rocket::Shutdown, JoinHandle<()>)>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+fn prepare_data_dir(dir: &Path) -> Result<(), StartError> {
+    let fail = |source| StartError::DataDir { path: dir.to_path_buf(), source };
+    for sub in ["jobs", "tmp"] {
+        std::fs::create_dir_all(dir.join(sub)).map_err(fail)?;
+    }
+    let probe = dir.join(".write-test");
+    std::fs::write(&probe, b"ok").map_err(fail)?;
+    std::fs::remove_file(&probe).map_err(fail)
+}
+
+pub async fn start(settings: Settings) -> Result<Running, StartError> {
+    prepare_data_dir(&settings.data_dir)?;
+    let presets = Arc::new(motion::load_dir(&settings.presets_dir)?);
+    let encoder = encode::detect(settings.encoder)?;
+    let store = JobStore::open(&settings.data_dir.join("db"))?;
+    let orphans = retention::remove_orphans(&store, &settings.data_dir)?;
+    if orphans > 0 {
+        tracing::info!(orphans, "removed job folders without a record");
+    }
+    worker::recover(&store, &settings.data_dir).await?;
+    let animator: Arc<dyn Animator> = Arc::from(animate::from_config(settings.animator));
+
+    let shared = Arc::new(Shared {
+        store: store.clone(),
+        presets: Arc::clone(&presets),
+        queue: Arc::new(Queue::default()),
+        encoder,
+        animator: Arc::clone(&animator),
+        in_use: Arc::new(InUse::default()),
+        started: Instant::now(),
+        settings,
+    });
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let s = &shared.settings;
+    let worker = Arc::new(Worker {
+        store: store.clone(),
+        queue: Arc::clone(&shared.queue),
+        presets,
+        animator,
+        encoder,
+        watermark_text: s.watermark_text.clone(),
+        data_dir: s.data_dir.clone(),
+        event_mode: s.event_mode,
+    });
+    let policy = Policy { unpaid_hours: s.retention_unpaid_hours, paid_hours: s.retention_paid_hours };
+    let tasks = vec![
+        tokio::spawn(worker.run(shutdown_rx.clone())),
+        tokio::spawn(retention::run(
+            store,
+            s.data_dir.clone(),
+            policy,
+            Arc::clone(&shared.in_use),
+            RETENTION_EVERY,
+            shutdown_rx,
+        )),
+    ];
+
+    let mut running = Running { kiosk_port: 0, guest_port: 0, shared: Arc::clone(&shared), shutdown, listeners: vec![], tasks };
+    let launched = async {
+        let kiosk_addr = format!("{}:{}", s.address, s.port);
+        let kiosk = launch("kiosk", kiosk_addr, web::kiosk(Arc::clone(&shared))).await?;
+        running.kiosk_port = kiosk.0;
+        running.listeners.push((kiosk.1, kiosk.2));
+        let guest_addr = format!("{}:{}", s.guest_address, s.guest_port);
+        let guest = launch("guest", guest_addr, web::guest(Arc::clone(&shared))).await?;
+        running.guest_port = guest.0;
+        running.listeners.push((guest.1, guest.2));
+        Ok::<_, StartError>(())
+    }
+    .await;
+    if let Err(e) = launched {
+        running.stop().await;
+        return Err(e);
+    }
+    tracing::info!(
+        kiosk = %format!("{}:{}", s.address, running.kiosk_port),
+        guest = %format!("{}:{}", s.guest_address, running.guest_port),
+        "SmileLoop is ready"
+    );
+    Ok(running)
+}
+
+/// Starts one listener; returns once it accepts connections.
+async fn launch(
+    which: &'static str,
+    addr: String,
+    rocket: Rocket<Build>,
+) -> Result<(u16, rocket::Shutdown, JoinHandle<()>), StartError> {
+    let fail = |message: String| StartError::Listen { which, addr: addr.clone(), message };
+    let (tx, rx) = oneshot::channel::<u16>();
+    let tx = Arc::new(Mutex::new(Some(tx)));
+    let rocket = rocket.attach(AdHoc::on_liftoff("ready", move |r| {
+        let tx = Arc::clone(&tx);
+        Box::pin(async move {
+            if let Some(tx) = tx.lock().ok().and_then(|mut t| t.take()) {
+                let _ = tx.send(r.config().port);
+            }
+        })
+    }));
+    let ignited = rocket.ignite().await.map_err(|e| fail(format!("{:?}", e.kind())))?;
+    let handle = ignited.shutdown();
+    let (err_tx, err_rx) = oneshot::channel::<String>();
+    let task = tokio::spawn(async move {
+        if let Err(e) = ignited.launch().await {
+            let _ = err_tx.send(format!("{:?}", e.kind()));
+        }
+    });
+    tokio::select! {
+        port = rx => port.map(|p| (p, handle, task)).map_err(|_| fail("stopped before it started".into())),
+        message = err_rx => Err(fail(message.unwrap_or_else(|_| "stopped before it started".into()))),
+    }
+}
+
+impl Running {
+    /// Stops listeners and tasks; a render in progress is queued again.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for (handle, _) in &self.listeners {
+            handle.clone().notify();
+        }
+        for (_, task) in self.listeners {
+            let _ = task.await;
+        }
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        if let Err(e) = self.shared.store.flush().await {
+            tracing::error!("final flush failed: {e}");
+        }
+        tracing::info!("SmileLoop stopped");
+    }
+}
+
+/// `smileloop serve`: runs until SIGTERM or Ctrl-C; a second signal exits
+/// at once.
+pub fn serve(settings: Settings) -> Result<(), String> {
+    rocket::execute(async move {
+        let running = start(settings).await.map_err(|e| e.to_string())?;
+        wait_for_signal().await;
+        tracing::info!("stopping (a second signal exits at once)");
+        tokio::spawn(async {
+            wait_for_signal().await;
+            std::process::exit(130);
+        });
+        running.stop().await;
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,205 @@
+//! Photo intake: checks an uploaded (or captured) photo from its header
+//! before anything is decoded, then decodes it with memory limits and the
+//! EXIF orientation applied.
+
+use std::io::Cursor;
+
+use image::{DynamicImage, ImageFormat, ImageReader, Limits, RgbImage};
+
+/// Largest photo accepted, in pixels (a 40 MP phone photo fits).
+pub const MAX_PIXELS: u64 = 40_000_000;
+/// Longest side accepted.
+pub const MAX_SIDE: u32 = 12_000;
+/// Shortest side that still animates into something worth paying for.
+pub const MIN_SIDE: u32 = 128;
+/// Long side / short side beyond which a "portrait" is a banner.
+pub const MAX_ASPECT: f32 = 3.0;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PhotoError {
+    #[error("The upload was empty. Please choose a photo.")]
+    Empty,
+    #[error("That file isn't a photo we can read. Please use a JPEG, PNG or WebP image.")]
+    NotAnImage,
+    #[error("That photo seems damaged or incomplete. Please try another one.")]
+    Corrupt(String),
+    #[error("That photo is too large ({width} × {height} pixels). Photos up to 40 megapixels work.")]
+    TooLarge { width: u32, height: u32 },
+    #[error("That photo is too small ({width} × {height} pixels). Please use one at least {MIN_SIDE} pixels on each side.")]
+    TooSmall { width: u32, height: u32 },
+    #[error("That photo is too long and narrow to animate. Please use a normal portrait or landscape photo.")]
+    Shape { width: u32, height: u32 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PhotoInfo {
+    pub format: ImageFormat,
+    pub width: u32,
+    pub height: u32,
+}
+
+impl PhotoInfo {
+    /// File extension to store the original under.
+    pub fn extension(&self) -> &'static str {
+        match self.format {
+            ImageFormat::Png => "png",
+            ImageFormat::WebP => "webp",
+            _ => "jpg",
+        }
+    }
+}
+
+fn reader(bytes: &[u8]) -> Result<ImageReader<Cursor<&[u8]>>, PhotoError> {
+    if bytes.is_empty() {
+        return Err(PhotoError::Empty);
+    }
+    let reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| PhotoError::Corrupt(e.to_string()))?;
+    match reader.format() {
+        Some(ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::WebP) => Ok(reader),
+        _ => Err(PhotoError::NotAnImage),
+    }
+}
+
+/// Reads only the header: format and size, checked against the limits.
+pub fn inspect(bytes: &[u8]) -> Result<PhotoInfo, PhotoError> {
+    let reader = reader(bytes)?;
+    let format = reader.format().ok_or(PhotoError::NotAnImage)?;
+    let (width, height) = reader
+        .into_dimensions()
+        .map_err(|e| PhotoError::Corrupt(e.to_string()))?;
+    check_size(width, height)?;
+    Ok(PhotoInfo { format, width, height })
+}
+
+/// Size rules, before any pixel is decoded.
+pub fn check_size(width: u32, height: u32) -> Result<(), PhotoError> {
+    if width.max(height) > MAX_SIDE || u64::from(width) * u64::from(height) > MAX_PIXELS {
+        return Err(PhotoError::TooLarge { width, height });
+    }
+    if width.min(height) < MIN_SIDE {
+        return Err(PhotoError::TooSmall { width, height });
+    }
+    let aspect = width.max(height) as f32 / width.min(height) as f32;
+    if aspect > MAX_ASPECT {
+        return Err(PhotoError::Shape { width, height });
+    }
+    Ok(())
+}
+
+/// Decodes to 8-bit RGB with the EXIF orientation applied. Checks the
+/// header first, and caps decoder memory, so a hostile file cannot balloon.
+pub fn decode(bytes: &[u8]) -> Result<RgbImage, PhotoError> {
+    let info = inspect(bytes)?;
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    // 16-bit RGBA at the pixel limit, plus the decoder's working room.
+    limits.max_alloc = Some(MAX_PIXELS * 8 + 64 * 1024 * 1024);
+    let mut reader = reader(bytes)?;
+    reader.limits(limits);
+    let mut decoder = reader
+        .into_decoder()
+        .map_err(|e| PhotoError::Corrupt(e.to_string()))?;
+    use image::ImageDecoder;
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut image =
+        DynamicImage::from_decoder(decoder).map_err(|e| PhotoError::Corrupt(e.to_string()))?;
+    image.apply_orientation(orientation);
+    let rgb = image.into_rgb8();
+    // Orientation may swap the sides; the rules still hold.
+    debug_assert_eq!(
+        u64::from(rgb.width()) * u64::from(rgb.height()),
+        u64::from(info.width) * u64::from(info.height)
+    );
+    Ok(rgb)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn png(width: u32, height: u32) -> Vec<u8> {
+        let img = RgbImage::from_pixel(width, height, image::Rgb([200, 100, 50]));
+        let mut out = Cursor::new(Vec::new());
+        img.write_to(&mut out, ImageFormat::Png).expect("encode");
+        out.into_inner()
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_usable_photo() {
+        assert_eq!(inspect(b""), Err(PhotoError::Empty));
+        assert_eq!(inspect(b"hello, I am a text file"), Err(PhotoError::NotAnImage));
+        assert!(matches!(inspect(&png(32, 32)), Err(PhotoError::TooSmall { .. })));
+        assert!(matches!(inspect(&png(1000, 200)), Err(PhotoError::Shape { .. })));
+        let ok = inspect(&png(300, 400)).expect("fine");
+        assert_eq!((ok.width, ok.height, ok.extension()), (300, 400, "png"));
+    }
+
+    #[test]
+    fn truncated_file_is_corrupt_not_a_panic() {
+        let bytes = png(300, 300);
+        let cut = &bytes[..bytes.len() / 2];
+        assert!(matches!(decode(cut), Err(PhotoError::Corrupt(_))));
+    }
+
+    #[test]
+    fn huge_header_is_refused_before_decoding() {
+        // A valid PNG header claiming 100,000 × 100,000 pixels.
+        let mut bytes = png(200, 200);
+        bytes[16..20].copy_from_slice(&100_000u32.to_be_bytes());
+        bytes[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+        // Fix the IHDR CRC so the header itself is well-formed.
+        let crc = crc32(&bytes[12..29]);
+        bytes[29..33].copy_from_slice(&crc.to_be_bytes());
+        assert_eq!(
+            inspect(&bytes),
+            Err(PhotoError::TooLarge { width: 100_000, height: 100_000 })
+        );
+        assert!(matches!(decode(&bytes), Err(PhotoError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn exif_orientation_is_applied() {
+        // 300 wide, 200 high, left half red: stored as landscape, tagged
+        // "rotate 90° clockwise" (orientation 6) as phones do.
+        let img = RgbImage::from_fn(300, 200, |x, _| {
+            if x < 150 { image::Rgb([255, 0, 0]) } else { image::Rgb([0, 0, 255]) }
+        });
+        let mut jpeg = Cursor::new(Vec::new());
+        img.write_to(&mut jpeg, ImageFormat::Jpeg).expect("encode");
+        let jpeg = jpeg.into_inner();
+        let tiff: [u8; 26] = [
+            b'M', b'M', 0, 42, 0, 0, 0, 8, // big-endian TIFF header, IFD at 8
+            0, 1, // one entry
+            0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0, // Orientation = 6
+            0, 0, 0, 0, // no next IFD
+        ];
+        let mut app1 = vec![0xFF, 0xE1];
+        app1.extend_from_slice(&(2 + 6 + tiff.len() as u16).to_be_bytes());
+        app1.extend_from_slice(b"Exif\0\0");
+        app1.extend_from_slice(&tiff);
+        let mut tagged = jpeg[..2].to_vec();
+        tagged.extend_from_slice(&app1);
+        tagged.extend_from_slice(&jpeg[2..]);
+        let rgb = decode(&tagged).expect("decodes");
+        assert_eq!((rgb.width(), rgb.height()), (200, 300));
+        // Rotated clockwise: the red left half is now on top.
+        assert!(rgb.get_pixel(100, 20)[0] > 200 && rgb.get_pixel(100, 280)[2] > 200);
+    }
+
+    /// PNG's CRC-32 (IEEE), for building test headers.
+    fn crc32(data: &[u8]) -> u32 {
+        let mut crc = 0xFFFF_FFFFu32;
+        for &b in data {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            }
+        }
+        !crc
+    }
+}

@@ -1,0 +1,251 @@
+//! Configuration, read once at start-up: defaults, then `Rocket.toml`
+//! (`[default]` table; another file with `SMILELOOP_CONFIG`), then
+//! `SMILELOOP_*` environment variables. Every key is documented in README.
+//! Unknown keys and invalid values stop start-up with a message that names
+//! the key, so a typo never silently falls back to a default.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use rocket::figment::providers::{Env, Format, Serialized, Toml};
+use rocket::figment::Figment;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventMode {
+    /// Pay per video (Stripe Checkout).
+    Paid,
+    /// Host-paid event: every download is free.
+    Free,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AnimatorKind {
+    /// Whole-photo motion: a slow push-in with a slight tilt.
+    Gentle,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EncoderPref {
+    /// Hardware if the GStreamer registry has it, else software.
+    Auto,
+    Nvv4l2h264enc,
+    X264enc,
+    Openh264enc,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub address: IpAddr,
+    pub port: u16,
+    pub guest_address: IpAddr,
+    pub guest_port: u16,
+    pub data_dir: PathBuf,
+    pub presets_dir: PathBuf,
+    pub ui_dir: PathBuf,
+    pub public_base_url: String,
+    pub event_name: String,
+    pub event_mode: EventMode,
+    pub price_cents: u32,
+    pub currency: String,
+    pub watermark_text: String,
+    pub retention_unpaid_hours: u32,
+    pub retention_paid_hours: u32,
+    pub queue_limit: u32,
+    pub max_upload_mb: u32,
+    pub animator: AnimatorKind,
+    pub encoder: EncoderPref,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            address: IpAddr::from([127, 0, 0, 1]),
+            port: 8000,
+            guest_address: IpAddr::from([0, 0, 0, 0]),
+            guest_port: 8080,
+            data_dir: PathBuf::from("data"),
+            presets_dir: PathBuf::from("presets"),
+            ui_dir: PathBuf::from("kiosk-ui"),
+            public_base_url: "http://localhost:8080".into(),
+            event_name: "SmileLoop".into(),
+            event_mode: EventMode::Paid,
+            price_cents: 799,
+            currency: "usd".into(),
+            watermark_text: "SmileLoop preview".into(),
+            retention_unpaid_hours: 24,
+            retention_paid_hours: 72,
+            queue_limit: 20,
+            max_upload_mb: 20,
+            animator: AnimatorKind::Gentle,
+            encoder: EncoderPref::Auto,
+        }
+    }
+}
+
+/// Currencies Stripe Checkout accepts that a venue is likely to use.
+const CURRENCIES: [&str; 16] = [
+    "usd", "eur", "gbp", "chf", "cad", "aud", "nzd", "sek", "nok", "dkk", "pln", "czk", "jpy",
+    "mxn", "brl", "sgd",
+];
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("configuration key `{key}`: {message}")]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+fn err(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError { key: key.into(), message: message.into() }
+}
+
+impl Settings {
+    /// Defaults < `Rocket.toml` (or `$SMILELOOP_CONFIG`) < `SMILELOOP_*`.
+    pub fn figment() -> Figment {
+        let file = std::env::var("SMILELOOP_CONFIG").unwrap_or_else(|_| "Rocket.toml".into());
+        Figment::from(Serialized::defaults(Settings::default()))
+            .merge(Toml::file(file).nested())
+            .merge(Env::prefixed("SMILELOOP_").ignore(&["config", "log"]).global())
+            .select("default")
+    }
+
+    pub fn load() -> Result<Self, ConfigError> {
+        Self::from_figment(&Self::figment())
+    }
+
+    pub fn from_figment(figment: &Figment) -> Result<Self, ConfigError> {
+        let settings: Settings = figment.extract().map_err(|e| {
+            let key = e.path.join(".");
+            let mut message = e.kind.to_string();
+            if let Some(source) = &e.metadata.as_ref().and_then(|m| m.source.as_ref()) {
+                message = format!("{message} (from {source})");
+            }
+            ConfigError { key: if key.is_empty() { "(file)".into() } else { key }, message }
+        })?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.port == 0 || self.guest_port == 0 {
+            return Err(err(if self.port == 0 { "port" } else { "guest_port" }, "must be 1-65535"));
+        }
+        if self.port == self.guest_port && self.address == self.guest_address {
+            return Err(err("guest_port", "the guest listener needs its own port"));
+        }
+        let url = url::Url::parse(&self.public_base_url)
+            .map_err(|e| err("public_base_url", format!("not a URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https")
+            || url.host_str().is_none()
+            || url.query().is_some()
+            || url.fragment().is_some()
+        {
+            return Err(err("public_base_url", "must be an http(s) URL without query or fragment"));
+        }
+        let name_len = self.event_name.trim().chars().count();
+        if name_len == 0 || name_len > 80 {
+            return Err(err("event_name", "must be 1-80 characters"));
+        }
+        if !(50..=100_000).contains(&self.price_cents) {
+            return Err(err("price_cents", "must be between 50 and 100000 (Stripe's minimum is 50)"));
+        }
+        if !CURRENCIES.contains(&self.currency.as_str()) {
+            return Err(err("currency", format!("must be one of {}", CURRENCIES.join(", "))));
+        }
+        let wm_len = self.watermark_text.trim().chars().count();
+        if wm_len == 0 || wm_len > 40 {
+            return Err(err("watermark_text", "must be 1-40 characters"));
+        }
+        for (key, hours) in [
+            ("retention_unpaid_hours", self.retention_unpaid_hours),
+            ("retention_paid_hours", self.retention_paid_hours),
+        ] {
+            if !(1..=24 * 365).contains(&hours) {
+                return Err(err(key, "must be between 1 and 8760 hours"));
+            }
+        }
+        if !(1..=1000).contains(&self.queue_limit) {
+            return Err(err("queue_limit", "must be between 1 and 1000"));
+        }
+        if !(1..=100).contains(&self.max_upload_mb) {
+            return Err(err("max_upload_mb", "must be between 1 and 100"));
+        }
+        Ok(())
+    }
+
+    pub fn max_upload_bytes(&self) -> u64 {
+        u64::from(self.max_upload_mb) * 1024 * 1024
+    }
+
+    /// The guest URL base without a trailing slash.
+    pub fn public_base(&self) -> &str {
+        self.public_base_url.trim_end_matches('/')
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let mut f = Figment::from(Serialized::defaults(Settings::default()));
+        for (k, v) in pairs {
+            f = f.merge(Toml::string(&format!("{k} = {v}")));
+        }
+        Settings::from_figment(&f)
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let s = with(&[]).expect("defaults");
+        assert_eq!(s.port, 8000);
+        assert_eq!(s.guest_port, 8080);
+        assert_eq!(s.event_mode, EventMode::Paid);
+        assert_eq!(s.max_upload_bytes(), 20 * 1024 * 1024);
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let cases: [(&str, &str, &str); 12] = [
+            ("port", "0", "port"),
+            ("port", "\"eighty\"", "port"),
+            ("guest_port", "8000", "guest_port"),
+            ("public_base_url", "\"ftp://x\"", "public_base_url"),
+            ("public_base_url", "\"not a url\"", "public_base_url"),
+            ("event_mode", "\"sometimes\"", "event_mode"),
+            ("price_cents", "-5", "price_cents"),
+            ("price_cents", "10", "price_cents"),
+            ("currency", "\"doubloons\"", "currency"),
+            ("retention_unpaid_hours", "0", "retention_unpaid_hours"),
+            ("queue_limit", "0", "queue_limit"),
+            ("colour", "\"blue\"", "colour"),
+        ];
+        for (key, value, named) in cases {
+            let e = with(&[(key, value)]).expect_err(key);
+            assert!(
+                e.to_string().contains(named),
+                "{key}={value}: {e} should name {named}"
+            );
+        }
+    }
+
+    #[test]
+    fn env_overrides_file_and_names_unknown_keys() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("Rocket.toml", "[default]\nport = 9000\nevent_mode = \"free\"\n")?;
+            jail.set_env("SMILELOOP_PORT", "9100");
+            jail.set_env("SMILELOOP_CURRENCY", "eur");
+            let s = Settings::load().expect("load");
+            assert_eq!((s.port, s.event_mode, s.currency.as_str()), (9100, EventMode::Free, "eur"));
+            jail.set_env("SMILELOOP_PROT", "1");
+            let e = Settings::load().expect_err("typo");
+            assert!(e.to_string().contains("prot"), "{e}");
+            Ok(())
+        });
+    }
+}

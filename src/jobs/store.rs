@@ -1,0 +1,314 @@
+//! The durable job store on sled.
+//!
+//! Trees: `jobs` (id → JSON record), `by_status` (status, created, id → ∅),
+//! `by_token` (guest token → id), `meta` (schema version). Every write that
+//! touches more than one tree runs in one sled transaction, so the indexes
+//! never disagree with the records, even after `kill -9`.
+
+use std::path::Path;
+
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+use sled::Transactional;
+
+use super::model::{GuestToken, Job, JobId, Status};
+use super::now_ms;
+
+/// Bump with a numbered upgrader when the record layout changes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("no job {0}")]
+    NotFound(JobId),
+    #[error("job {id} cannot go from {from} to {to}")]
+    IllegalTransition { id: JobId, from: Status, to: Status },
+    #[error("job {0} already exists")]
+    Exists(JobId),
+    #[error("job store record is corrupt: {0}")]
+    Corrupt(String),
+    #[error("job store was written by a newer SmileLoop (schema {found}, this build reads {supported})")]
+    Schema { found: u32, supported: u32 },
+    #[error("job store: {0}")]
+    Db(#[from] sled::Error),
+}
+
+type TxError = ConflictableTransactionError<StoreError>;
+
+fn unwrap_tx<T>(r: Result<T, TransactionError<StoreError>>) -> Result<T, StoreError> {
+    r.map_err(|e| match e {
+        TransactionError::Abort(e) => e,
+        TransactionError::Storage(e) => StoreError::Db(e),
+    })
+}
+
+fn index_key(job: &Job) -> Vec<u8> {
+    let mut key = Vec::with_capacity(17);
+    key.push(job.status.code());
+    // Offset so negative times (a broken clock) still sort before positive.
+    key.extend_from_slice(&((job.created_at as u64) ^ (1 << 63)).to_be_bytes());
+    key.extend_from_slice(job.id.as_bytes());
+    key
+}
+
+fn decode(bytes: &[u8]) -> Result<Job, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn encode(job: &Job) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(job).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+#[derive(Clone)]
+pub struct JobStore {
+    db: sled::Db,
+    jobs: sled::Tree,
+    by_status: sled::Tree,
+    by_token: sled::Tree,
+}
+
+impl JobStore {
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let db = sled::Config::new().path(path).flush_every_ms(Some(500)).open()?;
+        let meta = db.open_tree("meta")?;
+        match meta.get("schema")? {
+            Some(v) => {
+                let found = u32::from_be_bytes(
+                    v.as_ref().try_into().map_err(|_| StoreError::Corrupt("schema".into()))?,
+                );
+                if found > SCHEMA_VERSION {
+                    return Err(StoreError::Schema { found, supported: SCHEMA_VERSION });
+                }
+            }
+            None => {
+                meta.insert("schema", &SCHEMA_VERSION.to_be_bytes())?;
+                db.flush()?;
+            }
+        }
+        Ok(Self {
+            jobs: db.open_tree("jobs")?,
+            by_status: db.open_tree("by_status")?,
+            by_token: db.open_tree("by_token")?,
+            db,
+        })
+    }
+
+    /// Makes every change so far durable. Call before reporting a change.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    pub fn insert_new(&self, job: &Job) -> Result<(), StoreError> {
+        let value = encode(job)?;
+        let r = (&self.jobs, &self.by_status, &self.by_token).transaction(|(jobs, idx, tokens)| {
+            if jobs.get(job.id.as_bytes())?.is_some() {
+                return Err(TxError::Abort(StoreError::Exists(job.id)));
+            }
+            jobs.insert(job.id.as_bytes(), value.as_slice())?;
+            idx.insert(index_key(job), &[])?;
+            tokens.insert(job.token.as_bytes(), job.id.as_bytes())?;
+            Ok(())
+        });
+        unwrap_tx(r)
+    }
+
+    pub fn get(&self, id: JobId) -> Result<Option<Job>, StoreError> {
+        self.jobs.get(id.as_bytes())?.map(|v| decode(&v)).transpose()
+    }
+
+    pub fn get_by_token(&self, token: GuestToken) -> Result<Option<Job>, StoreError> {
+        match self.by_token.get(token.as_bytes())? {
+            Some(id) => self.get(JobId::from_bytes(&id).map_err(|_| StoreError::Corrupt("token index".into()))?),
+            None => Ok(None),
+        }
+    }
+
+    /// Moves a job to `to`, applying `change` in the same atomic write.
+    /// Rejects transitions the state machine does not allow.
+    pub fn transition(
+        &self,
+        id: JobId,
+        to: Status,
+        change: impl Fn(&mut Job),
+    ) -> Result<Job, StoreError> {
+        self.modify(id, |job| {
+            if !job.status.can_become(to) {
+                return Err(StoreError::IllegalTransition { id, from: job.status, to });
+            }
+            change(job);
+            job.status = to;
+            Ok(())
+        })
+    }
+
+    /// Changes fields other than the status (progress, download count…).
+    pub fn update(&self, id: JobId, change: impl Fn(&mut Job)) -> Result<Job, StoreError> {
+        self.modify(id, |job| {
+            let status = job.status;
+            change(job);
+            job.status = status;
+            Ok(())
+        })
+    }
+
+    fn modify(
+        &self,
+        id: JobId,
+        change: impl Fn(&mut Job) -> Result<(), StoreError>,
+    ) -> Result<Job, StoreError> {
+        let r = (&self.jobs, &self.by_status).transaction(|(jobs, idx)| {
+            let mut job = read(jobs, id)?;
+            let old_key = index_key(&job);
+            change(&mut job).map_err(TxError::Abort)?;
+            job.id = id;
+            job.updated_at = now_ms();
+            let new_key = index_key(&job);
+            if new_key != old_key {
+                idx.remove(old_key)?;
+                idx.insert(new_key, &[])?;
+            }
+            jobs.insert(id.as_bytes(), encode(&job).map_err(TxError::Abort)?)?;
+            Ok(job)
+        });
+        unwrap_tx(r)
+    }
+
+    /// Removes the record and its index entries (files are the caller's).
+    pub fn delete(&self, id: JobId) -> Result<Option<Job>, StoreError> {
+        let r = (&self.jobs, &self.by_status, &self.by_token).transaction(|(jobs, idx, tokens)| {
+            let Some(bytes) = jobs.remove(id.as_bytes())? else {
+                return Ok(None);
+            };
+            let job = decode(&bytes).map_err(TxError::Abort)?;
+            idx.remove(index_key(&job))?;
+            tokens.remove(job.token.as_bytes())?;
+            Ok(Some(job))
+        });
+        unwrap_tx(r)
+    }
+
+    /// Ids with `status`, oldest first, from the index (no full scan).
+    pub fn ids_with_status(&self, status: Status) -> Result<Vec<JobId>, StoreError> {
+        self.by_status
+            .scan_prefix([status.code()])
+            .keys()
+            .map(|k| {
+                let k = k?;
+                JobId::from_bytes(&k[9..]).map_err(|_| StoreError::Corrupt("status index".into()))
+            })
+            .collect()
+    }
+
+    pub fn oldest_with_status(&self, status: Status) -> Result<Option<JobId>, StoreError> {
+        match self.by_status.scan_prefix([status.code()]).keys().next() {
+            Some(k) => Ok(Some(
+                JobId::from_bytes(&k?[9..])
+                    .map_err(|_| StoreError::Corrupt("status index".into()))?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    pub fn count_with_status(&self, status: Status) -> usize {
+        self.by_status.scan_prefix([status.code()]).count()
+    }
+
+    /// Every job, newest first (admin listings; not used on hot paths).
+    pub fn all(&self) -> Result<Vec<Job>, StoreError> {
+        let mut jobs = self
+            .jobs
+            .iter()
+            .values()
+            .map(|v| decode(&v?))
+            .collect::<Result<Vec<_>, _>>()?;
+        jobs.sort_by_key(|j| std::cmp::Reverse(j.created_at));
+        Ok(jobs)
+    }
+
+    pub fn contains(&self, id: JobId) -> Result<bool, StoreError> {
+        Ok(self.jobs.contains_key(id.as_bytes())?)
+    }
+}
+
+fn read(jobs: &TransactionalTree, id: JobId) -> Result<Job, TxError> {
+    let bytes = jobs.get(id.as_bytes())?.ok_or(TxError::Abort(StoreError::NotFound(id)))?;
+    decode(&bytes).map_err(TxError::Abort)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jobs::UnlockReason;
+
+    fn store() -> (tempfile::TempDir, JobStore) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = JobStore::open(&dir.path().join("db")).expect("open");
+        (dir, store)
+    }
+
+    #[test]
+    fn transitions_update_the_index_atomically() {
+        let (_dir, s) = store();
+        let a = Job::new("soft_smile", "source.jpg", 1000);
+        let b = Job::new("soft_smile", "source.jpg", 2000);
+        s.insert_new(&a).expect("insert a");
+        s.insert_new(&b).expect("insert b");
+        assert!(matches!(s.insert_new(&a), Err(StoreError::Exists(_))));
+        for j in [&b, &a] {
+            s.transition(j.id, Status::Queued, |_| {}).expect("queue");
+        }
+        assert_eq!(s.ids_with_status(Status::Queued).expect("list"), vec![a.id, b.id]);
+        assert_eq!(s.oldest_with_status(Status::Queued).expect("first"), Some(a.id));
+        assert_eq!(s.count_with_status(Status::Uploaded), 0);
+
+        let err = s.transition(a.id, Status::Unlocked, |j| j.unlock = Some(UnlockReason::Paid));
+        assert!(matches!(err, Err(StoreError::IllegalTransition { .. })));
+        let kept = s.get(a.id).expect("get").expect("exists");
+        assert_eq!((kept.status, kept.unlock), (Status::Queued, None), "rejected change left no trace");
+
+        let r = s.transition(a.id, Status::Rendering, |j| j.attempts += 1).expect("render");
+        assert_eq!(r.attempts, 1);
+        assert_eq!(s.ids_with_status(Status::Queued).expect("list"), vec![b.id]);
+        assert_eq!(s.ids_with_status(Status::Rendering).expect("list"), vec![a.id]);
+    }
+
+    #[test]
+    fn update_cannot_change_status_and_tokens_resolve() {
+        let (_dir, s) = store();
+        let a = Job::new("soft_smile", "source.png", 5);
+        s.insert_new(&a).expect("insert");
+        let u = s.update(a.id, |j| {
+            j.status = Status::Unlocked;
+            j.download_count = 3;
+        });
+        let u = u.expect("update");
+        assert_eq!((u.status, u.download_count), (Status::Uploaded, 3));
+        assert_eq!(s.get_by_token(a.token).expect("by token").map(|j| j.id), Some(a.id));
+        assert!(s.get_by_token(GuestToken::generate()).expect("lookup").is_none());
+        assert!(s.delete(a.id).expect("delete").is_some());
+        assert!(s.get_by_token(a.token).expect("lookup").is_none());
+        assert_eq!(s.count_with_status(Status::Uploaded), 0);
+        assert!(s.delete(a.id).expect("delete twice").is_none());
+        assert!(matches!(s.update(a.id, |_| {}), Err(StoreError::NotFound(_))));
+    }
+
+    #[tokio::test]
+    async fn survives_reopen_and_refuses_newer_schema() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("db");
+        let a = Job::new("wink", "source.jpg", 7);
+        {
+            let s = JobStore::open(&path).expect("open");
+            s.insert_new(&a).expect("insert");
+            s.transition(a.id, Status::Queued, |_| {}).expect("queue");
+            s.flush().await.expect("flush");
+        }
+        {
+            let s = JobStore::open(&path).expect("reopen");
+            assert_eq!(s.get(a.id).expect("get").map(|j| j.status), Some(Status::Queued));
+            s.db.open_tree("meta").expect("meta").insert("schema", &99u32.to_be_bytes()).expect("poke");
+            s.db.flush().expect("flush");
+        }
+        assert!(matches!(JobStore::open(&path), Err(StoreError::Schema { found: 99, .. })));
+    }
+}

@@ -1,0 +1,237 @@
+//! The render worker: one render at a time (the GPU, or the CPU, is one
+//! resource), taking the oldest `queued` job from the store.
+//!
+//! The queue is the store's `queued` index, bounded by `queue_limit` at
+//! upload time, and [`Queue`] only wakes the worker. A job found `rendering`
+//! at start-up was interrupted by a crash: it is queued again, unless it
+//! already crashed the kiosk [`MAX_ATTEMPTS`] times.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{watch, Notify};
+
+use super::{job_dir, now_ms, JobId, JobStore, Progress, Status, StoreError, UnlockReason};
+use crate::animate::{AnimateError, Animator};
+use crate::capture::photo;
+use crate::config::EventMode;
+use crate::encode::H264Encoder;
+use crate::motion::Preset;
+use crate::render::{self, OutputPaths, RenderError, RenderReport};
+
+/// Renders a job may start before it is given up as poison.
+pub const MAX_ATTEMPTS: u32 = 3;
+
+/// Wakes the worker; the queue's contents live in the store.
+#[derive(Default)]
+pub struct Queue {
+    notify: Notify,
+    /// The job being rendered now, for health and the admin page.
+    current: Mutex<Option<JobId>>,
+}
+
+impl Queue {
+    pub fn wake(&self) {
+        self.notify.notify_one();
+    }
+
+    pub fn current(&self) -> Option<JobId> {
+        self.current.lock().map(|c| *c).unwrap_or(None)
+    }
+
+    fn set_current(&self, id: Option<JobId>) {
+        if let Ok(mut c) = self.current.lock() {
+            *c = id;
+        }
+    }
+}
+
+/// Everything a render needs, shared with the web layer.
+pub struct Worker {
+    pub store: JobStore,
+    pub queue: Arc<Queue>,
+    pub presets: Arc<Vec<Preset>>,
+    pub animator: Arc<dyn Animator>,
+    pub encoder: H264Encoder,
+    pub watermark_text: String,
+    pub data_dir: PathBuf,
+    pub event_mode: EventMode,
+}
+
+/// At start-up, before serving: interrupted renders go back in the queue;
+/// uploads that were never acknowledged (no `queued`) are dropped.
+pub async fn recover(store: &JobStore, data_dir: &std::path::Path) -> Result<(), StoreError> {
+    for id in store.ids_with_status(Status::Rendering)? {
+        let job = store.get(id)?.ok_or(StoreError::NotFound(id))?;
+        if job.attempts >= MAX_ATTEMPTS {
+            store.transition(id, Status::Failed, |j| {
+                j.error = Some(GUEST_FAILED.into());
+            })?;
+            tracing::warn!(job = %id, attempts = job.attempts, "failed: interrupted too often");
+        } else {
+            store.transition(id, Status::Queued, |j| j.progress = Progress::default())?;
+            tracing::info!(job = %id, "queued again after an interrupted render");
+        }
+    }
+    for id in store.ids_with_status(Status::Uploaded)? {
+        store.delete(id)?;
+        let _ = std::fs::remove_dir_all(job_dir(data_dir, id));
+        tracing::info!(job = %id, "dropped an upload that was never acknowledged");
+    }
+    store.flush().await
+}
+
+const GUEST_FAILED: &str =
+    "We couldn't animate this photo. Please try again, or try another photo.";
+
+fn guest_message(e: &RenderError) -> String {
+    match e {
+        RenderError::Animate(AnimateError::Unsupported { .. }) => {
+            "This animation isn't available right now. Please pick another one.".into()
+        }
+        _ => GUEST_FAILED.into(),
+    }
+}
+
+impl Worker {
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        tracing::info!(backend = self.animator.name(), "render worker started");
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            match self.store.oldest_with_status(Status::Queued) {
+                Ok(Some(id)) => {
+                    if let Err(e) = self.render_one(id, shutdown.clone()).await {
+                        // The store itself failed: wait and retry rather than spin.
+                        tracing::error!(job = %id, "render bookkeeping failed: {e}");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => tracing::error!("reading the queue failed: {e}"),
+            }
+            tokio::select! {
+                () = self.queue.notify.notified() => {}
+                _ = shutdown.changed() => {}
+                () = tokio::time::sleep(Duration::from_secs(5)) => {}
+            }
+        }
+        tracing::info!("render worker stopped");
+    }
+
+    async fn render_one(
+        self: &Arc<Self>,
+        id: JobId,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Result<(), StoreError> {
+        let job = self.store.transition(id, Status::Rendering, |j| {
+            j.attempts += 1;
+            j.progress = Progress::default();
+            j.error = None;
+        })?;
+        self.store.flush().await?;
+        tracing::info!(job = %id, preset = %job.preset, attempt = job.attempts, "rendering");
+        self.queue.set_current(Some(id));
+
+        let cancel = Arc::new(AtomicBool::new(false));
+        let this = Arc::clone(self);
+        let flag = Arc::clone(&cancel);
+        let task = tokio::task::spawn_blocking(move || this.render_blocking(&job, &flag));
+        tokio::pin!(task);
+        let outcome = loop {
+            tokio::select! {
+                r = &mut task => break r,
+                _ = shutdown.changed() => cancel.store(true, Ordering::Relaxed),
+            }
+        };
+        self.queue.set_current(None);
+
+        match outcome {
+            Ok(Ok(report)) => self.finish(id, &report).await,
+            Ok(Err(RenderError::Cancelled)) => {
+                self.store.transition(id, Status::Queued, |j| j.progress = Progress::default())?;
+                self.store.flush().await?;
+                tracing::info!(job = %id, "queued again: the kiosk is shutting down");
+                Ok(())
+            }
+            Ok(Err(e)) => self.fail(id, &guest_message(&e), &e.to_string()).await,
+            Err(join) => self.fail(id, GUEST_FAILED, &format!("render panicked: {join}")).await,
+        }
+    }
+
+    async fn finish(&self, id: JobId, report: &RenderReport) -> Result<(), StoreError> {
+        let ms_per_frame = report.animate_time.as_secs_f64() * 1000.0
+            / f64::from(report.plan.frame_count.max(1));
+        self.store.transition(id, Status::PreviewReady, |j| {
+            j.files.full = Some("full.mp4".into());
+            j.files.preview = Some("preview.mp4".into());
+            j.files.poster = Some("poster.jpg".into());
+            j.backend = Some(report.backend.into());
+            j.encoder = Some(report.encoder.element().into());
+            j.finished_at = Some(now_ms());
+            j.progress.frames_done = report.plan.frame_count;
+        })?;
+        tracing::info!(
+            job = %id,
+            seconds = report.preview_ready.as_secs_f64(),
+            ms_per_frame,
+            "preview_ready"
+        );
+        if self.event_mode == EventMode::Free {
+            self.store.transition(id, Status::Unlocked, |j| {
+                j.unlock = Some(UnlockReason::Event);
+                j.unlocked_at = Some(now_ms());
+            })?;
+            tracing::info!(job = %id, reason = "event", "unlocked");
+        }
+        self.store.flush().await
+    }
+
+    async fn fail(&self, id: JobId, guest: &str, detail: &str) -> Result<(), StoreError> {
+        self.store.transition(id, Status::Failed, |j| j.error = Some(guest.into()))?;
+        self.store.flush().await?;
+        tracing::warn!(job = %id, "failed: {detail}");
+        Ok(())
+    }
+
+    /// On a blocking thread: decode, animate, encode.
+    fn render_blocking(&self, job: &super::Job, cancel: &AtomicBool) -> Result<RenderReport, RenderError> {
+        let dir = job_dir(&self.data_dir, job.id);
+        let preset = self.presets.iter().find(|p| p.id() == job.preset).ok_or_else(|| {
+            RenderError::Animate(AnimateError::Unsupported {
+                backend: self.animator.name(),
+                preset: job.preset.clone(),
+            })
+        })?;
+        let source = dir.join(&job.files.source);
+        let bytes = std::fs::read(&source).map_err(|e| RenderError::Io { path: source.clone(), source: e })?;
+        let image = photo::decode(&bytes)
+            .map_err(|e| RenderError::Animate(AnimateError::Backend(e.to_string())))?;
+        let request = render::Job {
+            photo: &image,
+            preset,
+            animator: self.animator.as_ref(),
+            encoder: self.encoder,
+            watermark_text: &self.watermark_text,
+        };
+        let mut last_write = Instant::now();
+        let mut progress = |done: u32, total: u32| {
+            // Progress is not a state change: written often enough for a
+            // progress bar, not flushed.
+            if done == total || last_write.elapsed() >= Duration::from_millis(150) {
+                last_write = Instant::now();
+                let r = self.store.update(job.id, |j| {
+                    j.progress = Progress { frames_done: done, frames_total: total };
+                });
+                if let Err(e) = r {
+                    tracing::warn!(job = %job.id, "progress not recorded: {e}");
+                }
+            }
+        };
+        render::render(&request, &OutputPaths::in_dir(&dir), &mut progress, cancel)
+    }
+}

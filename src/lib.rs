@@ -1,0 +1,18 @@
+//! SmileLoop: a photo-animation kiosk. A guest's portrait comes alive as a
+//! short seamless loop, shown watermarked on the kiosk, paid for and
+//! downloaded in HD on the guest's phone.
+//!
+//! One module per domain: `capture` (photos in), `motion` (presets),
+//! `animate` (backends), `encode` (GStreamer), `render` (one job's outputs),
+//! `jobs` (store, worker, retention), `web` (the listeners), `config`, and
+//! `app`, the boot sequence that ties them together.
+
+pub mod animate;
+pub mod app;
+pub mod capture;
+pub mod config;
+pub mod encode;
+pub mod jobs;
+pub mod motion;
+pub mod render;
+pub mod web;

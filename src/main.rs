@@ -1,0 +1,124 @@
+//! The `smileloop` command: `serve` runs the kiosk, `animate` renders one
+//! photo from the command line (and is the benchmark's entry point).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+
+use clap::{Parser, Subcommand};
+
+use smileloop::config::Settings;
+use smileloop::{animate, app, capture, encode, motion, render};
+
+#[derive(Parser)]
+#[command(name = "smileloop", version, about = "SmileLoop photo-animation kiosk")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the kiosk (the default): kiosk and guest listeners, worker, retention.
+    Serve,
+    /// Animate one photo into an MP4 loop, with its preview and poster.
+    Animate {
+        photo: PathBuf,
+        /// Preset id (see `presets/`).
+        #[arg(long)]
+        preset: String,
+        /// The clean HD video.
+        #[arg(short = 'o', long = "output")]
+        output: PathBuf,
+        /// The watermarked preview (default: OUTPUT with `.preview.mp4`).
+        #[arg(long)]
+        preview: Option<PathBuf>,
+        /// The poster image (default: OUTPUT with `.poster.jpg`).
+        #[arg(long)]
+        poster: Option<PathBuf>,
+    },
+    /// List the presets.
+    Presets,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    app::init_tracing();
+    let settings = match Settings::load() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("smileloop: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => app::serve(settings),
+        Command::Animate { photo, preset, output, preview, poster } => {
+            let with_suffix = |suffix: &str| {
+                let mut p = output.clone().into_os_string();
+                p.push(suffix);
+                PathBuf::from(p)
+            };
+            let out = render::OutputPaths {
+                preview: preview.unwrap_or_else(|| with_suffix(".preview.mp4")),
+                poster: poster.unwrap_or_else(|| with_suffix(".poster.jpg")),
+                full: output.clone(),
+            };
+            animate_one(&settings, &photo, &preset, &out)
+        }
+        Command::Presets => motion::load_dir(&settings.presets_dir)
+            .map(|presets| {
+                for p in presets {
+                    println!("{:<16} {:>4.1} s  {} fps  {}", p.id(), p.file.duration_s, p.fps(), p.label("en"));
+                }
+            })
+            .map_err(|e| e.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("smileloop: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn animate_one(
+    settings: &Settings,
+    photo: &std::path::Path,
+    preset_id: &str,
+    out: &render::OutputPaths,
+) -> Result<(), String> {
+    let presets = motion::load_dir(&settings.presets_dir).map_err(|e| e.to_string())?;
+    let preset = presets
+        .iter()
+        .find(|p| p.id() == preset_id)
+        .ok_or_else(|| format!("unknown preset {preset_id}; try `smileloop presets`"))?;
+    let bytes = std::fs::read(photo).map_err(|e| format!("{}: {e}", photo.display()))?;
+    let t0 = std::time::Instant::now();
+    let image = capture::photo::decode(&bytes).map_err(|e| format!("{}: {e}", photo.display()))?;
+    let decoded = t0.elapsed();
+    let encoder = encode::detect(settings.encoder).map_err(|e| e.to_string())?;
+    let animator = animate::from_config(settings.animator);
+    let job = render::Job {
+        photo: &image,
+        preset,
+        animator: animator.as_ref(),
+        encoder,
+        watermark_text: &settings.watermark_text,
+    };
+    let report = render::render(&job, out, &mut |_, _| {}, &AtomicBool::new(false))
+        .map_err(|e| e.to_string())?;
+    let p = report.plan;
+    let secs = |d: std::time::Duration| d.as_secs_f64();
+    println!("photo       {} ({}x{}), decoded in {:.3} s", photo.display(), image.width(), image.height(), secs(decoded));
+    println!("backend     {} ; encoder {}", report.backend, report.encoder.element());
+    println!("frames      {} at {}x{} @ {} fps ; preview {}x{}", p.frame_count, p.width, p.height, p.fps, report.preview_size.0, report.preview_size.1);
+    println!("prepared    {:.3} s", secs(report.prepared));
+    println!("animate     {:.3} s ({:.1} ms/frame)", secs(report.animate_time), secs(report.animate_time) * 1000.0 / f64::from(p.frame_count.max(1)));
+    println!("frames done {:.3} s", secs(report.frames_done));
+    println!("full.mp4    {:.3} s  -> {}", secs(report.full_ready), out.full.display());
+    println!("preview.mp4 {:.3} s  -> {}", secs(report.preview_ready), out.preview.display());
+    println!("encode fps  {:.1} (HD frames / time to full.mp4)", f64::from(p.frame_count) / secs(report.full_ready));
+    Ok(())
+}

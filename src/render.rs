@@ -1,0 +1,192 @@
+//! One render: photo + preset → `full.mp4` (clean HD), `preview.mp4`
+//! (720p, watermarked) and `poster.jpg` (watermarked peak frame).
+//!
+//! Frames stream from the animator straight into both encoders, so memory
+//! holds a handful of frames whatever the clip length. Outputs are written
+//! as `*.part` and renamed only when all three are complete: a crash or a
+//! failure never leaves a file that looks finished.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use image::RgbImage;
+
+use crate::animate::warp::Scaler;
+use crate::animate::{output_size, AnimateError, Animator, FramePlan, SizeLimits};
+use crate::encode::{EncodeError, H264Encoder, Quality, VideoWriter, Watermark};
+use crate::motion::Preset;
+
+/// Long side of the watermarked preview.
+pub const PREVIEW_LONG_SIDE: u32 = 720;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error(transparent)]
+    Animate(#[from] AnimateError),
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    #[error("writing {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("the animator stopped after {got} of {expected} frames")]
+    Short { expected: u32, got: u32 },
+    #[error("render cancelled")]
+    Cancelled,
+}
+
+#[derive(Debug, Clone)]
+pub struct OutputPaths {
+    pub full: PathBuf,
+    pub preview: PathBuf,
+    pub poster: PathBuf,
+}
+
+impl OutputPaths {
+    /// The standard names inside a job's directory.
+    pub fn in_dir(dir: &Path) -> Self {
+        Self {
+            full: dir.join("full.mp4"),
+            preview: dir.join("preview.mp4"),
+            poster: dir.join("poster.jpg"),
+        }
+    }
+
+    fn all(&self) -> [&Path; 3] {
+        [&self.full, &self.preview, &self.poster]
+    }
+}
+
+fn part(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".part");
+    PathBuf::from(name)
+}
+
+#[derive(Debug, Clone)]
+pub struct RenderReport {
+    pub plan: FramePlan,
+    pub preview_size: (u32, u32),
+    pub backend: &'static str,
+    pub encoder: H264Encoder,
+    /// Photo prepared by the backend.
+    pub prepared: Duration,
+    /// Every frame rendered and handed to the encoders.
+    pub frames_done: Duration,
+    pub full_ready: Duration,
+    pub preview_ready: Duration,
+    /// Time spent inside the animator only (not encoding).
+    pub animate_time: Duration,
+}
+
+pub struct Job<'a> {
+    pub photo: &'a RgbImage,
+    pub preset: &'a Preset,
+    pub animator: &'a dyn Animator,
+    pub encoder: H264Encoder,
+    pub watermark_text: &'a str,
+}
+
+/// Renders `job` into `out`. `progress(done, total)` is called after every
+/// frame; setting `cancel` stops at the next frame boundary.
+pub fn render(
+    job: &Job<'_>,
+    out: &OutputPaths,
+    progress: &mut dyn FnMut(u32, u32),
+    cancel: &AtomicBool,
+) -> Result<RenderReport, RenderError> {
+    for path in out.all() {
+        remove_if_present(&part(path))?;
+    }
+    let result = render_parts(job, out, progress, cancel);
+    if result.is_ok() {
+        for path in out.all() {
+            std::fs::rename(part(path), path)
+                .map_err(|source| RenderError::Io { path: path.to_path_buf(), source })?;
+        }
+    } else {
+        for path in out.all() {
+            let _ = std::fs::remove_file(part(path));
+        }
+    }
+    result
+}
+
+fn render_parts(
+    job: &Job<'_>,
+    out: &OutputPaths,
+    progress: &mut dyn FnMut(u32, u32),
+    cancel: &AtomicBool,
+) -> Result<RenderReport, RenderError> {
+    let start = Instant::now();
+    let mut animation = job.animator.start(job.photo, job.preset, SizeLimits::default())?;
+    let plan = animation.plan();
+    let prepared = start.elapsed();
+    let preview_limits = SizeLimits {
+        max_long_side: PREVIEW_LONG_SIDE.min(plan.width.max(plan.height)),
+        min_long_side: 2,
+    };
+    let (pw, ph) = output_size(plan.width, plan.height, preview_limits);
+    let watermark = Watermark::new(job.watermark_text, pw, ph);
+    let mut full =
+        VideoWriter::create(job.encoder, Quality::Full, plan.width, plan.height, plan.fps, &part(&out.full))?;
+    let mut preview =
+        VideoWriter::create(job.encoder, Quality::Preview, pw, ph, plan.fps, &part(&out.preview))?;
+    let mut scaler = Scaler::default();
+    let mut small = RgbImage::new(pw, ph);
+    let poster_at = job.preset.peak_frame().min(plan.frame_count.saturating_sub(1));
+    let mut animate_time = Duration::ZERO;
+
+    for index in 0..plan.frame_count {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(RenderError::Cancelled);
+        }
+        let t = Instant::now();
+        let frame = animation
+            .next_frame()?
+            .ok_or(RenderError::Short { expected: plan.frame_count, got: index })?;
+        animate_time += t.elapsed();
+        full.push(frame.as_raw())?;
+        scaler.scale_into(frame, &mut small);
+        watermark.apply(&mut small);
+        preview.push(small.as_raw())?;
+        if index == poster_at {
+            write_poster(&small, &part(&out.poster))?;
+        }
+        progress(index + 1, plan.frame_count);
+    }
+    let frames_done = start.elapsed();
+    full.finish()?;
+    let full_ready = start.elapsed();
+    preview.finish()?;
+    let preview_ready = start.elapsed();
+    Ok(RenderReport {
+        plan,
+        preview_size: (pw, ph),
+        backend: job.animator.name(),
+        encoder: job.encoder,
+        prepared,
+        frames_done,
+        full_ready,
+        preview_ready,
+        animate_time,
+    })
+}
+
+fn write_poster(frame: &RgbImage, path: &Path) -> Result<(), RenderError> {
+    let io = |source| RenderError::Io { path: path.to_path_buf(), source };
+    let file = std::fs::File::create(path).map_err(io)?;
+    let mut writer = std::io::BufWriter::new(file);
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut writer, 85)
+        .encode_image(frame)
+        .map_err(|e| io(std::io::Error::other(e)))?;
+    Ok(())
+}
+
+fn remove_if_present(path: &Path) -> Result<(), RenderError> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(RenderError::Io { path: path.to_path_buf(), source: e })
+        }
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,111 @@
+//! The one place where domain errors become HTTP answers: a status, a
+//! machine code and a message a person can act on, as JSON.
+
+use rocket::http::Status;
+use rocket::request::Request;
+use rocket::response::{self, Responder};
+use rocket::serde::json::Json;
+use serde::Serialize;
+
+use crate::capture::photo::PhotoError;
+use crate::jobs::StoreError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: Status,
+    pub code: &'static str,
+    pub message: String,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: Inner<'a>,
+}
+
+#[derive(Serialize)]
+struct Inner<'a> {
+    code: &'a str,
+    message: &'a str,
+}
+
+impl ApiError {
+    pub fn new(status: Status, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into() }
+    }
+
+    pub fn malformed_id() -> Self {
+        Self::new(Status::BadRequest, "malformed_id", "That job id is not valid.")
+    }
+
+    pub fn job_not_found() -> Self {
+        Self::new(Status::NotFound, "job_not_found", "There is no such job (it may have expired).")
+    }
+
+    pub fn link_not_found() -> Self {
+        Self::new(
+            Status::NotFound,
+            "link_not_found",
+            "This link is not valid. Please scan the QR code on the kiosk again.",
+        )
+    }
+
+    pub fn internal(what: impl std::fmt::Display) -> Self {
+        tracing::error!("internal error: {what}");
+        Self::new(
+            Status::InternalServerError,
+            "internal",
+            "Something went wrong on the kiosk. Please try again or ask the staff.",
+        )
+    }
+}
+
+impl<'r> Responder<'r, 'static> for ApiError {
+    fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
+        let body = Body { error: Inner { code: self.code, message: &self.message } };
+        let mut res = Json(body).respond_to(req)?;
+        res.set_status(self.status);
+        Ok(res)
+    }
+}
+
+impl From<PhotoError> for ApiError {
+    fn from(e: PhotoError) -> Self {
+        let (status, code) = match &e {
+            PhotoError::Empty => (Status::BadRequest, "empty_upload"),
+            PhotoError::NotAnImage => (Status::UnsupportedMediaType, "not_an_image"),
+            PhotoError::Corrupt(_) => (Status::UnprocessableEntity, "corrupt_image"),
+            PhotoError::TooLarge { .. } => (Status::PayloadTooLarge, "image_too_large"),
+            PhotoError::TooSmall { .. } => (Status::UnprocessableEntity, "image_too_small"),
+            PhotoError::Shape { .. } => (Status::UnprocessableEntity, "image_shape"),
+        };
+        Self::new(status, code, e.to_string())
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(_) => Self::job_not_found(),
+            StoreError::IllegalTransition { from, .. } => Self::new(
+                Status::Conflict,
+                "wrong_state",
+                format!("That cannot be done while the job is {from}."),
+            ),
+            other => Self::internal(other),
+        }
+    }
+}
+
+/// JSON answers for requests no route took (unknown paths, limits hit
+/// before a handler ran, panics).
+#[rocket::catch(default)]
+pub fn catch_all(status: Status, _req: &Request<'_>) -> ApiError {
+    let (code, message) = match status.code {
+        404 => ("not_found", "Nothing here."),
+        413 => ("too_large", "That upload is too large."),
+        400 | 422 => ("bad_request", "The request could not be understood."),
+        _ if status.code >= 500 => ("internal", "Something went wrong on the kiosk."),
+        _ => ("error", "The request was refused."),
+    };
+    ApiError::new(status, code, message)
+}

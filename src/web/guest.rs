@@ -1,0 +1,83 @@
+//! The guest listener: only what a guest's phone needs, reached through a
+//! tunnel or reverse proxy. Every route takes a 128-bit guest token, never
+//! a job id, so nothing here can be enumerated.
+
+use std::sync::Arc;
+
+use rocket::http::{ContentType, Header, Status as HttpStatus};
+use rocket::request::Request;
+use rocket::response::{self, Responder};
+use rocket::{get, routes, Route, State};
+
+use super::error::ApiError;
+use super::kiosk::open_output;
+use super::ranged::RangedFile;
+use crate::app::Shared;
+use crate::jobs::retention::InUseGuard;
+use crate::jobs::{GuestToken, MalformedId, Status};
+
+pub fn routes() -> Vec<Route> {
+    routes![download]
+}
+
+/// The HD file, only once unlocked.
+pub struct Download(RangedFile<InUseGuard>);
+
+impl<'r> Responder<'r, 'static> for Download {
+    fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
+        let mut res = self.0.respond_to(req)?;
+        // Not for search engines or shared caches: it is someone's face.
+        res.set_header(Header::new("X-Robots-Tag", "noindex"));
+        Ok(res)
+    }
+}
+
+/// `GET /d/{token}`: the clean HD MP4 as an attachment (range requests
+/// supported, so a phone can resume on venue Wi-Fi).
+#[get("/d/<token>")]
+async fn download(
+    token: Result<GuestToken, MalformedId>,
+    app: &State<Arc<Shared>>,
+    req_range: RangeHeader,
+) -> Result<Download, ApiError> {
+    let token = token.map_err(|_| ApiError::link_not_found())?;
+    let job = app.store.get_by_token(token)?.ok_or_else(ApiError::link_not_found)?;
+    match job.status {
+        Status::Unlocked => {}
+        Status::Expired => {}
+        Status::PreviewReady => {
+            return Err(ApiError::new(
+                HttpStatus::Forbidden,
+                "not_unlocked",
+                "This video has not been unlocked yet. Pay on the guest page to download it.",
+            ))
+        }
+        _ => return Err(ApiError::new(HttpStatus::Conflict, "not_ready", "The video is not ready yet.")),
+    }
+    let mut file = open_output(app, &job, job.files.full.as_ref(), ContentType::new("video", "mp4")).await?;
+    file.download_name = Some(format!("smileloop-{}.mp4", job.preset));
+    // Count downloads, not the dozens of range requests a player makes.
+    if req_range.starts_at_zero {
+        app.store.update(job.id, |j| j.download_count += 1)?;
+        tracing::info!(job = %job.id, "download started");
+    }
+    Ok(Download(file))
+}
+
+/// Whether the request's `Range` (if any) starts at byte 0.
+pub struct RangeHeader {
+    starts_at_zero: bool,
+}
+
+#[rocket::async_trait]
+impl<'r> rocket::request::FromRequest<'r> for RangeHeader {
+    type Error = std::convert::Infallible;
+
+    async fn from_request(req: &'r Request<'_>) -> rocket::request::Outcome<Self, Self::Error> {
+        let starts_at_zero = match req.headers().get_one("Range") {
+            None => true,
+            Some(r) => r.trim_start_matches("bytes=").starts_with("0-"),
+        };
+        rocket::request::Outcome::Success(RangeHeader { starts_at_zero })
+    }
+}

@@ -1,0 +1,274 @@
+//! The kiosk listener's API: uploads, job status, preview, presets, health.
+//! Bound to the kiosk itself (loopback by default); never published.
+
+use std::sync::Arc;
+
+use rocket::form::{Errors, Form};
+use rocket::fs::TempFile;
+use rocket::http::{ContentType, Status as HttpStatus};
+use rocket::serde::json::Json;
+use rocket::{get, post, routes, FromForm, Route, State};
+use serde::Serialize;
+use tokio::io::AsyncReadExt;
+
+use super::error::ApiError;
+use super::ranged::RangedFile;
+use crate::app::Shared;
+use crate::capture::photo;
+use crate::jobs::retention::InUseGuard;
+use crate::jobs::{job_dir, now_ms, Job, JobId, MalformedId, Status};
+
+pub fn routes() -> Vec<Route> {
+    routes![create_job, get_job, preview, poster, presets, health]
+}
+
+#[derive(FromForm)]
+pub struct Upload<'r> {
+    photo: TempFile<'r>,
+    preset: String,
+}
+
+#[derive(Serialize)]
+pub struct Created {
+    job_id: String,
+    token: String,
+    status: Status,
+}
+
+fn form_error(errors: &Errors<'_>, limit_mb: u32) -> ApiError {
+    use rocket::form::error::ErrorKind;
+    for e in errors.iter() {
+        match &e.kind {
+            ErrorKind::InvalidLength { .. } => {
+                return ApiError::new(
+                    HttpStatus::PayloadTooLarge,
+                    "upload_too_large",
+                    format!("That photo is larger than {limit_mb} MB. Please choose a smaller one."),
+                );
+            }
+            ErrorKind::Missing => {
+                let field = e.name.as_ref().map(|n| n.to_string()).unwrap_or_default();
+                return ApiError::new(
+                    HttpStatus::BadRequest,
+                    "missing_field",
+                    format!("The form field `{field}` is missing."),
+                );
+            }
+            _ => {}
+        }
+    }
+    ApiError::new(HttpStatus::BadRequest, "bad_form", format!("The upload could not be read: {errors}"))
+}
+
+/// `POST /api/jobs` (multipart: `photo`, `preset`).
+#[post("/api/jobs", data = "<form>")]
+async fn create_job(
+    form: Result<Form<Upload<'_>>, Errors<'_>>,
+    app: &State<Arc<Shared>>,
+) -> Result<(HttpStatus, Json<Created>), ApiError> {
+    let form = form.map_err(|e| form_error(&e, app.settings.max_upload_mb))?;
+    let preset = app.preset(&form.preset).ok_or_else(|| {
+        ApiError::new(
+            HttpStatus::UnprocessableEntity,
+            "unknown_preset",
+            format!("There is no animation called `{}`.", form.preset.chars().take(40).collect::<String>()),
+        )
+    })?;
+    if app.store.count_with_status(Status::Queued) >= app.settings.queue_limit as usize {
+        return Err(ApiError::new(
+            HttpStatus::ServiceUnavailable,
+            "queue_full",
+            "The kiosk is busy with other guests' photos. Please try again in a minute.",
+        ));
+    }
+    let mut bytes = Vec::new();
+    let mut reader = form.photo.open().await.map_err(ApiError::internal)?;
+    reader.read_to_end(&mut bytes).await.map_err(ApiError::internal)?;
+    let info = photo::inspect(&bytes)?;
+    // A full decode proves the file is whole before we promise anything.
+    let bytes = tokio::task::spawn_blocking(move || photo::decode(&bytes).map(|_| bytes))
+        .await
+        .map_err(ApiError::internal)??;
+
+    let source = format!("source.{}", info.extension());
+    let job = Job::new(preset.id(), &source, now_ms());
+    let dir = job_dir(&app.settings.data_dir, job.id);
+    write_durably(&dir, &source, &bytes).await.map_err(|e| {
+        let _ = std::fs::remove_dir_all(&dir);
+        ApiError::internal(format!("saving upload: {e}"))
+    })?;
+    let recorded = app.store.insert_new(&job).and_then(|()| {
+        app.store.transition(job.id, Status::Queued, |_| {})
+    });
+    if let Err(e) = recorded {
+        let _ = app.store.delete(job.id);
+        let _ = std::fs::remove_dir_all(&dir);
+        return Err(e.into());
+    }
+    app.store.flush().await?;
+    tracing::info!(job = %job.id, preset = preset.id(), bytes = bytes.len(), "queued");
+    app.queue.wake();
+    Ok((
+        HttpStatus::Created,
+        Json(Created { job_id: job.id.to_string(), token: job.token.to_string(), status: Status::Queued }),
+    ))
+}
+
+async fn write_durably(dir: &std::path::Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    tokio::fs::create_dir_all(dir).await?;
+    let mut f = tokio::fs::File::create(dir.join(name)).await?;
+    f.write_all(bytes).await?;
+    f.sync_all().await
+}
+
+#[derive(Serialize)]
+pub struct JobView {
+    id: String,
+    status: Status,
+    preset: String,
+    frames_done: u32,
+    frames_total: u32,
+    error: Option<String>,
+    created_at: i64,
+    preview_url: Option<String>,
+    poster_url: Option<String>,
+    guest_url: String,
+    download_url: Option<String>,
+    price_cents: u32,
+    currency: String,
+}
+
+fn load(app: &Shared, id: Result<JobId, MalformedId>) -> Result<Job, ApiError> {
+    let id = id.map_err(|_| ApiError::malformed_id())?;
+    app.store.get(id)?.ok_or_else(ApiError::job_not_found)
+}
+
+/// `GET /api/jobs/{id}`
+#[get("/api/jobs/<id>")]
+fn get_job(id: Result<JobId, MalformedId>, app: &State<Arc<Shared>>) -> Result<Json<JobView>, ApiError> {
+    let job = load(app, id)?;
+    let has_preview = matches!(job.status, Status::PreviewReady | Status::Unlocked);
+    let base = app.settings.public_base();
+    Ok(Json(JobView {
+        id: job.id.to_string(),
+        status: job.status,
+        preset: job.preset.clone(),
+        frames_done: job.progress.frames_done,
+        frames_total: job.progress.frames_total,
+        error: job.error.clone(),
+        created_at: job.created_at,
+        preview_url: has_preview.then(|| format!("/api/jobs/{}/preview.mp4", job.id)),
+        poster_url: has_preview.then(|| format!("/api/jobs/{}/poster.jpg", job.id)),
+        guest_url: format!("{base}/g/{}", job.token),
+        download_url: (job.status == Status::Unlocked).then(|| format!("{base}/d/{}", job.token)),
+        price_cents: app.settings.price_cents,
+        currency: app.settings.currency.clone(),
+    }))
+}
+
+/// Opens one of a finished job's files, held against retention while sent.
+pub async fn open_output(
+    app: &Shared,
+    job: &Job,
+    name: Option<&String>,
+    content_type: ContentType,
+) -> Result<RangedFile<InUseGuard>, ApiError> {
+    let not_ready = || {
+        ApiError::new(HttpStatus::Conflict, "not_ready", "The video is not ready yet.")
+    };
+    if !matches!(job.status, Status::PreviewReady | Status::Unlocked) {
+        return Err(if job.status == Status::Expired {
+            ApiError::new(HttpStatus::Gone, "expired", "This video has been deleted after the event's retention time.")
+        } else {
+            not_ready()
+        });
+    }
+    let name = name.ok_or_else(not_ready)?;
+    let guard = app.in_use.begin(job.id);
+    let path = job_dir(&app.settings.data_dir, job.id).join(name);
+    let file = RangedFile::open(&path, content_type).await.map_err(|e| {
+        ApiError::internal(format!("{}: {e}", path.display()))
+    })?;
+    Ok(file.keeping(guard))
+}
+
+/// `GET /api/jobs/{id}/preview.mp4` (range requests supported)
+#[get("/api/jobs/<id>/preview.mp4")]
+async fn preview(
+    id: Result<JobId, MalformedId>,
+    app: &State<Arc<Shared>>,
+) -> Result<RangedFile<InUseGuard>, ApiError> {
+    let job = load(app, id)?;
+    open_output(app, &job, job.files.preview.as_ref(), ContentType::new("video", "mp4")).await
+}
+
+/// `GET /api/jobs/{id}/poster.jpg`
+#[get("/api/jobs/<id>/poster.jpg")]
+async fn poster(
+    id: Result<JobId, MalformedId>,
+    app: &State<Arc<Shared>>,
+) -> Result<RangedFile<InUseGuard>, ApiError> {
+    let job = load(app, id)?;
+    open_output(app, &job, job.files.poster.as_ref(), ContentType::JPEG).await
+}
+
+#[derive(Serialize)]
+pub struct PresetView {
+    id: String,
+    label: std::collections::BTreeMap<String, String>,
+    duration_s: f32,
+    fps: u32,
+    frames: u32,
+}
+
+/// `GET /api/presets`, in display order.
+#[get("/api/presets")]
+fn presets(app: &State<Arc<Shared>>) -> Json<Vec<PresetView>> {
+    Json(
+        app.presets
+            .iter()
+            .filter(|p| p.supports_backend(app.animator.name()))
+            .map(|p| PresetView {
+                id: p.id().to_string(),
+                label: p.file.label.clone(),
+                duration_s: p.file.duration_s,
+                fps: p.fps(),
+                frames: p.frame_count(),
+            })
+            .collect(),
+    )
+}
+
+#[derive(Serialize)]
+pub struct Health {
+    status: &'static str,
+    version: &'static str,
+    uptime_s: u64,
+    animator: &'static str,
+    encoder: &'static str,
+    encoder_hardware: bool,
+    queued: usize,
+    queue_limit: u32,
+    rendering: Option<String>,
+    event_mode: crate::config::EventMode,
+    payments_configured: bool,
+}
+
+/// `GET /api/health`
+#[get("/api/health")]
+fn health(app: &State<Arc<Shared>>) -> Json<Health> {
+    Json(Health {
+        status: "ok",
+        version: env!("CARGO_PKG_VERSION"),
+        uptime_s: app.started.elapsed().as_secs(),
+        animator: app.animator.name(),
+        encoder: app.encoder.element(),
+        encoder_hardware: app.encoder.is_hardware(),
+        queued: app.store.count_with_status(Status::Queued),
+        queue_limit: app.settings.queue_limit,
+        rendering: app.queue.current().map(|id| id.to_string()),
+        event_mode: app.settings.event_mode,
+        payments_configured: false,
+    })
+}

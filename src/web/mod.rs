@@ -1,0 +1,65 @@
+//! HTTP: one Rocket instance per audience, sharing one [`Shared`] state.
+//!
+//! - *kiosk* (`address`:`port`, loopback by default): the kiosk screen and
+//!   its API. Never published.
+//! - *guest* (`guest_address`:`guest_port`): only `/d/…` (and later the
+//!   guest pages and the Stripe webhook), the one listener an operator
+//!   publishes through a tunnel. Kiosk routes do not exist there.
+
+pub mod error;
+mod guest;
+mod kiosk;
+pub mod ranged;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use rocket::config::{Config, Ident, LogLevel};
+use rocket::data::{ByteUnit, Limits};
+use rocket::figment::value::magic::RelativePathBuf;
+use rocket::fs::FileServer;
+use rocket::{catchers, Build, Rocket};
+
+use crate::app::Shared;
+
+fn config(shared: &Shared, address: IpAddr, port: u16) -> Config {
+    let max = ByteUnit::from(shared.settings.max_upload_bytes());
+    let mut cfg = Config::release_default();
+    cfg.address = address;
+    cfg.port = port;
+    cfg.ident = Ident::try_new("SmileLoop").unwrap_or_default();
+    cfg.log_level = LogLevel::Off;
+    cfg.cli_colors = false;
+    // Uploads land on the data partition, not a read-only root's /tmp.
+    cfg.temp_dir = RelativePathBuf::from(shared.settings.data_dir.join("tmp"));
+    cfg.limits = Limits::default()
+        .limit("file", max)
+        .limit("data-form", max + ByteUnit::Kibibyte(64))
+        .limit("form", ByteUnit::Kibibyte(32))
+        .limit("json", ByteUnit::Kibibyte(64));
+    // Signals are the app's to handle: it stops the worker and both
+    // listeners in order.
+    cfg.shutdown.ctrlc = false;
+    #[cfg(unix)]
+    cfg.shutdown.signals.clear();
+    cfg.shutdown.grace = 2;
+    cfg.shutdown.mercy = 3;
+    cfg
+}
+
+pub fn kiosk(shared: Arc<Shared>) -> Rocket<Build> {
+    let s = &shared.settings;
+    rocket::custom(config(&shared, s.address, s.port))
+        .mount("/", kiosk::routes())
+        .mount("/", FileServer::from(s.ui_dir.clone()).rank(20))
+        .register("/", catchers![error::catch_all])
+        .manage(shared)
+}
+
+pub fn guest(shared: Arc<Shared>) -> Rocket<Build> {
+    let s = &shared.settings;
+    rocket::custom(config(&shared, s.guest_address, s.guest_port))
+        .mount("/", guest::routes())
+        .register("/", catchers![error::catch_all])
+        .manage(shared)
+}

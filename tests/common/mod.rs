@@ -1,0 +1,251 @@
+//! Shared helpers for the integration tests: a real kiosk on loopback
+//! ports with a temp data dir, a small HTTP client, and MP4 inspection.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use smileloop::app::{self, Running};
+use smileloop::config::Settings;
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn test_photos() -> PathBuf {
+    repo().join("../shared/test-photos")
+}
+
+pub fn photo(name: &str) -> Vec<u8> {
+    let path = test_photos().join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+pub fn settings(data_dir: &Path) -> Settings {
+    Settings {
+        address: [127, 0, 0, 1].into(),
+        port: free_port(),
+        guest_address: [127, 0, 0, 1].into(),
+        guest_port: free_port(),
+        data_dir: data_dir.to_path_buf(),
+        presets_dir: repo().join("presets"),
+        ui_dir: repo().join("kiosk-ui"),
+        ..Settings::default()
+    }
+}
+
+/// The real kiosk, in-process, on its own runtime.
+pub struct Server {
+    pub kiosk: String,
+    pub guest: String,
+    running: Option<Running>,
+    runtime: tokio::runtime::Runtime,
+    pub dir: tempfile::TempDir,
+}
+
+impl Server {
+    pub fn start(change: impl FnOnce(&mut Settings)) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut s = settings(dir.path());
+        change(&mut s);
+        Self::start_with(dir, s)
+    }
+
+    pub fn start_with(dir: tempfile::TempDir, settings: Settings) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let running = runtime.block_on(app::start(settings)).expect("kiosk starts");
+        Self {
+            kiosk: format!("http://127.0.0.1:{}", running.kiosk_port),
+            guest: format!("http://127.0.0.1:{}", running.guest_port),
+            running: Some(running),
+            runtime,
+            dir,
+        }
+    }
+
+    pub fn shared(&self) -> &smileloop::app::Shared {
+        &self.running.as_ref().expect("running").shared
+    }
+
+    pub fn stop(mut self) -> tempfile::TempDir {
+        if let Some(r) = self.running.take() {
+            self.runtime.block_on(r.stop());
+        }
+        std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(r) = self.running.take() {
+            self.runtime.block_on(r.stop());
+        }
+    }
+}
+
+pub fn agent() -> ureq::Agent {
+    ureq::AgentBuilder::new().timeout(Duration::from_secs(60)).build()
+}
+
+/// Status and body of any answer, errors included.
+pub fn call(req: ureq::Request, body: Option<(&str, Vec<u8>)>) -> (u16, Vec<u8>, Option<String>) {
+    let result = match body {
+        Some((content_type, bytes)) => req.set("Content-Type", content_type).send_bytes(&bytes),
+        None => req.call(),
+    };
+    let res = match result {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("transport error: {e}"),
+    };
+    let status = res.status();
+    let range = res.header("Content-Range").map(str::to_string);
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut res.into_reader(), &mut bytes).expect("body");
+    (status, bytes, range)
+}
+
+pub fn get(url: &str) -> (u16, Vec<u8>) {
+    let (s, b, _) = call(agent().get(url), None);
+    (s, b)
+}
+
+pub fn get_json(url: &str) -> (u16, Value) {
+    let (s, b) = get(url);
+    (s, serde_json::from_slice(&b).unwrap_or(Value::Null))
+}
+
+/// A multipart/form-data body with the given fields.
+pub fn multipart(fields: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "smileloop-test-boundary-7d4a1c";
+    let mut body = Vec::new();
+    for (name, filename, data) in fields {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        match filename {
+            Some(f) => body.extend_from_slice(
+                format!(
+                    "Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+                )
+                .as_bytes(),
+            ),
+            None => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+            ),
+        }
+        body.extend_from_slice(data);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+pub fn upload(kiosk: &str, photo: &[u8], name: &str, preset: &str) -> (u16, Value) {
+    let (ct, body) = multipart(&[("photo", Some(name), photo), ("preset", None, preset.as_bytes())]);
+    let (s, b, _) = call(agent().post(&format!("{kiosk}/api/jobs")), Some((&ct, body)));
+    (s, serde_json::from_slice(&b).unwrap_or(Value::Null))
+}
+
+/// Polls a job until `pred` holds for its JSON, or panics after `limit`.
+pub fn wait_for(kiosk: &str, id: &str, limit: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+    let start = Instant::now();
+    loop {
+        let (status, job) = get_json(&format!("{kiosk}/api/jobs/{id}"));
+        assert_eq!(status, 200, "{job}");
+        if pred(&job) {
+            return job;
+        }
+        assert!(start.elapsed() < limit, "job {id} stuck: {job}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+pub fn wait_status(kiosk: &str, id: &str, status: &str) -> Value {
+    wait_for(kiosk, id, Duration::from_secs(240), |j| {
+        assert_ne!(j["status"], "failed", "job failed: {j}");
+        j["status"] == status
+    })
+}
+
+#[derive(Debug)]
+pub struct VideoFacts {
+    pub width: u16,
+    pub height: u16,
+    pub samples: u32,
+    pub duration: Duration,
+    pub fps: f64,
+}
+
+/// Parses an MP4 with a real parser and describes its one H.264 track.
+pub fn inspect_mp4(bytes: &[u8]) -> VideoFacts {
+    let reader = std::io::Cursor::new(bytes);
+    let mp4 = mp4::Mp4Reader::read_header(reader, bytes.len() as u64).expect("a valid MP4");
+    assert_eq!(mp4.tracks().len(), 1, "one track");
+    let track = mp4.tracks().values().next().expect("track");
+    assert_eq!(track.media_type().expect("media type"), mp4::MediaType::H264);
+    VideoFacts {
+        width: track.width(),
+        height: track.height(),
+        samples: track.sample_count(),
+        duration: track.duration(),
+        fps: track.frame_rate(),
+    }
+}
+
+/// A well-formed PNG whose header claims `width` × `height` pixels.
+pub fn png_claiming(width: u32, height: u32) -> Vec<u8> {
+    let img = image::RgbImage::new(200, 200);
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).expect("png");
+    let mut bytes = out.into_inner();
+    bytes[16..20].copy_from_slice(&width.to_be_bytes());
+    bytes[20..24].copy_from_slice(&height.to_be_bytes());
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in &bytes[12..29] {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    bytes[29..33].copy_from_slice(&(!crc).to_be_bytes());
+    bytes
+}
+
+/// POSTs over a raw socket, reading the answer while still writing: a
+/// server may refuse an oversized body (and close) before it is all sent,
+/// which HTTP allows and which ordinary clients report as a broken pipe.
+pub fn raw_post(url: &str, content_type: &str, body: Vec<u8>) -> (u16, Value) {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).expect("path");
+    let mut stream = std::net::TcpStream::connect(host).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let mut writer = stream.try_clone().expect("clone");
+    let sender = std::thread::spawn(move || {
+        let _ = writer.write_all(head.as_bytes()).and_then(|()| writer.write_all(&body));
+    });
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+    let _ = sender.join();
+    let text = String::from_utf8_lossy(&answer);
+    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status line");
+    let json = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    (status, serde_json::from_str(json).unwrap_or(Value::Null))
+}

@@ -27,8 +27,13 @@ const RETENTION_EVERY: Duration = Duration::from_secs(300);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("data_dir {path}: {source} (create it, or set SMILELOOP_DATA_DIR to a writable folder)")]
-    DataDir { path: PathBuf, source: std::io::Error },
+    #[error(
+        "data_dir {path}: {source} (create it, or set SMILELOOP_DATA_DIR to a writable folder)"
+    )]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{0} (check presets_dir / SMILELOOP_PRESETS_DIR)")]
     Presets(#[from] PresetError),
     #[error(transparent)]
@@ -36,7 +41,11 @@ pub enum StartError {
     #[error("{0}")]
     Store(#[from] StoreError),
     #[error("the {which} listener could not start on {addr}: {message}")]
-    Listen { which: &'static str, addr: String, message: String },
+    Listen {
+        which: &'static str,
+        addr: String,
+        message: String,
+    },
 }
 
 /// State every listener and task shares.
@@ -62,7 +71,10 @@ pub fn init_tracing() {
         // Rocket's per-request chatter is noise on a kiosk; our own lines
         // (one per job state change) are what an operator reads.
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rocket=off"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
 }
 
 /// A started kiosk.
@@ -76,7 +88,10 @@ pub struct Running {
 }
 
 fn prepare_data_dir(dir: &Path) -> Result<(), StartError> {
-    let fail = |source| StartError::DataDir { path: dir.to_path_buf(), source };
+    let fail = |source| StartError::DataDir {
+        path: dir.to_path_buf(),
+        source,
+    };
     for sub in ["jobs", "tmp"] {
         std::fs::create_dir_all(dir.join(sub)).map_err(fail)?;
     }
@@ -119,7 +134,10 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         data_dir: s.data_dir.clone(),
         event_mode: s.event_mode,
     });
-    let policy = Policy { unpaid_hours: s.retention_unpaid_hours, paid_hours: s.retention_paid_hours };
+    let policy = Policy {
+        unpaid_hours: s.retention_unpaid_hours,
+        paid_hours: s.retention_paid_hours,
+    };
     let tasks = vec![
         tokio::spawn(worker.run(shutdown_rx.clone())),
         tokio::spawn(retention::run(
@@ -132,7 +150,14 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         )),
     ];
 
-    let mut running = Running { kiosk_port: 0, guest_port: 0, shared: Arc::clone(&shared), shutdown, listeners: vec![], tasks };
+    let mut running = Running {
+        kiosk_port: 0,
+        guest_port: 0,
+        shared: Arc::clone(&shared),
+        shutdown,
+        listeners: vec![],
+        tasks,
+    };
     let launched = async {
         let kiosk_addr = format!("{}:{}", s.address, s.port);
         let kiosk = launch("kiosk", kiosk_addr, web::kiosk(Arc::clone(&shared))).await?;
@@ -163,7 +188,11 @@ async fn launch(
     addr: String,
     rocket: Rocket<Build>,
 ) -> Result<(u16, rocket::Shutdown, JoinHandle<()>), StartError> {
-    let fail = |message: String| StartError::Listen { which, addr: addr.clone(), message };
+    let fail = |message: String| StartError::Listen {
+        which,
+        addr: addr.clone(),
+        message,
+    };
     let (tx, rx) = oneshot::channel::<u16>();
     let tx = Arc::new(Mutex::new(Some(tx)));
     let rocket = rocket.attach(AdHoc::on_liftoff("ready", move |r| {
@@ -174,7 +203,10 @@ async fn launch(
             }
         })
     }));
-    let ignited = rocket.ignite().await.map_err(|e| fail(format!("{:?}", e.kind())))?;
+    let ignited = rocket
+        .ignite()
+        .await
+        .map_err(|e| fail(format!("{:?}", e.kind())))?;
     let handle = ignited.shutdown();
     let (err_tx, err_rx) = oneshot::channel::<String>();
     let task = tokio::spawn(async move {

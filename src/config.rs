@@ -101,7 +101,10 @@ pub struct ConfigError {
 }
 
 fn err(key: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError { key: key.into(), message: message.into() }
+    ConfigError {
+        key: key.into(),
+        message: message.into(),
+    }
 }
 
 impl Settings {
@@ -110,7 +113,11 @@ impl Settings {
         let file = std::env::var("SMILELOOP_CONFIG").unwrap_or_else(|_| "Rocket.toml".into());
         Figment::from(Serialized::defaults(Settings::default()))
             .merge(Toml::file(file).nested())
-            .merge(Env::prefixed("SMILELOOP_").ignore(&["config", "log"]).global())
+            .merge(
+                Env::prefixed("SMILELOOP_")
+                    .ignore(&["config", "log"])
+                    .global(),
+            )
             .select("default")
     }
 
@@ -125,7 +132,10 @@ impl Settings {
             if let Some(source) = &e.metadata.as_ref().and_then(|m| m.source.as_ref()) {
                 message = format!("{message} (from {source})");
             }
-            ConfigError { key: if key.is_empty() { "(file)".into() } else { key }, message }
+            ConfigError {
+                key: if key.is_empty() { "(file)".into() } else { key },
+                message,
+            }
         })?;
         settings.validate()?;
         Ok(settings)
@@ -133,7 +143,10 @@ impl Settings {
 
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.port == 0 || self.guest_port == 0 {
-            return Err(err(if self.port == 0 { "port" } else { "guest_port" }, "must be 1-65535"));
+            return Err(err(
+                if self.port == 0 { "port" } else { "guest_port" },
+                "must be 1-65535",
+            ));
         }
         let overlap = self.address == self.guest_address
             || self.address.is_unspecified()
@@ -148,17 +161,26 @@ impl Settings {
             || url.query().is_some()
             || url.fragment().is_some()
         {
-            return Err(err("public_base_url", "must be an http(s) URL without query or fragment"));
+            return Err(err(
+                "public_base_url",
+                "must be an http(s) URL without query or fragment",
+            ));
         }
         let name_len = self.event_name.trim().chars().count();
         if name_len == 0 || name_len > 80 {
             return Err(err("event_name", "must be 1-80 characters"));
         }
         if !(50..=100_000).contains(&self.price_cents) {
-            return Err(err("price_cents", "must be between 50 and 100000 (Stripe's minimum is 50)"));
+            return Err(err(
+                "price_cents",
+                "must be between 50 and 100000 (Stripe's minimum is 50)",
+            ));
         }
         if !CURRENCIES.contains(&self.currency.as_str()) {
-            return Err(err("currency", format!("must be one of {}", CURRENCIES.join(", "))));
+            return Err(err(
+                "currency",
+                format!("must be one of {}", CURRENCIES.join(", ")),
+            ));
         }
         let wm_len = self.watermark_text.trim().chars().count();
         if wm_len == 0 || wm_len > 40 {
@@ -238,13 +260,20 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API, not ours
     fn env_overrides_file_and_names_unknown_keys() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("Rocket.toml", "[default]\nport = 9000\nevent_mode = \"free\"\n")?;
+            jail.create_file(
+                "Rocket.toml",
+                "[default]\nport = 9000\nevent_mode = \"free\"\n",
+            )?;
             jail.set_env("SMILELOOP_PORT", "9100");
             jail.set_env("SMILELOOP_CURRENCY", "eur");
             let s = Settings::load().expect("load");
-            assert_eq!((s.port, s.event_mode, s.currency.as_str()), (9100, EventMode::Free, "eur"));
+            assert_eq!(
+                (s.port, s.event_mode, s.currency.as_str()),
+                (9100, EventMode::Free, "eur")
+            );
             jail.set_env("SMILELOOP_PROT", "1");
             let e = Settings::load().expect_err("typo");
             assert!(e.to_string().contains("prot"), "{e}");

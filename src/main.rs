@@ -53,7 +53,13 @@ fn main() -> ExitCode {
     };
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => app::serve(settings),
-        Command::Animate { photo, preset, output, preview, poster } => {
+        Command::Animate {
+            photo,
+            preset,
+            output,
+            preview,
+            poster,
+        } => {
             let with_suffix = |suffix: &str| {
                 let mut p = output.clone().into_os_string();
                 p.push(suffix);
@@ -69,7 +75,13 @@ fn main() -> ExitCode {
         Command::Presets => motion::load_dir(&settings.presets_dir)
             .map(|presets| {
                 for p in presets {
-                    println!("{:<16} {:>4.1} s  {} fps  {}", p.id(), p.file.duration_s, p.fps(), p.label("en"));
+                    println!(
+                        "{:<16} {:>4.1} s  {} fps  {}",
+                        p.id(),
+                        p.file.duration_s,
+                        p.fps(),
+                        p.label("en")
+                    );
                 }
             })
             .map_err(|e| e.to_string()),
@@ -111,14 +123,42 @@ fn animate_one(
         .map_err(|e| e.to_string())?;
     let p = report.plan;
     let secs = |d: std::time::Duration| d.as_secs_f64();
-    println!("photo       {} ({}x{}), decoded in {:.3} s", photo.display(), image.width(), image.height(), secs(decoded));
-    println!("backend     {} ; encoder {}", report.backend, report.encoder.element());
-    println!("frames      {} at {}x{} @ {} fps ; preview {}x{}", p.frame_count, p.width, p.height, p.fps, report.preview_size.0, report.preview_size.1);
+    println!(
+        "photo       {} ({}x{}), decoded in {:.3} s",
+        photo.display(),
+        image.width(),
+        image.height(),
+        secs(decoded)
+    );
+    println!(
+        "backend     {} ; encoder {}",
+        report.backend,
+        report.encoder.element()
+    );
+    println!(
+        "frames      {} at {}x{} @ {} fps ; preview {}x{}",
+        p.frame_count, p.width, p.height, p.fps, report.preview_size.0, report.preview_size.1
+    );
     println!("prepared    {:.3} s", secs(report.prepared));
-    println!("animate     {:.3} s ({:.1} ms/frame)", secs(report.animate_time), secs(report.animate_time) * 1000.0 / f64::from(p.frame_count.max(1)));
+    println!(
+        "animate     {:.3} s ({:.1} ms/frame)",
+        secs(report.animate_time),
+        secs(report.animate_time) * 1000.0 / f64::from(p.frame_count.max(1))
+    );
     println!("frames done {:.3} s", secs(report.frames_done));
-    println!("full.mp4    {:.3} s  -> {}", secs(report.full_ready), out.full.display());
-    println!("preview.mp4 {:.3} s  -> {}", secs(report.preview_ready), out.preview.display());
-    println!("encode fps  {:.1} (HD frames / time to full.mp4)", f64::from(p.frame_count) / secs(report.full_ready));
+    println!(
+        "full.mp4    {:.3} s  -> {}",
+        secs(report.full_ready),
+        out.full.display()
+    );
+    println!(
+        "preview.mp4 {:.3} s  -> {}",
+        secs(report.preview_ready),
+        out.preview.display()
+    );
+    println!(
+        "encode fps  {:.1} (HD frames / time to full.mp4)",
+        f64::from(p.frame_count) / secs(report.full_ready)
+    );
     Ok(())
 }

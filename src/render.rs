@@ -27,7 +27,10 @@ pub enum RenderError {
     #[error(transparent)]
     Encode(#[from] EncodeError),
     #[error("writing {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("the animator stopped after {got} of {expected} frames")]
     Short { expected: u32, got: u32 },
     #[error("render cancelled")]
@@ -100,8 +103,10 @@ pub fn render(
     let result = render_parts(job, out, progress, cancel);
     if result.is_ok() {
         for path in out.all() {
-            std::fs::rename(part(path), path)
-                .map_err(|source| RenderError::Io { path: path.to_path_buf(), source })?;
+            std::fs::rename(part(path), path).map_err(|source| RenderError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
         }
     } else {
         for path in out.all() {
@@ -118,7 +123,9 @@ fn render_parts(
     cancel: &AtomicBool,
 ) -> Result<RenderReport, RenderError> {
     let start = Instant::now();
-    let mut animation = job.animator.start(job.photo, job.preset, SizeLimits::default())?;
+    let mut animation = job
+        .animator
+        .start(job.photo, job.preset, SizeLimits::default())?;
     let plan = animation.plan();
     let prepared = start.elapsed();
     let preview_limits = SizeLimits {
@@ -127,13 +134,28 @@ fn render_parts(
     };
     let (pw, ph) = output_size(plan.width, plan.height, preview_limits);
     let watermark = Watermark::new(job.watermark_text, pw, ph);
-    let mut full =
-        VideoWriter::create(job.encoder, Quality::Full, plan.width, plan.height, plan.fps, &part(&out.full))?;
-    let mut preview =
-        VideoWriter::create(job.encoder, Quality::Preview, pw, ph, plan.fps, &part(&out.preview))?;
+    let mut full = VideoWriter::create(
+        job.encoder,
+        Quality::Full,
+        plan.width,
+        plan.height,
+        plan.fps,
+        &part(&out.full),
+    )?;
+    let mut preview = VideoWriter::create(
+        job.encoder,
+        Quality::Preview,
+        pw,
+        ph,
+        plan.fps,
+        &part(&out.preview),
+    )?;
     let mut scaler = Scaler::default();
     let mut small = RgbImage::new(pw, ph);
-    let poster_at = job.preset.peak_frame().min(plan.frame_count.saturating_sub(1));
+    let poster_at = job
+        .preset
+        .peak_frame()
+        .min(plan.frame_count.saturating_sub(1));
     let mut animate_time = Duration::ZERO;
 
     for index in 0..plan.frame_count {
@@ -141,9 +163,10 @@ fn render_parts(
             return Err(RenderError::Cancelled);
         }
         let t = Instant::now();
-        let frame = animation
-            .next_frame()?
-            .ok_or(RenderError::Short { expected: plan.frame_count, got: index })?;
+        let frame = animation.next_frame()?.ok_or(RenderError::Short {
+            expected: plan.frame_count,
+            got: index,
+        })?;
         animate_time += t.elapsed();
         full.push(frame.as_raw())?;
         scaler.scale_into(frame, &mut small);
@@ -173,7 +196,10 @@ fn render_parts(
 }
 
 fn write_poster(frame: &RgbImage, path: &Path) -> Result<(), RenderError> {
-    let io = |source| RenderError::Io { path: path.to_path_buf(), source };
+    let io = |source| RenderError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let file = std::fs::File::create(path).map_err(io)?;
     let mut writer = std::io::BufWriter::new(file);
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut writer, 85)
@@ -184,9 +210,10 @@ fn write_poster(frame: &RgbImage, path: &Path) -> Result<(), RenderError> {
 
 fn remove_if_present(path: &Path) -> Result<(), RenderError> {
     match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            Err(RenderError::Io { path: path.to_path_buf(), source: e })
-        }
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(RenderError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        }),
         _ => Ok(()),
     }
 }

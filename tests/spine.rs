@@ -50,14 +50,32 @@ fn every_test_photo_becomes_a_preview_and_an_hd_download() {
         let (s, preview) = get(&url);
         assert_eq!(s, 200);
         assert_eq!(range, Some(format!("bytes 0-1023/{}", preview.len())));
-        assert_eq!(&preview[..1024], &part[..], "the range is the file's first KiB");
+        assert_eq!(
+            &preview[..1024],
+            &part[..],
+            "the range is the file's first KiB"
+        );
         let facts = inspect_mp4(&preview);
         let (fw, fh) = expected_full(bytes);
-        let (pw, ph) = output_size(fw.into(), fh.into(), SizeLimits { max_long_side: 720, min_long_side: 2 });
-        assert_eq!((facts.width, facts.height), (pw as u16, ph as u16), "{name} preview size");
+        let (pw, ph) = output_size(
+            fw.into(),
+            fh.into(),
+            SizeLimits {
+                max_long_side: 720,
+                min_long_side: 2,
+            },
+        );
+        assert_eq!(
+            (facts.width, facts.height),
+            (pw as u16, ph as u16),
+            "{name} preview size"
+        );
         assert_eq!(facts.samples, 100, "{name} frames");
         let one_frame = Duration::from_millis(40);
-        assert!(facts.duration.abs_diff(Duration::from_secs(4)) <= one_frame, "{name}: {facts:?}");
+        assert!(
+            facts.duration.abs_diff(Duration::from_secs(4)) <= one_frame,
+            "{name}: {facts:?}"
+        );
 
         // The HD download on the guest listener, by token.
         let token = created["token"].as_str().expect("token");
@@ -65,7 +83,9 @@ fn every_test_photo_becomes_a_preview_and_an_hd_download() {
         assert_eq!(s, 200, "{name}");
         let facts = inspect_mp4(&full);
         assert_eq!((facts.width, facts.height), (fw, fh), "{name} HD size");
-        assert!(facts.width.max(facts.height) <= 1920 && facts.width % 2 == 0 && facts.height % 2 == 0);
+        assert!(
+            facts.width.max(facts.height) <= 1920 && facts.width % 2 == 0 && facts.height % 2 == 0
+        );
         assert_eq!(facts.samples, 100);
 
         let (s, poster) = get(&format!("{}/api/jobs/{id}/poster.jpg", server.kiosk));
@@ -76,7 +96,12 @@ fn every_test_photo_becomes_a_preview_and_an_hd_download() {
     let record = server
         .shared()
         .store
-        .get(jobs[0].2["job_id"].as_str().and_then(|s| s.parse::<JobId>().ok()).expect("id"))
+        .get(
+            jobs[0].2["job_id"]
+                .as_str()
+                .and_then(|s| s.parse::<JobId>().ok())
+                .expect("id"),
+        )
         .expect("store")
         .expect("job");
     assert_eq!(record.unlock, Some(UnlockReason::Event));
@@ -87,14 +112,22 @@ fn every_test_photo_becomes_a_preview_and_an_hd_download() {
 #[test]
 fn paid_mode_downloads_only_after_an_unlock() {
     let server = Server::start(|s| s.event_mode = EventMode::Paid);
-    let (status, created) = upload(&server.kiosk, &photo("grace_hopper.jpg"), "g.jpg", "soft_smile");
+    let (status, created) = upload(
+        &server.kiosk,
+        &photo("grace_hopper.jpg"),
+        "g.jpg",
+        "soft_smile",
+    );
     assert_eq!(status, 201);
     let id = created["job_id"].as_str().expect("id");
     let token = created["token"].as_str().expect("token");
     let download = format!("{}/d/{token}", server.guest);
 
     let (s, _) = get(&download);
-    assert!(s == 409 || s == 403, "not downloadable while rendering: {s}");
+    assert!(
+        s == 409 || s == 403,
+        "not downloadable while rendering: {s}"
+    );
     let job = wait_status(&server.kiosk, id, "preview_ready");
     assert_eq!(job["download_url"], serde_json::Value::Null);
     let (s, body) = get_json(&download);
@@ -105,13 +138,18 @@ fn paid_mode_downloads_only_after_an_unlock() {
     server
         .shared()
         .store
-        .transition(job_id, Status::Unlocked, |j| j.unlock = Some(UnlockReason::StaffCash))
+        .transition(job_id, Status::Unlocked, |j| {
+            j.unlock = Some(UnlockReason::StaffCash)
+        })
         .expect("unlock");
     let (s, body) = get(&download);
     assert_eq!(s, 200);
     assert_eq!(inspect_mp4(&body).samples, 100);
     let job = get_json(&format!("{}/api/jobs/{id}", server.kiosk)).1;
-    assert_eq!(job["download_url"], download.replace(&server.guest, "http://localhost:8080"));
+    assert_eq!(
+        job["download_url"],
+        download.replace(&server.guest, "http://localhost:8080")
+    );
 }
 
 #[test]
@@ -128,40 +166,94 @@ fn bad_input_gets_a_clear_4xx_and_nothing_stored_is_lost() {
 
     let cases: Vec<(&str, Vec<u8>, &str, u16, &str)> = vec![
         ("empty", vec![], "soft_smile", 400, "empty_upload"),
-        ("truncated JPEG", truncated, "soft_smile", 422, "corrupt_image"),
-        ("text named .jpg", b"just some words, not a photo".to_vec(), "soft_smile", 415, "not_an_image"),
-        ("100k x 100k PNG", huge_png, "soft_smile", 413, "image_too_large"),
-        ("unknown preset", good.clone(), "moonwalk", 422, "unknown_preset"),
+        (
+            "truncated JPEG",
+            truncated,
+            "soft_smile",
+            422,
+            "corrupt_image",
+        ),
+        (
+            "text named .jpg",
+            b"just some words, not a photo".to_vec(),
+            "soft_smile",
+            415,
+            "not_an_image",
+        ),
+        (
+            "100k x 100k PNG",
+            huge_png,
+            "soft_smile",
+            413,
+            "image_too_large",
+        ),
+        (
+            "unknown preset",
+            good.clone(),
+            "moonwalk",
+            422,
+            "unknown_preset",
+        ),
     ];
     for (what, bytes, preset, want, code) in cases {
         let (s, body) = upload(&server.kiosk, &bytes, "photo.jpg", preset);
         assert_eq!(s, want, "{what}: {body}");
         assert_eq!(body["error"]["code"], code, "{what}: {body}");
-        assert!(body["error"]["message"].as_str().is_some_and(|m| m.len() > 10), "{what}: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.len() > 10),
+            "{what}: {body}"
+        );
     }
     // 30 MB against the 20 MB limit: refused while it is still arriving.
     let mut jpeg_start = good.clone();
     jpeg_start.resize(30 * 1024 * 1024, 0x55);
-    let (ct, body) = multipart(&[("photo", Some("big.jpg"), &jpeg_start), ("preset", None, b"soft_smile")]);
+    let (ct, body) = multipart(&[
+        ("photo", Some("big.jpg"), &jpeg_start),
+        ("preset", None, b"soft_smile"),
+    ]);
     let (s, answer) = raw_post(&format!("{}/api/jobs", server.kiosk), &ct, body);
-    assert_eq!((s, answer["error"]["code"].as_str()), (413, Some("upload_too_large")), "{answer}");
+    assert_eq!(
+        (s, answer["error"]["code"].as_str()),
+        (413, Some("upload_too_large")),
+        "{answer}"
+    );
     // A form without the photo field at all.
     let (ct, body) = multipart(&[("preset", None, b"soft_smile")]);
-    let (s, b, _) = call(agent().post(&format!("{}/api/jobs", server.kiosk)), Some((&ct, body)));
+    let (s, b, _) = call(
+        agent().post(&format!("{}/api/jobs", server.kiosk)),
+        Some((&ct, body)),
+    );
     assert_eq!(s, 400, "{}", String::from_utf8_lossy(&b));
     // Not multipart at all.
-    let (s, _, _) = call(agent().post(&format!("{}/api/jobs", server.kiosk)), Some(("text/plain", b"hi".to_vec())));
+    let (s, _, _) = call(
+        agent().post(&format!("{}/api/jobs", server.kiosk)),
+        Some(("text/plain", b"hi".to_vec())),
+    );
     assert!((400..500).contains(&s), "{s}");
 
     for (path, want, code) in [
         ("/api/jobs/0123456789abcdef", 404, "job_not_found"),
         ("/api/jobs/not-an-id", 400, "malformed_id"),
         ("/api/jobs/..%2F..%2Fetc%2Fpasswd", 400, "malformed_id"),
-        ("/api/jobs/0123456789ABCDEF/preview.mp4", 400, "malformed_id"),
-        ("/api/jobs/0123456789abcdef/preview.mp4", 404, "job_not_found"),
+        (
+            "/api/jobs/0123456789ABCDEF/preview.mp4",
+            400,
+            "malformed_id",
+        ),
+        (
+            "/api/jobs/0123456789abcdef/preview.mp4",
+            404,
+            "job_not_found",
+        ),
     ] {
         let (s, body) = get_json(&format!("{}{path}", server.kiosk));
-        assert_eq!((s, body["error"]["code"].as_str()), (want, Some(code)), "{path}: {body}");
+        assert_eq!(
+            (s, body["error"]["code"].as_str()),
+            (want, Some(code)),
+            "{path}: {body}"
+        );
     }
     for path in [
         format!("/d/{}", "0".repeat(32)),
@@ -180,14 +272,21 @@ fn bad_input_gets_a_clear_4xx_and_nothing_stored_is_lost() {
     assert_eq!(before, after, "the stored job is untouched");
     let jobs = server.shared().store.all().expect("all");
     assert_eq!(jobs.len(), 1, "no bad upload left a record");
-    let dirs = std::fs::read_dir(server.dir.path().join("jobs")).expect("jobs dir").count();
+    let dirs = std::fs::read_dir(server.dir.path().join("jobs"))
+        .expect("jobs dir")
+        .count();
     assert_eq!(dirs, 1, "no bad upload left files");
 }
 
 #[test]
 fn the_guest_listener_exposes_no_kiosk_route() {
     let server = Server::start(|_| {});
-    let (_, created) = upload(&server.kiosk, &photo("grace_hopper.jpg"), "g.jpg", "soft_smile");
+    let (_, created) = upload(
+        &server.kiosk,
+        &photo("grace_hopper.jpg"),
+        "g.jpg",
+        "soft_smile",
+    );
     let id = created["job_id"].as_str().expect("id");
     for path in [
         "/".to_string(),
@@ -198,11 +297,25 @@ fn the_guest_listener_exposes_no_kiosk_route() {
         format!("/api/jobs/{id}/preview.mp4"),
         format!("/api/jobs/{id}/poster.jpg"),
     ] {
-        assert_eq!(get(&format!("{}{path}", server.guest)).0, 404, "GET {path} on the guest listener");
-        assert_ne!(get(&format!("{}{path}", server.kiosk)).0, 404, "GET {path} on the kiosk listener");
+        assert_eq!(
+            get(&format!("{}{path}", server.guest)).0,
+            404,
+            "GET {path} on the guest listener"
+        );
+        assert_ne!(
+            get(&format!("{}{path}", server.kiosk)).0,
+            404,
+            "GET {path} on the kiosk listener"
+        );
     }
-    let (ct, body) = multipart(&[("photo", Some("g.jpg"), &photo("grace_hopper.jpg")), ("preset", None, b"soft_smile")]);
-    let (s, _, _) = call(agent().post(&format!("{}/api/jobs", server.guest)), Some((&ct, body)));
+    let (ct, body) = multipart(&[
+        ("photo", Some("g.jpg"), &photo("grace_hopper.jpg")),
+        ("preset", None, b"soft_smile"),
+    ]);
+    let (s, _, _) = call(
+        agent().post(&format!("{}/api/jobs", server.guest)),
+        Some((&ct, body)),
+    );
     assert_eq!(s, 404, "no uploads through the guest listener");
 }
 
@@ -212,7 +325,9 @@ fn a_full_queue_answers_503_and_the_queue_drains() {
     let big = photo("gramps_canon_man.jpg");
     let (_, a) = upload(&server.kiosk, &big, "a.jpg", "soft_smile");
     let a = a["job_id"].as_str().expect("id").to_string();
-    wait_for(&server.kiosk, &a, Duration::from_secs(60), |j| j["status"] == "rendering");
+    wait_for(&server.kiosk, &a, Duration::from_secs(60), |j| {
+        j["status"] == "rendering"
+    });
     let (s, b) = upload(&server.kiosk, &big, "b.jpg", "soft_smile");
     assert_eq!(s, 201, "{b}");
     let (s, c) = upload(&server.kiosk, &big, "c.jpg", "soft_smile");
@@ -220,7 +335,11 @@ fn a_full_queue_answers_503_and_the_queue_drains() {
     assert_eq!(c["error"]["code"], "queue_full");
     let b = b["job_id"].as_str().expect("id");
     wait_status(&server.kiosk, b, "preview_ready");
-    assert_eq!(server.shared().store.all().expect("all").len(), 2, "the refused upload left nothing");
+    assert_eq!(
+        server.shared().store.all().expect("all").len(),
+        2,
+        "the refused upload left nothing"
+    );
 }
 
 #[test]
@@ -228,7 +347,12 @@ fn presets_and_health_describe_the_kiosk() {
     let server = Server::start(|_| {});
     let (s, presets) = get_json(&format!("{}/api/presets", server.kiosk));
     assert_eq!(s, 200);
-    let ids: Vec<&str> = presets.as_array().expect("list").iter().filter_map(|p| p["id"].as_str()).collect();
+    let ids: Vec<&str> = presets
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|p| p["id"].as_str())
+        .collect();
     assert_eq!(ids, ["soft_smile", "smile_wink", "gentle_laugh"]);
     assert_eq!(presets[0]["label"]["de"], "Sanftes Lächeln");
     let (_, health) = get_json(&format!("{}/api/health", server.kiosk));

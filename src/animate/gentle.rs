@@ -86,12 +86,20 @@ pub fn frame_transform(e: &Expression, w: f32, h: f32) -> Affine {
     let dy = -e.head_pitch / 15.0 * DRIFT_AT_15_DEG * h;
     let (sin, cos) = (theta.sin().abs(), theta.cos());
     let (hw, hh) = (w / 2.0, h / 2.0);
-    let cover = ((hw * cos + hh * sin) / (hw - dx.abs())).max((hw * sin + hh * cos) / (hh - dy.abs()));
+    let cover =
+        ((hw * cos + hh * sin) / (hw - dx.abs())).max((hw * sin + hh * cos) / (hh - dy.abs()));
     let zoom = (1.0 + PUSH_IN * e.intensity() + BREATH_ZOOM * e.breath).max(cover);
     // src = c + R(θ)·(p − c)/zoom + d
     let (s, c) = theta.sin_cos();
     let (a, b, d, f) = (c / zoom, -s / zoom, s / zoom, c / zoom);
-    [a, b, hw + dx - a * hw - b * hh, d, f, hh + dy - d * hw - f * hh]
+    [
+        a,
+        b,
+        hw + dx - a * hw - b * hh,
+        d,
+        f,
+        hh + dy - d * hw - f * hh,
+    ]
 }
 
 #[cfg(test)]
@@ -116,12 +124,20 @@ mod tests {
         let (w, h) = (1080.0, 1350.0);
         for roll in [-15.0, -3.0, 0.0, 7.0, 15.0] {
             for (pitch, yaw) in [(15.0, 15.0), (-15.0, -15.0), (0.0, 0.0), (4.0, -9.0)] {
-                let e = Expression { head_roll: roll, head_pitch: pitch, head_yaw: yaw, smile: 1.0, ..Default::default() };
+                let e = Expression {
+                    head_roll: roll,
+                    head_pitch: pitch,
+                    head_yaw: yaw,
+                    smile: 1.0,
+                    ..Default::default()
+                };
                 let m = frame_transform(&e, w, h);
                 for (x, y) in [(0.0, 0.0), (w, 0.0), (0.0, h), (w, h)] {
                     let (sx, sy) = apply(&m, x, y);
-                    assert!((-0.01..=w + 0.01).contains(&sx) && (-0.01..=h + 0.01).contains(&sy),
-                        "roll {roll} pitch {pitch} yaw {yaw}: corner ({x},{y}) -> ({sx},{sy})");
+                    assert!(
+                        (-0.01..=w + 0.01).contains(&sx) && (-0.01..=h + 0.01).contains(&sy),
+                        "roll {roll} pitch {pitch} yaw {yaw}: corner ({x},{y}) -> ({sx},{sy})"
+                    );
                 }
             }
         }
@@ -129,10 +145,16 @@ mod tests {
 
     #[test]
     fn smiling_pushes_in_about_the_centre() {
-        let e = Expression { smile: 1.0, ..Default::default() };
+        let e = Expression {
+            smile: 1.0,
+            ..Default::default()
+        };
         let m = frame_transform(&e, 1000.0, 800.0);
         let (cx, cy) = apply(&m, 500.0, 400.0);
         assert!((cx - 500.0).abs() < 1e-3 && (cy - 400.0).abs() < 1e-3);
-        assert!((m[0] - 1.0 / (1.0 + PUSH_IN)).abs() < 1e-5, "zoomed in by PUSH_IN");
+        assert!(
+            (m[0] - 1.0 / (1.0 + PUSH_IN)).abs() < 1e-5,
+            "zoomed in by PUSH_IN"
+        );
     }
 }

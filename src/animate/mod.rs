@@ -38,14 +38,20 @@ pub struct SizeLimits {
 
 impl Default for SizeLimits {
     fn default() -> Self {
-        Self { max_long_side: 1920, min_long_side: 720 }
+        Self {
+            max_long_side: 1920,
+            min_long_side: 720,
+        }
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum AnimateError {
     #[error("the {backend} animator does not support the preset {preset}")]
-    Unsupported { backend: &'static str, preset: String },
+    Unsupported {
+        backend: &'static str,
+        preset: String,
+    },
     #[error("{0}")]
     Backend(String),
 }
@@ -95,7 +101,10 @@ mod tests {
         assert_eq!(output_size(512, 600, l), (614, 720));
         assert_eq!(output_size(1080, 1350, l), (1080, 1350));
         assert_eq!(output_size(703, 622, l), (720, 638));
-        let p = SizeLimits { max_long_side: 720, min_long_side: 720 };
+        let p = SizeLimits {
+            max_long_side: 720,
+            min_long_side: 720,
+        };
         assert_eq!(output_size(1920, 1276, p), (720, 478));
         for (w, h) in [(3001, 1999), (129, 387), (4000, 4000)] {
             let (ow, oh) = output_size(w, h, l);

@@ -23,7 +23,9 @@ pub enum PhotoError {
     NotAnImage,
     #[error("That photo seems damaged or incomplete. Please try another one.")]
     Corrupt(String),
-    #[error("That photo is too large ({width} × {height} pixels). Photos up to 40 megapixels work.")]
+    #[error(
+        "That photo is too large ({width} × {height} pixels). Photos up to 40 megapixels work."
+    )]
     TooLarge { width: u32, height: u32 },
     #[error("That photo is too small ({width} × {height} pixels). Please use one at least {MIN_SIDE} pixels on each side.")]
     TooSmall { width: u32, height: u32 },
@@ -72,9 +74,15 @@ pub fn inspect(bytes: &[u8]) -> Result<PhotoInfo, PhotoError> {
     check_size(width, height)?;
     if format == ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
         // The JPEG decoder fills a cut-off image with grey instead of failing.
-        return Err(PhotoError::Corrupt("JPEG ends before its image data does".into()));
+        return Err(PhotoError::Corrupt(
+            "JPEG ends before its image data does".into(),
+        ));
     }
-    Ok(PhotoInfo { format, width, height })
+    Ok(PhotoInfo {
+        format,
+        width,
+        height,
+    })
 }
 
 /// True when the JPEG's first scan is followed by an end-of-image marker.
@@ -157,9 +165,18 @@ mod tests {
     #[test]
     fn refuses_what_is_not_a_usable_photo() {
         assert_eq!(inspect(b""), Err(PhotoError::Empty));
-        assert_eq!(inspect(b"hello, I am a text file"), Err(PhotoError::NotAnImage));
-        assert!(matches!(inspect(&png(32, 32)), Err(PhotoError::TooSmall { .. })));
-        assert!(matches!(inspect(&png(1000, 200)), Err(PhotoError::Shape { .. })));
+        assert_eq!(
+            inspect(b"hello, I am a text file"),
+            Err(PhotoError::NotAnImage)
+        );
+        assert!(matches!(
+            inspect(&png(32, 32)),
+            Err(PhotoError::TooSmall { .. })
+        ));
+        assert!(matches!(
+            inspect(&png(1000, 200)),
+            Err(PhotoError::Shape { .. })
+        ));
         let ok = inspect(&png(300, 400)).expect("fine");
         assert_eq!((ok.width, ok.height, ok.extension()), (300, 400, "png"));
     }
@@ -173,7 +190,10 @@ mod tests {
         assert!(jpeg_is_complete(&jpeg));
         assert!(decode(&jpeg).is_ok());
         for keep in [jpeg.len() - 2, jpeg.len() / 2, 200, 3] {
-            assert!(matches!(inspect(&jpeg[..keep]), Err(PhotoError::Corrupt(_))), "cut at {keep}");
+            assert!(
+                matches!(inspect(&jpeg[..keep]), Err(PhotoError::Corrupt(_))),
+                "cut at {keep}"
+            );
         }
         // Data appended after the end marker (phones do this) is fine.
         let mut trailer = jpeg.clone();
@@ -199,7 +219,10 @@ mod tests {
         bytes[29..33].copy_from_slice(&crc.to_be_bytes());
         assert_eq!(
             inspect(&bytes),
-            Err(PhotoError::TooLarge { width: 100_000, height: 100_000 })
+            Err(PhotoError::TooLarge {
+                width: 100_000,
+                height: 100_000
+            })
         );
         assert!(matches!(decode(&bytes), Err(PhotoError::TooLarge { .. })));
     }
@@ -209,7 +232,11 @@ mod tests {
         // 300 wide, 200 high, left half red: stored as landscape, tagged
         // "rotate 90° clockwise" (orientation 6) as phones do.
         let img = RgbImage::from_fn(300, 200, |x, _| {
-            if x < 150 { image::Rgb([255, 0, 0]) } else { image::Rgb([0, 0, 255]) }
+            if x < 150 {
+                image::Rgb([255, 0, 0])
+            } else {
+                image::Rgb([0, 0, 255])
+            }
         });
         let mut jpeg = Cursor::new(Vec::new());
         img.write_to(&mut jpeg, ImageFormat::Jpeg).expect("encode");
@@ -239,7 +266,11 @@ mod tests {
         for &b in data {
             crc ^= u32::from(b);
             for _ in 0..8 {
-                crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+                crc = if crc & 1 != 0 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
             }
         }
         !crc

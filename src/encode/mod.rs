@@ -19,7 +19,10 @@ pub enum EncodeError {
     #[error(transparent)]
     Choice(#[from] ChoiceError),
     #[error("GStreamer element {element}: {message}")]
-    Element { element: &'static str, message: String },
+    Element {
+        element: &'static str,
+        message: String,
+    },
     #[error("encoder pipeline: {0}")]
     Pipeline(String),
     #[error("encoding failed: {0}")]

@@ -19,8 +19,11 @@ pub enum H264Encoder {
 
 impl H264Encoder {
     /// In order of preference for `auto`.
-    pub const ALL: [H264Encoder; 3] =
-        [H264Encoder::Nvv4l2h264enc, H264Encoder::X264enc, H264Encoder::Openh264enc];
+    pub const ALL: [H264Encoder; 3] = [
+        H264Encoder::Nvv4l2h264enc,
+        H264Encoder::X264enc,
+        H264Encoder::Openh264enc,
+    ];
 
     pub fn element(self) -> &'static str {
         match self {
@@ -37,7 +40,9 @@ impl H264Encoder {
     /// Every element this chain needs besides the encoder itself.
     pub fn companions(self) -> &'static [&'static str] {
         match self {
-            H264Encoder::Nvv4l2h264enc => &["appsrc", "nvvidconv", "h264parse", "mp4mux", "filesink"],
+            H264Encoder::Nvv4l2h264enc => {
+                &["appsrc", "nvvidconv", "h264parse", "mp4mux", "filesink"]
+            }
             _ => &["appsrc", "videoconvert", "h264parse", "mp4mux", "filesink"],
         }
     }
@@ -57,11 +62,15 @@ pub fn choose(
     pref: EncoderPref,
     available: impl Fn(&str) -> bool,
 ) -> Result<H264Encoder, ChoiceError> {
-    let usable = |e: H264Encoder| {
-        available(e.element()) && e.companions().iter().all(|c| available(c))
-    };
+    let usable =
+        |e: H264Encoder| available(e.element()) && e.companions().iter().all(|c| available(c));
     let wanted = match pref {
-        EncoderPref::Auto => return H264Encoder::ALL.into_iter().find(|e| usable(*e)).ok_or(ChoiceError::None),
+        EncoderPref::Auto => {
+            return H264Encoder::ALL
+                .into_iter()
+                .find(|e| usable(*e))
+                .ok_or(ChoiceError::None)
+        }
         EncoderPref::Nvv4l2h264enc => H264Encoder::Nvv4l2h264enc,
         EncoderPref::X264enc => H264Encoder::X264enc,
         EncoderPref::Openh264enc => H264Encoder::Openh264enc,
@@ -89,7 +98,10 @@ pub struct Stage {
 }
 
 fn stage(factory: &'static str, props: &[(&'static str, &str)]) -> Stage {
-    Stage { factory, props: props.iter().map(|(k, v)| (*k, (*v).to_string())).collect() }
+    Stage {
+        factory,
+        props: props.iter().map(|(k, v)| (*k, (*v).to_string())).collect(),
+    }
 }
 
 /// The chain between `appsrc` (RGB frames) and `filesink`. H.264 High
@@ -101,12 +113,17 @@ pub fn stages(encoder: H264Encoder, quality: Quality, fps: u32, pixels: u32) -> 
         Quality::Full => 0.12,
         Quality::Preview => 0.08,
     };
-    let kbps = ((pixels as f32 * fps as f32 * bpp) / 1000.0).round().clamp(500.0, 20_000.0) as u32;
+    let kbps = ((pixels as f32 * fps as f32 * bpp) / 1000.0)
+        .round()
+        .clamp(500.0, 20_000.0) as u32;
     let h264_caps = "video/x-h264,profile=high,stream-format=avc,alignment=au";
     let mut chain = match encoder {
         H264Encoder::Nvv4l2h264enc => vec![
             stage("nvvidconv", &[]),
-            stage("capsfilter", &[("caps", "video/x-raw(memory:NVMM),format=NV12")]),
+            stage(
+                "capsfilter",
+                &[("caps", "video/x-raw(memory:NVMM),format=NV12")],
+            ),
             stage(
                 "nvv4l2h264enc",
                 &[
@@ -125,10 +142,23 @@ pub fn stages(encoder: H264Encoder, quality: Quality, fps: u32, pixels: u32) -> 
             stage(
                 "x264enc",
                 &[
-                    ("speed-preset", if quality == Quality::Full { "faster" } else { "veryfast" }),
+                    (
+                        "speed-preset",
+                        if quality == Quality::Full {
+                            "faster"
+                        } else {
+                            "veryfast"
+                        },
+                    ),
                     ("pass", "qual"),
-                    ("quantizer", if quality == Quality::Full { "20" } else { "26" }),
+                    (
+                        "quantizer",
+                        if quality == Quality::Full { "20" } else { "26" },
+                    ),
                     ("key-int-max", &gop),
+                    // x264's default 40-frame lookahead holds ~0.5 GB of HD
+                    // frames; 10 costs little quality on a gentle loop.
+                    ("rc-lookahead", "10"),
                 ],
             ),
             stage("capsfilter", &[("caps", h264_caps)]),
@@ -136,7 +166,10 @@ pub fn stages(encoder: H264Encoder, quality: Quality, fps: u32, pixels: u32) -> 
         H264Encoder::Openh264enc => vec![
             stage("videoconvert", &[("n-threads", "2")]),
             stage("capsfilter", &[("caps", "video/x-raw,format=I420")]),
-            stage("openh264enc", &[("bitrate", &(kbps * 1000).to_string()), ("gop-size", &gop)]),
+            stage(
+                "openh264enc",
+                &[("bitrate", &(kbps * 1000).to_string()), ("gop-size", &gop)],
+            ),
         ],
     };
     chain.push(stage("h264parse", &[]));
@@ -152,26 +185,73 @@ mod tests {
         move |e| installed.contains(&e)
     }
 
-    const SOFTWARE: &[&str] = &["appsrc", "videoconvert", "h264parse", "mp4mux", "filesink", "x264enc"];
+    const SOFTWARE: &[&str] = &[
+        "appsrc",
+        "videoconvert",
+        "h264parse",
+        "mp4mux",
+        "filesink",
+        "x264enc",
+    ];
     const JETSON: &[&str] = &[
-        "appsrc", "videoconvert", "nvvidconv", "h264parse", "mp4mux", "filesink", "x264enc", "nvv4l2h264enc",
+        "appsrc",
+        "videoconvert",
+        "nvvidconv",
+        "h264parse",
+        "mp4mux",
+        "filesink",
+        "x264enc",
+        "nvv4l2h264enc",
     ];
 
     #[test]
     fn auto_prefers_hardware_then_x264_then_openh264() {
-        assert_eq!(choose(EncoderPref::Auto, with(JETSON)), Ok(H264Encoder::Nvv4l2h264enc));
-        assert_eq!(choose(EncoderPref::Auto, with(SOFTWARE)), Ok(H264Encoder::X264enc));
-        let oh: &[&str] = &["appsrc", "videoconvert", "h264parse", "mp4mux", "filesink", "openh264enc"];
-        assert_eq!(choose(EncoderPref::Auto, with(oh)), Ok(H264Encoder::Openh264enc));
+        assert_eq!(
+            choose(EncoderPref::Auto, with(JETSON)),
+            Ok(H264Encoder::Nvv4l2h264enc)
+        );
+        assert_eq!(
+            choose(EncoderPref::Auto, with(SOFTWARE)),
+            Ok(H264Encoder::X264enc)
+        );
+        let oh: &[&str] = &[
+            "appsrc",
+            "videoconvert",
+            "h264parse",
+            "mp4mux",
+            "filesink",
+            "openh264enc",
+        ];
+        assert_eq!(
+            choose(EncoderPref::Auto, with(oh)),
+            Ok(H264Encoder::Openh264enc)
+        );
         // Orin Nano: the encoder element can exist without nvvidconv working.
-        let nano: &[&str] = &["appsrc", "videoconvert", "h264parse", "mp4mux", "filesink", "x264enc", "nvv4l2h264enc"];
-        assert_eq!(choose(EncoderPref::Auto, with(nano)), Ok(H264Encoder::X264enc));
-        assert_eq!(choose(EncoderPref::Auto, with(&["appsrc"])), Err(ChoiceError::None));
+        let nano: &[&str] = &[
+            "appsrc",
+            "videoconvert",
+            "h264parse",
+            "mp4mux",
+            "filesink",
+            "x264enc",
+            "nvv4l2h264enc",
+        ];
+        assert_eq!(
+            choose(EncoderPref::Auto, with(nano)),
+            Ok(H264Encoder::X264enc)
+        );
+        assert_eq!(
+            choose(EncoderPref::Auto, with(&["appsrc"])),
+            Err(ChoiceError::None)
+        );
     }
 
     #[test]
     fn a_configured_encoder_must_exist() {
-        assert_eq!(choose(EncoderPref::X264enc, with(JETSON)), Ok(H264Encoder::X264enc));
+        assert_eq!(
+            choose(EncoderPref::X264enc, with(JETSON)),
+            Ok(H264Encoder::X264enc)
+        );
         assert_eq!(
             choose(EncoderPref::Nvv4l2h264enc, with(SOFTWARE)),
             Err(ChoiceError::Missing("nvv4l2h264enc"))
@@ -182,8 +262,21 @@ mod tests {
     fn software_chain_forces_420_before_x264() {
         let chain = stages(H264Encoder::X264enc, Quality::Full, 25, 1920 * 1276);
         let names: Vec<_> = chain.iter().map(|s| s.factory).collect();
-        assert_eq!(names, ["videoconvert", "capsfilter", "x264enc", "capsfilter", "h264parse", "mp4mux"]);
-        assert_eq!(chain[1].props, vec![("caps", "video/x-raw,format=I420".to_string())]);
+        assert_eq!(
+            names,
+            [
+                "videoconvert",
+                "capsfilter",
+                "x264enc",
+                "capsfilter",
+                "h264parse",
+                "mp4mux"
+            ]
+        );
+        assert_eq!(
+            chain[1].props,
+            vec![("caps", "video/x-raw,format=I420".to_string())]
+        );
         assert!(chain[3].props[0].1.contains("profile=high"));
         assert!(chain[2].props.contains(&("key-int-max", "50".to_string())));
         assert!(chain[5].props.contains(&("faststart", "true".to_string())));
@@ -193,7 +286,16 @@ mod tests {
     fn jetson_chain_feeds_nv12_in_nvmm_memory() {
         let chain = stages(H264Encoder::Nvv4l2h264enc, Quality::Full, 25, 1920 * 1080);
         let names: Vec<_> = chain.iter().map(|s| s.factory).collect();
-        assert_eq!(names, ["nvvidconv", "capsfilter", "nvv4l2h264enc", "h264parse", "mp4mux"]);
+        assert_eq!(
+            names,
+            [
+                "nvvidconv",
+                "capsfilter",
+                "nvv4l2h264enc",
+                "h264parse",
+                "mp4mux"
+            ]
+        );
         assert_eq!(chain[1].props[0].1, "video/x-raw(memory:NVMM),format=NV12");
         let enc = &chain[2].props;
         assert!(enc.contains(&("profile", "4".to_string())), "High profile");

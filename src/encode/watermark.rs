@@ -41,7 +41,11 @@ impl Watermark {
                 mask.push(tile.at(tx, ty));
             }
         }
-        Self { width, height, mask }
+        Self {
+            width,
+            height,
+            mask,
+        }
     }
 
     /// Burns the watermark into a frame of the size given to [`Watermark::new`].
@@ -51,11 +55,11 @@ impl Watermark {
             if text == 0 && rim == 0 {
                 continue;
             }
-            let dark = 256 - (u32::from(rim) * RIM_STRENGTH >> 8);
-            let light = u32::from(text) * TEXT_STRENGTH >> 8;
+            let dark = 256 - ((u32::from(rim) * RIM_STRENGTH) >> 8);
+            let light = (u32::from(text) * TEXT_STRENGTH) >> 8;
             for c in px.iter_mut() {
-                let v = u32::from(*c) * dark >> 8;
-                *c = (v + ((255 - v) * light >> 8)) as u8;
+                let v = (u32::from(*c) * dark) >> 8;
+                *c = (v + (((255 - v) * light) >> 8)) as u8;
             }
         }
     }
@@ -127,7 +131,11 @@ impl Tile {
                 cells.push([at(x, y), grown]);
             }
         }
-        Self { width, height, cells }
+        Self {
+            width,
+            height,
+            cells,
+        }
     }
 
     fn at(&self, x: u32, y: u32) -> [u8; 2] {
@@ -164,7 +172,10 @@ mod tests {
         for base in [0u8, 128, 255] {
             let mut frame = RgbImage::from_pixel(200, 200, image::Rgb([base; 3]));
             wm.apply(&mut frame);
-            let changed = frame.pixels().filter(|p| p.0[0].abs_diff(base) > 30).count();
+            let changed = frame
+                .pixels()
+                .filter(|p| p.0[0].abs_diff(base) > 30)
+                .count();
             assert!(changed > 400, "on {base}: {changed} pixels visibly marked");
         }
     }

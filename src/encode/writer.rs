@@ -42,13 +42,14 @@ impl VideoWriter {
                 "frame size {width}×{height} at {fps} fps cannot be encoded (sides must be even)"
             )));
         }
-        let location = path
-            .to_str()
-            .ok_or_else(|| EncodeError::Pipeline(format!("path {} is not UTF-8", path.display())))?;
-        let info = gstreamer_video::VideoInfo::builder(gstreamer_video::VideoFormat::Rgb, width, height)
-            .fps(gst::Fraction::new(fps as i32, 1))
-            .build()
-            .map_err(pipeline_err)?;
+        let location = path.to_str().ok_or_else(|| {
+            EncodeError::Pipeline(format!("path {} is not UTF-8", path.display()))
+        })?;
+        let info =
+            gstreamer_video::VideoInfo::builder(gstreamer_video::VideoFormat::Rgb, width, height)
+                .fps(gst::Fraction::new(fps as i32, 1))
+                .build()
+                .map_err(pipeline_err)?;
         let caps = info.to_caps().map_err(pipeline_err)?;
         let frame_bytes = width as usize * height as usize * 3;
         let src = gst_app::AppSrc::builder()
@@ -75,15 +76,28 @@ impl VideoWriter {
         let sink = gst::ElementFactory::make("filesink")
             .property("location", location)
             .build()
-            .map_err(|e| EncodeError::Element { element: "filesink", message: e.to_string() })?;
+            .map_err(|e| EncodeError::Element {
+                element: "filesink",
+                message: e.to_string(),
+            })?;
         elements.push(sink);
         pipeline.add_many(&elements).map_err(pipeline_err)?;
         gst::Element::link_many(&elements).map_err(pipeline_err)?;
-        let bus = pipeline.bus().ok_or_else(|| pipeline_err("pipeline has no bus"))?;
+        let bus = pipeline
+            .bus()
+            .ok_or_else(|| pipeline_err("pipeline has no bus"))?;
         pipeline.set_state(gst::State::Playing).map_err(|_| {
             take_error(&bus).unwrap_or_else(|| pipeline_err("pipeline refused to start"))
         })?;
-        Ok(Self { pipeline, src, bus, fps, frame_bytes, frames: 0, path: path.to_path_buf() })
+        Ok(Self {
+            pipeline,
+            src,
+            bus,
+            fps,
+            frame_bytes,
+            frames: 0,
+            path: path.to_path_buf(),
+        })
     }
 
     /// Queues one RGB frame of the size given at creation.
@@ -107,7 +121,8 @@ impl VideoWriter {
             ));
         }
         self.src.push_buffer(buffer).map_err(|flow| {
-            take_error(&self.bus).unwrap_or_else(|| pipeline_err(format!("encoder stopped: {flow:?}")))
+            take_error(&self.bus)
+                .unwrap_or_else(|| pipeline_err(format!("encoder stopped: {flow:?}")))
         })?;
         self.frames += 1;
         Ok(())
@@ -115,7 +130,9 @@ impl VideoWriter {
 
     /// Ends the stream and waits until the file is complete on disk.
     pub fn finish(self) -> Result<PathBuf, EncodeError> {
-        self.src.end_of_stream().map_err(|flow| pipeline_err(format!("end of stream: {flow:?}")))?;
+        self.src
+            .end_of_stream()
+            .map_err(|flow| pipeline_err(format!("end of stream: {flow:?}")))?;
         let msg = self.bus.timed_pop_filtered(
             gst::ClockTime::from_nseconds(FINISH_TIMEOUT.as_nanos() as u64),
             &[gst::MessageType::Eos, gst::MessageType::Error],

@@ -28,7 +28,11 @@ fn random<const N: usize>() -> [u8; N] {
 }
 
 fn parse_hex<const N: usize>(s: &str) -> Result<[u8; N], MalformedId> {
-    if s.len() != N * 2 || !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if s.len() != N * 2
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return Err(MalformedId);
     }
     let mut out = [0u8; N];
@@ -215,7 +219,10 @@ impl Job {
             created_at: now_ms,
             updated_at: now_ms,
             finished_at: None,
-            files: JobFiles { source: source_file.to_string(), ..JobFiles::default() },
+            files: JobFiles {
+                source: source_file.to_string(),
+                ..JobFiles::default()
+            },
             error: None,
             unlock: None,
             unlock_note: None,
@@ -262,17 +269,33 @@ mod tests {
             }
         }
         // The ones that matter most for money and privacy:
-        assert!(!Queued.can_become(Unlocked), "unlock before a preview exists");
-        assert!(!Rendering.can_become(Expired), "retention must not take a render");
+        assert!(
+            !Queued.can_become(Unlocked),
+            "unlock before a preview exists"
+        );
+        assert!(
+            !Rendering.can_become(Expired),
+            "retention must not take a render"
+        );
         assert!(!Expired.can_become(Queued), "expired files are gone");
-        assert!(!Unlocked.can_become(Queued), "a paid video is not re-rendered away");
+        assert!(
+            !Unlocked.can_become(Queued),
+            "a paid video is not re-rendered away"
+        );
     }
 
     #[test]
     fn ids_parse_strictly() {
         let id = JobId::generate();
         assert_eq!(id.to_string().parse::<JobId>(), Ok(id));
-        for bad in ["", "../etc/passwd", "ABCDEF0123456789", "0123456789abcdef0", "0123456789abcdeg", "0123456789abcde\u{e9}"] {
+        for bad in [
+            "",
+            "../etc/passwd",
+            "ABCDEF0123456789",
+            "0123456789abcdef0",
+            "0123456789abcdeg",
+            "0123456789abcde\u{e9}",
+        ] {
             assert_eq!(bad.parse::<JobId>(), Err(MalformedId), "{bad:?}");
         }
         let token = GuestToken::generate();

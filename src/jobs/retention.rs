@@ -31,7 +31,10 @@ impl InUse {
         if let Ok(mut map) = self.0.lock() {
             *map.entry(id).or_default() += 1;
         }
-        InUseGuard { owner: Arc::clone(self), id }
+        InUseGuard {
+            owner: Arc::clone(self),
+            id,
+        }
     }
 
     pub fn is_busy(&self, id: JobId) -> bool {
@@ -70,7 +73,9 @@ const HOUR_MS: i64 = 3_600_000;
 /// `unlocked`, expire at `now`?
 pub fn is_due(status: Status, created: i64, unlocked: Option<i64>, now: i64, p: Policy) -> bool {
     match status {
-        Status::PreviewReady | Status::Failed => now - created >= i64::from(p.unpaid_hours) * HOUR_MS,
+        Status::PreviewReady | Status::Failed => {
+            now - created >= i64::from(p.unpaid_hours) * HOUR_MS
+        }
         Status::Unlocked => {
             now - unlocked.unwrap_or(created).max(created) >= i64::from(p.paid_hours) * HOUR_MS
         }
@@ -91,7 +96,9 @@ pub async fn sweep(
     for status in [Status::PreviewReady, Status::Failed, Status::Unlocked] {
         for id in store.ids_with_status(status)? {
             let Some(job) = store.get(id)? else { continue };
-            if !is_due(job.status, job.created_at, job.unlocked_at, now, policy) || in_use.is_busy(id) {
+            if !is_due(job.status, job.created_at, job.unlocked_at, now, policy)
+                || in_use.is_busy(id)
+            {
                 continue;
             }
             let from = job.status;
@@ -165,7 +172,11 @@ pub async fn run(
     loop {
         match sweep(&store, &data_dir, policy, &in_use, super::now_ms()).await {
             Ok(s) if !s.expired.is_empty() || !s.deleted.is_empty() => {
-                tracing::info!(expired = s.expired.len(), deleted = s.deleted.len(), "retention sweep");
+                tracing::info!(
+                    expired = s.expired.len(),
+                    deleted = s.deleted.len(),
+                    "retention sweep"
+                );
             }
             Ok(_) => {}
             Err(e) => tracing::error!("retention sweep failed: {e}"),
@@ -182,7 +193,10 @@ mod tests {
     use super::*;
     use crate::jobs::Job;
 
-    const P: Policy = Policy { unpaid_hours: 24, paid_hours: 72 };
+    const P: Policy = Policy {
+        unpaid_hours: 24,
+        paid_hours: 72,
+    };
 
     #[test]
     fn due_rules() {
@@ -190,10 +204,21 @@ mod tests {
         assert!(!is_due(Status::PreviewReady, 0, None, 23 * h, P));
         assert!(is_due(Status::PreviewReady, 0, None, 24 * h, P));
         assert!(is_due(Status::Failed, 0, None, 25 * h, P));
-        assert!(!is_due(Status::Unlocked, 0, Some(10 * h), 81 * h, P), "paid: from the unlock");
+        assert!(
+            !is_due(Status::Unlocked, 0, Some(10 * h), 81 * h, P),
+            "paid: from the unlock"
+        );
         assert!(is_due(Status::Unlocked, 0, Some(10 * h), 82 * h, P));
-        for s in [Status::Rendering, Status::Queued, Status::Uploaded, Status::Expired] {
-            assert!(!is_due(s, 0, None, 10_000 * h, P), "{s} never expires by time");
+        for s in [
+            Status::Rendering,
+            Status::Queued,
+            Status::Uploaded,
+            Status::Expired,
+        ] {
+            assert!(
+                !is_due(s, 0, None, 10_000 * h, P),
+                "{s} never expires by time"
+            );
         }
     }
 
@@ -220,18 +245,29 @@ mod tests {
         let in_use = Arc::new(InUse::default());
         let guard = in_use.begin(busy);
         let now = crate::jobs::now_ms() + 100 * HOUR_MS;
-        let s = sweep(&store, dir.path(), P, &in_use, now).await.expect("sweep");
+        let s = sweep(&store, dir.path(), P, &in_use, now)
+            .await
+            .expect("sweep");
         assert_eq!(s.expired, vec![ready]);
         assert!(!job_dir(dir.path(), ready).exists(), "files deleted");
         assert!(job_dir(dir.path(), busy).exists() && job_dir(dir.path(), rendering).exists());
-        assert_eq!(store.get(rendering).expect("get").map(|j| j.status), Some(Status::Rendering));
+        assert_eq!(
+            store.get(rendering).expect("get").map(|j| j.status),
+            Some(Status::Rendering)
+        );
         drop(guard);
-        let s = sweep(&store, dir.path(), P, &in_use, now).await.expect("sweep");
+        let s = sweep(&store, dir.path(), P, &in_use, now)
+            .await
+            .expect("sweep");
         assert_eq!(s.expired, vec![busy], "after the download ends");
-        let s = sweep(&store, dir.path(), P, &in_use, now + HOUR_MS).await.expect("sweep");
+        let s = sweep(&store, dir.path(), P, &in_use, now + HOUR_MS)
+            .await
+            .expect("sweep");
         assert!(s.deleted.is_empty(), "expired records stay a while");
         let later = now + EXPIRED_RECORD_DAYS * 24 * HOUR_MS;
-        let mut s = sweep(&store, dir.path(), P, &in_use, later).await.expect("sweep");
+        let mut s = sweep(&store, dir.path(), P, &in_use, later)
+            .await
+            .expect("sweep");
         s.deleted.sort();
         let mut both = vec![ready, busy];
         both.sort();

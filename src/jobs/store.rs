@@ -26,7 +26,9 @@ pub enum StoreError {
     Exists(JobId),
     #[error("job store record is corrupt: {0}")]
     Corrupt(String),
-    #[error("job store was written by a newer SmileLoop (schema {found}, this build reads {supported})")]
+    #[error(
+        "job store was written by a newer SmileLoop (schema {found}, this build reads {supported})"
+    )]
     Schema { found: u32, supported: u32 },
     #[error("job store: {0}")]
     Db(#[from] sled::Error),
@@ -68,15 +70,23 @@ pub struct JobStore {
 
 impl JobStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new().path(path).flush_every_ms(Some(500)).open()?;
+        let db = sled::Config::new()
+            .path(path)
+            .flush_every_ms(Some(500))
+            .open()?;
         let meta = db.open_tree("meta")?;
         match meta.get("schema")? {
             Some(v) => {
                 let found = u32::from_be_bytes(
-                    v.as_ref().try_into().map_err(|_| StoreError::Corrupt("schema".into()))?,
+                    v.as_ref()
+                        .try_into()
+                        .map_err(|_| StoreError::Corrupt("schema".into()))?,
                 );
                 if found > SCHEMA_VERSION {
-                    return Err(StoreError::Schema { found, supported: SCHEMA_VERSION });
+                    return Err(StoreError::Schema {
+                        found,
+                        supported: SCHEMA_VERSION,
+                    });
                 }
             }
             None => {
@@ -113,12 +123,17 @@ impl JobStore {
     }
 
     pub fn get(&self, id: JobId) -> Result<Option<Job>, StoreError> {
-        self.jobs.get(id.as_bytes())?.map(|v| decode(&v)).transpose()
+        self.jobs
+            .get(id.as_bytes())?
+            .map(|v| decode(&v))
+            .transpose()
     }
 
     pub fn get_by_token(&self, token: GuestToken) -> Result<Option<Job>, StoreError> {
         match self.by_token.get(token.as_bytes())? {
-            Some(id) => self.get(JobId::from_bytes(&id).map_err(|_| StoreError::Corrupt("token index".into()))?),
+            Some(id) => self.get(
+                JobId::from_bytes(&id).map_err(|_| StoreError::Corrupt("token index".into()))?,
+            ),
             None => Ok(None),
         }
     }
@@ -133,7 +148,11 @@ impl JobStore {
     ) -> Result<Job, StoreError> {
         self.modify(id, |job| {
             if !job.status.can_become(to) {
-                return Err(StoreError::IllegalTransition { id, from: job.status, to });
+                return Err(StoreError::IllegalTransition {
+                    id,
+                    from: job.status,
+                    to,
+                });
             }
             change(job);
             job.status = to;
@@ -231,7 +250,9 @@ impl JobStore {
 }
 
 fn read(jobs: &TransactionalTree, id: JobId) -> Result<Job, TxError> {
-    let bytes = jobs.get(id.as_bytes())?.ok_or(TxError::Abort(StoreError::NotFound(id)))?;
+    let bytes = jobs
+        .get(id.as_bytes())?
+        .ok_or(TxError::Abort(StoreError::NotFound(id)))?;
     decode(&bytes).map_err(TxError::Abort)
 }
 
@@ -257,19 +278,36 @@ mod tests {
         for j in [&b, &a] {
             s.transition(j.id, Status::Queued, |_| {}).expect("queue");
         }
-        assert_eq!(s.ids_with_status(Status::Queued).expect("list"), vec![a.id, b.id]);
-        assert_eq!(s.oldest_with_status(Status::Queued).expect("first"), Some(a.id));
+        assert_eq!(
+            s.ids_with_status(Status::Queued).expect("list"),
+            vec![a.id, b.id]
+        );
+        assert_eq!(
+            s.oldest_with_status(Status::Queued).expect("first"),
+            Some(a.id)
+        );
         assert_eq!(s.count_with_status(Status::Uploaded), 0);
 
-        let err = s.transition(a.id, Status::Unlocked, |j| j.unlock = Some(UnlockReason::Paid));
+        let err = s.transition(a.id, Status::Unlocked, |j| {
+            j.unlock = Some(UnlockReason::Paid)
+        });
         assert!(matches!(err, Err(StoreError::IllegalTransition { .. })));
         let kept = s.get(a.id).expect("get").expect("exists");
-        assert_eq!((kept.status, kept.unlock), (Status::Queued, None), "rejected change left no trace");
+        assert_eq!(
+            (kept.status, kept.unlock),
+            (Status::Queued, None),
+            "rejected change left no trace"
+        );
 
-        let r = s.transition(a.id, Status::Rendering, |j| j.attempts += 1).expect("render");
+        let r = s
+            .transition(a.id, Status::Rendering, |j| j.attempts += 1)
+            .expect("render");
         assert_eq!(r.attempts, 1);
         assert_eq!(s.ids_with_status(Status::Queued).expect("list"), vec![b.id]);
-        assert_eq!(s.ids_with_status(Status::Rendering).expect("list"), vec![a.id]);
+        assert_eq!(
+            s.ids_with_status(Status::Rendering).expect("list"),
+            vec![a.id]
+        );
     }
 
     #[test]
@@ -283,13 +321,22 @@ mod tests {
         });
         let u = u.expect("update");
         assert_eq!((u.status, u.download_count), (Status::Uploaded, 3));
-        assert_eq!(s.get_by_token(a.token).expect("by token").map(|j| j.id), Some(a.id));
-        assert!(s.get_by_token(GuestToken::generate()).expect("lookup").is_none());
+        assert_eq!(
+            s.get_by_token(a.token).expect("by token").map(|j| j.id),
+            Some(a.id)
+        );
+        assert!(s
+            .get_by_token(GuestToken::generate())
+            .expect("lookup")
+            .is_none());
         assert!(s.delete(a.id).expect("delete").is_some());
         assert!(s.get_by_token(a.token).expect("lookup").is_none());
         assert_eq!(s.count_with_status(Status::Uploaded), 0);
         assert!(s.delete(a.id).expect("delete twice").is_none());
-        assert!(matches!(s.update(a.id, |_| {}), Err(StoreError::NotFound(_))));
+        assert!(matches!(
+            s.update(a.id, |_| {}),
+            Err(StoreError::NotFound(_))
+        ));
     }
 
     #[tokio::test]
@@ -305,10 +352,19 @@ mod tests {
         }
         {
             let s = JobStore::open(&path).expect("reopen");
-            assert_eq!(s.get(a.id).expect("get").map(|j| j.status), Some(Status::Queued));
-            s.db.open_tree("meta").expect("meta").insert("schema", &99u32.to_be_bytes()).expect("poke");
+            assert_eq!(
+                s.get(a.id).expect("get").map(|j| j.status),
+                Some(Status::Queued)
+            );
+            s.db.open_tree("meta")
+                .expect("meta")
+                .insert("schema", &99u32.to_be_bytes())
+                .expect("poke");
             s.db.flush().expect("flush");
         }
-        assert!(matches!(JobStore::open(&path), Err(StoreError::Schema { found: 99, .. })));
+        assert!(matches!(
+            JobStore::open(&path),
+            Err(StoreError::Schema { found: 99, .. })
+        ));
     }
 }

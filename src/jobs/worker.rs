@@ -153,19 +153,23 @@ impl Worker {
         match outcome {
             Ok(Ok(report)) => self.finish(id, &report).await,
             Ok(Err(RenderError::Cancelled)) => {
-                self.store.transition(id, Status::Queued, |j| j.progress = Progress::default())?;
+                self.store
+                    .transition(id, Status::Queued, |j| j.progress = Progress::default())?;
                 self.store.flush().await?;
                 tracing::info!(job = %id, "queued again: the kiosk is shutting down");
                 Ok(())
             }
             Ok(Err(e)) => self.fail(id, &guest_message(&e), &e.to_string()).await,
-            Err(join) => self.fail(id, GUEST_FAILED, &format!("render panicked: {join}")).await,
+            Err(join) => {
+                self.fail(id, GUEST_FAILED, &format!("render panicked: {join}"))
+                    .await
+            }
         }
     }
 
     async fn finish(&self, id: JobId, report: &RenderReport) -> Result<(), StoreError> {
-        let ms_per_frame = report.animate_time.as_secs_f64() * 1000.0
-            / f64::from(report.plan.frame_count.max(1));
+        let ms_per_frame =
+            report.animate_time.as_secs_f64() * 1000.0 / f64::from(report.plan.frame_count.max(1));
         self.store.transition(id, Status::PreviewReady, |j| {
             j.files.full = Some("full.mp4".into());
             j.files.preview = Some("preview.mp4".into());
@@ -192,23 +196,35 @@ impl Worker {
     }
 
     async fn fail(&self, id: JobId, guest: &str, detail: &str) -> Result<(), StoreError> {
-        self.store.transition(id, Status::Failed, |j| j.error = Some(guest.into()))?;
+        self.store
+            .transition(id, Status::Failed, |j| j.error = Some(guest.into()))?;
         self.store.flush().await?;
         tracing::warn!(job = %id, "failed: {detail}");
         Ok(())
     }
 
     /// On a blocking thread: decode, animate, encode.
-    fn render_blocking(&self, job: &super::Job, cancel: &AtomicBool) -> Result<RenderReport, RenderError> {
+    fn render_blocking(
+        &self,
+        job: &super::Job,
+        cancel: &AtomicBool,
+    ) -> Result<RenderReport, RenderError> {
         let dir = job_dir(&self.data_dir, job.id);
-        let preset = self.presets.iter().find(|p| p.id() == job.preset).ok_or_else(|| {
-            RenderError::Animate(AnimateError::Unsupported {
-                backend: self.animator.name(),
-                preset: job.preset.clone(),
-            })
-        })?;
+        let preset = self
+            .presets
+            .iter()
+            .find(|p| p.id() == job.preset)
+            .ok_or_else(|| {
+                RenderError::Animate(AnimateError::Unsupported {
+                    backend: self.animator.name(),
+                    preset: job.preset.clone(),
+                })
+            })?;
         let source = dir.join(&job.files.source);
-        let bytes = std::fs::read(&source).map_err(|e| RenderError::Io { path: source.clone(), source: e })?;
+        let bytes = std::fs::read(&source).map_err(|e| RenderError::Io {
+            path: source.clone(),
+            source: e,
+        })?;
         let image = photo::decode(&bytes)
             .map_err(|e| RenderError::Animate(AnimateError::Backend(e.to_string())))?;
         let request = render::Job {
@@ -225,7 +241,10 @@ impl Worker {
             if done == total || last_write.elapsed() >= Duration::from_millis(150) {
                 last_write = Instant::now();
                 let r = self.store.update(job.id, |j| {
-                    j.progress = Progress { frames_done: done, frames_total: total };
+                    j.progress = Progress {
+                        frames_done: done,
+                        frames_total: total,
+                    };
                 });
                 if let Err(e) = r {
                     tracing::warn!(job = %job.id, "progress not recorded: {e}");

@@ -104,7 +104,11 @@ mod tests {
 
     #[test]
     fn coincident_keys_jump() {
-        let keys = [k(0.0, 0.0, Ease::Linear), k(1.0, 0.0, Ease::Linear), k(1.0, 1.0, Ease::Linear)];
+        let keys = [
+            k(0.0, 0.0, Ease::Linear),
+            k(1.0, 0.0, Ease::Linear),
+            k(1.0, 1.0, Ease::Linear),
+        ];
         assert_eq!(sample(&keys, 1.0), 0.0);
         assert_eq!(sample(&keys, 1.01), 1.0);
     }

@@ -13,7 +13,10 @@ pub const LANGUAGES: [&str; 4] = ["en", "de", "fr", "es"];
 #[derive(Debug, thiserror::Error)]
 pub enum PresetError {
     #[error("cannot read preset {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("preset {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("preset {id}: {message}")]
@@ -150,10 +153,16 @@ impl Preset {
     }
 
     pub fn validate(file: PresetFile) -> Result<Self, PresetError> {
-        let bad = |message: String| PresetError::Invalid { id: file.id.clone(), message };
+        let bad = |message: String| PresetError::Invalid {
+            id: file.id.clone(),
+            message,
+        };
         let id_ok = !file.id.is_empty()
             && file.id.len() <= 40
-            && file.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            && file
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
         if !id_ok {
             return Err(bad("id must be 1-40 characters of a-z, 0-9 and _".into()));
         }
@@ -162,7 +171,9 @@ impl Preset {
         }
         for (lang, text) in &file.label {
             if !LANGUAGES.contains(&lang.as_str()) {
-                return Err(bad(format!("label.{lang}: language must be one of {LANGUAGES:?}")));
+                return Err(bad(format!(
+                    "label.{lang}: language must be one of {LANGUAGES:?}"
+                )));
             }
             if text.trim().is_empty() || text.chars().count() > 40 {
                 return Err(bad(format!("label.{lang} must be 1-40 characters")));
@@ -251,7 +262,9 @@ impl Preset {
     /// The frame where the expression peaks: used for posters and sheets.
     /// On a plateau, the middle of it (for a ping-pong loop, the turn).
     pub fn peak_frame(&self) -> u32 {
-        let intensity: Vec<f32> = (0..self.frame_count).map(|i| self.at_frame(i).intensity()).collect();
+        let intensity: Vec<f32> = (0..self.frame_count)
+            .map(|i| self.at_frame(i).intensity())
+            .collect();
         let max = intensity.iter().copied().fold(0.0_f32, f32::max);
         let peaks: Vec<u32> = (0..self.frame_count)
             .filter(|&i| intensity[i as usize] >= max - 1e-4)
@@ -274,7 +287,10 @@ impl Preset {
 
 /// Loads every `*.toml` in `dir`, sorted by (order, id).
 pub fn load_dir(dir: &Path) -> Result<Vec<Preset>, PresetError> {
-    let io = |source| PresetError::Io { path: dir.to_path_buf(), source };
+    let io = |source| PresetError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(io)?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -283,8 +299,10 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Preset>, PresetError> {
     paths.sort();
     let mut presets: Vec<Preset> = Vec::new();
     for path in paths {
-        let text = std::fs::read_to_string(&path)
-            .map_err(|source| PresetError::Io { path: path.clone(), source })?;
+        let text = std::fs::read_to_string(&path).map_err(|source| PresetError::Io {
+            path: path.clone(),
+            source,
+        })?;
         let preset = Preset::from_toml(&text, &path)?;
         if presets.iter().any(|p| p.id() == preset.id()) {
             return Err(PresetError::Duplicate(preset.id().to_string()));
@@ -357,7 +375,10 @@ mod tests {
         let cases = [
             (SMILE.replace("t_smile", "../evil"), "id must"),
             (SMILE.replace("fps = 25", "fps = 0"), "fps"),
-            (SMILE.replace("duration_s = 4.0", "duration_s = 100.0"), "duration_s"),
+            (
+                SMILE.replace("duration_s = 4.0", "duration_s = 100.0"),
+                "duration_s",
+            ),
             (SMILE.replace("v = 3.0", "v = 45.0"), "values must lie"),
             (SMILE.replace("t = 1.5", "t = 2.5"), "keyframe times"),
             (SMILE.replace("smile = [", "grin = ["), "grin"),
@@ -368,7 +389,10 @@ mod tests {
         ];
         for (text, needle) in cases {
             let err = parse(&text).expect_err(needle);
-            assert!(err.to_string().contains(needle), "{err} should mention {needle}");
+            assert!(
+                err.to_string().contains(needle),
+                "{err} should mention {needle}"
+            );
         }
     }
 
@@ -381,7 +405,11 @@ mod tests {
         }
         for p in &presets {
             for lang in LANGUAGES {
-                assert!(p.file.label.contains_key(lang), "{} lacks label.{lang}", p.id());
+                assert!(
+                    p.file.label.contains_key(lang),
+                    "{} lacks label.{lang}",
+                    p.id()
+                );
             }
         }
     }

@@ -30,15 +30,27 @@ struct Inner<'a> {
 
 impl ApiError {
     pub fn new(status: Status, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn malformed_id() -> Self {
-        Self::new(Status::BadRequest, "malformed_id", "That job id is not valid.")
+        Self::new(
+            Status::BadRequest,
+            "malformed_id",
+            "That job id is not valid.",
+        )
     }
 
     pub fn job_not_found() -> Self {
-        Self::new(Status::NotFound, "job_not_found", "There is no such job (it may have expired).")
+        Self::new(
+            Status::NotFound,
+            "job_not_found",
+            "There is no such job (it may have expired).",
+        )
     }
 
     pub fn link_not_found() -> Self {
@@ -61,7 +73,12 @@ impl ApiError {
 
 impl<'r> Responder<'r, 'static> for ApiError {
     fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
-        let body = Body { error: Inner { code: self.code, message: &self.message } };
+        let body = Body {
+            error: Inner {
+                code: self.code,
+                message: &self.message,
+            },
+        };
         let mut res = Json(body).respond_to(req)?;
         res.set_status(self.status);
         Ok(res)

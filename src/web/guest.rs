@@ -41,7 +41,10 @@ async fn download(
     req_range: RangeHeader,
 ) -> Result<Download, ApiError> {
     let token = token.map_err(|_| ApiError::link_not_found())?;
-    let job = app.store.get_by_token(token)?.ok_or_else(ApiError::link_not_found)?;
+    let job = app
+        .store
+        .get_by_token(token)?
+        .ok_or_else(ApiError::link_not_found)?;
     match job.status {
         Status::Unlocked => {}
         Status::Expired => {}
@@ -52,9 +55,21 @@ async fn download(
                 "This video has not been unlocked yet. Pay on the guest page to download it.",
             ))
         }
-        _ => return Err(ApiError::new(HttpStatus::Conflict, "not_ready", "The video is not ready yet.")),
+        _ => {
+            return Err(ApiError::new(
+                HttpStatus::Conflict,
+                "not_ready",
+                "The video is not ready yet.",
+            ))
+        }
     }
-    let mut file = open_output(app, &job, job.files.full.as_ref(), ContentType::new("video", "mp4")).await?;
+    let mut file = open_output(
+        app,
+        &job,
+        job.files.full.as_ref(),
+        ContentType::new("video", "mp4"),
+    )
+    .await?;
     file.download_name = Some(format!("smileloop-{}.mp4", job.preset));
     // Count downloads, not the dozens of range requests a player makes.
     if req_range.starts_at_zero {

@@ -43,7 +43,9 @@ fn form_error(errors: &Errors<'_>, limit_mb: u32) -> ApiError {
                 return ApiError::new(
                     HttpStatus::PayloadTooLarge,
                     "upload_too_large",
-                    format!("That photo is larger than {limit_mb} MB. Please choose a smaller one."),
+                    format!(
+                        "That photo is larger than {limit_mb} MB. Please choose a smaller one."
+                    ),
                 );
             }
             ErrorKind::Missing => {
@@ -57,7 +59,11 @@ fn form_error(errors: &Errors<'_>, limit_mb: u32) -> ApiError {
             _ => {}
         }
     }
-    ApiError::new(HttpStatus::BadRequest, "bad_form", format!("The upload could not be read: {errors}"))
+    ApiError::new(
+        HttpStatus::BadRequest,
+        "bad_form",
+        format!("The upload could not be read: {errors}"),
+    )
 }
 
 /// `POST /api/jobs` (multipart: `photo`, `preset`).
@@ -71,7 +77,10 @@ async fn create_job(
         ApiError::new(
             HttpStatus::UnprocessableEntity,
             "unknown_preset",
-            format!("There is no animation called `{}`.", form.preset.chars().take(40).collect::<String>()),
+            format!(
+                "There is no animation called `{}`.",
+                form.preset.chars().take(40).collect::<String>()
+            ),
         )
     })?;
     if app.store.count_with_status(Status::Queued) >= app.settings.queue_limit as usize {
@@ -83,7 +92,10 @@ async fn create_job(
     }
     let mut bytes = Vec::new();
     let mut reader = form.photo.open().await.map_err(ApiError::internal)?;
-    reader.read_to_end(&mut bytes).await.map_err(ApiError::internal)?;
+    reader
+        .read_to_end(&mut bytes)
+        .await
+        .map_err(ApiError::internal)?;
     let info = photo::inspect(&bytes)?;
     // A full decode proves the file is whole before we promise anything.
     let bytes = tokio::task::spawn_blocking(move || photo::decode(&bytes).map(|_| bytes))
@@ -97,9 +109,10 @@ async fn create_job(
         let _ = std::fs::remove_dir_all(&dir);
         ApiError::internal(format!("saving upload: {e}"))
     })?;
-    let recorded = app.store.insert_new(&job).and_then(|()| {
-        app.store.transition(job.id, Status::Queued, |_| {})
-    });
+    let recorded = app
+        .store
+        .insert_new(&job)
+        .and_then(|()| app.store.transition(job.id, Status::Queued, |_| {}));
     if let Err(e) = recorded {
         let _ = app.store.delete(job.id);
         let _ = std::fs::remove_dir_all(&dir);
@@ -110,7 +123,11 @@ async fn create_job(
     app.queue.wake();
     Ok((
         HttpStatus::Created,
-        Json(Created { job_id: job.id.to_string(), token: job.token.to_string(), status: Status::Queued }),
+        Json(Created {
+            job_id: job.id.to_string(),
+            token: job.token.to_string(),
+            status: Status::Queued,
+        }),
     ))
 }
 
@@ -146,7 +163,10 @@ fn load(app: &Shared, id: Result<JobId, MalformedId>) -> Result<Job, ApiError> {
 
 /// `GET /api/jobs/{id}`
 #[get("/api/jobs/<id>")]
-fn get_job(id: Result<JobId, MalformedId>, app: &State<Arc<Shared>>) -> Result<Json<JobView>, ApiError> {
+fn get_job(
+    id: Result<JobId, MalformedId>,
+    app: &State<Arc<Shared>>,
+) -> Result<Json<JobView>, ApiError> {
     let job = load(app, id)?;
     let has_preview = matches!(job.status, Status::PreviewReady | Status::Unlocked);
     let base = app.settings.public_base();
@@ -175,11 +195,19 @@ pub async fn open_output(
     content_type: ContentType,
 ) -> Result<RangedFile<InUseGuard>, ApiError> {
     let not_ready = || {
-        ApiError::new(HttpStatus::Conflict, "not_ready", "The video is not ready yet.")
+        ApiError::new(
+            HttpStatus::Conflict,
+            "not_ready",
+            "The video is not ready yet.",
+        )
     };
     if !matches!(job.status, Status::PreviewReady | Status::Unlocked) {
         return Err(if job.status == Status::Expired {
-            ApiError::new(HttpStatus::Gone, "expired", "This video has been deleted after the event's retention time.")
+            ApiError::new(
+                HttpStatus::Gone,
+                "expired",
+                "This video has been deleted after the event's retention time.",
+            )
         } else {
             not_ready()
         });
@@ -187,9 +215,9 @@ pub async fn open_output(
     let name = name.ok_or_else(not_ready)?;
     let guard = app.in_use.begin(job.id);
     let path = job_dir(&app.settings.data_dir, job.id).join(name);
-    let file = RangedFile::open(&path, content_type).await.map_err(|e| {
-        ApiError::internal(format!("{}: {e}", path.display()))
-    })?;
+    let file = RangedFile::open(&path, content_type)
+        .await
+        .map_err(|e| ApiError::internal(format!("{}: {e}", path.display())))?;
     Ok(file.keeping(guard))
 }
 
@@ -200,7 +228,13 @@ async fn preview(
     app: &State<Arc<Shared>>,
 ) -> Result<RangedFile<InUseGuard>, ApiError> {
     let job = load(app, id)?;
-    open_output(app, &job, job.files.preview.as_ref(), ContentType::new("video", "mp4")).await
+    open_output(
+        app,
+        &job,
+        job.files.preview.as_ref(),
+        ContentType::new("video", "mp4"),
+    )
+    .await
 }
 
 /// `GET /api/jobs/{id}/poster.jpg`

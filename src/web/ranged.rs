@@ -32,7 +32,10 @@ pub fn interpret(header: Option<&str>, len: u64) -> RangeAnswer {
     match parsed.validate(len) {
         Ok(ranges) if ranges.len() == 1 => {
             let r = &ranges[0];
-            RangeAnswer::Partial { start: *r.start(), end: *r.end() }
+            RangeAnswer::Partial {
+                start: *r.start(),
+                end: *r.end(),
+            }
         }
         Ok(_) => RangeAnswer::Whole,
         Err(_) => RangeAnswer::Unsatisfiable,
@@ -54,7 +57,13 @@ impl RangedFile<()> {
     pub async fn open(path: &Path, content_type: ContentType) -> std::io::Result<Self> {
         let file = tokio::fs::File::open(path).await?;
         let len = file.metadata().await?.len();
-        Ok(Self { file, len, content_type, download_name: None, keep_alive: () })
+        Ok(Self {
+            file,
+            len,
+            content_type,
+            download_name: None,
+            keep_alive: (),
+        })
     }
 }
 
@@ -77,7 +86,10 @@ impl<'r, K: Send + Unpin + 'static> Responder<'r, 'static> for RangedFile<K> {
             .header(Header::new("Accept-Ranges", "bytes"))
             .header(Header::new("Cache-Control", "no-store"));
         if let Some(name) = &self.download_name {
-            res.header(Header::new("Content-Disposition", format!("attachment; filename=\"{name}\"")));
+            res.header(Header::new(
+                "Content-Disposition",
+                format!("attachment; filename=\"{name}\""),
+            ));
         }
         let (start, end) = match interpret(req.headers().get_one("Range"), self.len) {
             RangeAnswer::Whole => (0, self.len.saturating_sub(1)),
@@ -91,7 +103,10 @@ impl<'r, K: Send + Unpin + 'static> Responder<'r, 'static> for RangedFile<K> {
             RangeAnswer::Unsatisfiable => {
                 return Response::build()
                     .status(Status::RangeNotSatisfiable)
-                    .header(Header::new("Content-Range", format!("bytes */{}", self.len)))
+                    .header(Header::new(
+                        "Content-Range",
+                        format!("bytes */{}", self.len),
+                    ))
                     .ok();
             }
         };
@@ -154,7 +169,9 @@ impl<K: Unpin> AsyncRead for FileSlice<K> {
         if left == 0 {
             return Poll::Ready(Ok(()));
         }
-        let want = usize::try_from(left).unwrap_or(usize::MAX).min(buf.remaining());
+        let want = usize::try_from(left)
+            .unwrap_or(usize::MAX)
+            .min(buf.remaining());
         // Read into an initialised window of the caller's buffer, then
         // advance it: no copy and no unsafe code.
         let mut window = ReadBuf::new(buf.initialize_unfilled_to(want));
@@ -195,10 +212,22 @@ mod tests {
     fn interprets_ranges() {
         use RangeAnswer::*;
         assert_eq!(interpret(None, 100), Whole);
-        assert_eq!(interpret(Some("bytes=0-9"), 100), Partial { start: 0, end: 9 });
-        assert_eq!(interpret(Some("bytes=90-"), 100), Partial { start: 90, end: 99 });
-        assert_eq!(interpret(Some("bytes=-10"), 100), Partial { start: 90, end: 99 });
-        assert_eq!(interpret(Some("bytes=50-500"), 100), Partial { start: 50, end: 99 });
+        assert_eq!(
+            interpret(Some("bytes=0-9"), 100),
+            Partial { start: 0, end: 9 }
+        );
+        assert_eq!(
+            interpret(Some("bytes=90-"), 100),
+            Partial { start: 90, end: 99 }
+        );
+        assert_eq!(
+            interpret(Some("bytes=-10"), 100),
+            Partial { start: 90, end: 99 }
+        );
+        assert_eq!(
+            interpret(Some("bytes=50-500"), 100),
+            Partial { start: 50, end: 99 }
+        );
         assert_eq!(interpret(Some("bytes=200-300"), 100), Unsatisfiable);
         assert_eq!(interpret(Some("bytes=0-1,5-6"), 100), Whole);
         assert_eq!(interpret(Some("pages=1"), 100), Whole);

@@ -66,7 +66,9 @@ impl Server {
             .enable_all()
             .build()
             .expect("runtime");
-        let running = runtime.block_on(app::start(settings)).expect("kiosk starts");
+        let running = runtime
+            .block_on(app::start(settings))
+            .expect("kiosk starts");
         Self {
             kiosk: format!("http://127.0.0.1:{}", running.kiosk_port),
             guest: format!("http://127.0.0.1:{}", running.guest_port),
@@ -97,7 +99,9 @@ impl Drop for Server {
 }
 
 pub fn agent() -> ureq::Agent {
-    ureq::AgentBuilder::new().timeout(Duration::from_secs(60)).build()
+    ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(60))
+        .build()
 }
 
 /// Status and body of any answer, errors included.
@@ -153,8 +157,14 @@ pub fn multipart(fields: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
 }
 
 pub fn upload(kiosk: &str, photo: &[u8], name: &str, preset: &str) -> (u16, Value) {
-    let (ct, body) = multipart(&[("photo", Some(name), photo), ("preset", None, preset.as_bytes())]);
-    let (s, b, _) = call(agent().post(&format!("{kiosk}/api/jobs")), Some((&ct, body)));
+    let (ct, body) = multipart(&[
+        ("photo", Some(name), photo),
+        ("preset", None, preset.as_bytes()),
+    ]);
+    let (s, b, _) = call(
+        agent().post(&format!("{kiosk}/api/jobs")),
+        Some((&ct, body)),
+    );
     (s, serde_json::from_slice(&b).unwrap_or(Value::Null))
 }
 
@@ -194,7 +204,10 @@ pub fn inspect_mp4(bytes: &[u8]) -> VideoFacts {
     let mp4 = mp4::Mp4Reader::read_header(reader, bytes.len() as u64).expect("a valid MP4");
     assert_eq!(mp4.tracks().len(), 1, "one track");
     let track = mp4.tracks().values().next().expect("track");
-    assert_eq!(track.media_type().expect("media type"), mp4::MediaType::H264);
+    assert_eq!(
+        track.media_type().expect("media type"),
+        mp4::MediaType::H264
+    );
     VideoFacts {
         width: track.width(),
         height: track.height(),
@@ -208,7 +221,8 @@ pub fn inspect_mp4(bytes: &[u8]) -> VideoFacts {
 pub fn png_claiming(width: u32, height: u32) -> Vec<u8> {
     let img = image::RgbImage::new(200, 200);
     let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, image::ImageFormat::Png).expect("png");
+    img.write_to(&mut out, image::ImageFormat::Png)
+        .expect("png");
     let mut bytes = out.into_inner();
     bytes[16..20].copy_from_slice(&width.to_be_bytes());
     bytes[20..24].copy_from_slice(&height.to_be_bytes());
@@ -216,7 +230,11 @@ pub fn png_claiming(width: u32, height: u32) -> Vec<u8> {
     for &b in &bytes[12..29] {
         crc ^= u32::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     bytes[29..33].copy_from_slice(&(!crc).to_be_bytes());
@@ -229,23 +247,34 @@ pub fn png_claiming(width: u32, height: u32) -> Vec<u8> {
 pub fn raw_post(url: &str, content_type: &str, body: Vec<u8>) -> (u16, Value) {
     use std::io::{Read, Write};
     let rest = url.strip_prefix("http://").expect("http URL");
-    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).expect("path");
+    let (host, path) = rest
+        .split_once('/')
+        .map(|(h, p)| (h, format!("/{p}")))
+        .expect("path");
     let mut stream = std::net::TcpStream::connect(host).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
     let head = format!(
         "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
     let mut writer = stream.try_clone().expect("clone");
     let sender = std::thread::spawn(move || {
-        let _ = writer.write_all(head.as_bytes()).and_then(|()| writer.write_all(&body));
+        let _ = writer
+            .write_all(head.as_bytes())
+            .and_then(|()| writer.write_all(&body));
     });
     let mut answer = Vec::new();
     let _ = stream.read_to_end(&mut answer);
     let _ = stream.shutdown(std::net::Shutdown::Both);
     let _ = sender.join();
     let text = String::from_utf8_lossy(&answer);
-    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status line");
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
     let json = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
     (status, serde_json::from_str(json).unwrap_or(Value::Null))
 }

@@ -1,0 +1,108 @@
+// The minimal kiosk flow: upload → pick → progress → watermarked loop.
+// Talks only to the kiosk listener's JSON API.
+"use strict";
+(function () {
+  const $ = (id) => document.getElementById(id);
+  const MAX_BYTES = 20 * 1024 * 1024;
+  let pollTimer = null;
+
+  function show(section) {
+    for (const id of ["start", "progress", "result"]) $(id).hidden = id !== section;
+  }
+  function error(message) {
+    $("error").textContent = message;
+    $("error").hidden = !message;
+  }
+  function ready() {
+    $("go").disabled = !($("photo").files.length && document.querySelector("input[name=preset]:checked"));
+  }
+
+  async function loadPresets() {
+    const lang = (navigator.language || "en").slice(0, 2);
+    const res = await fetch("/api/presets");
+    const presets = await res.json();
+    presets.forEach((p, i) => {
+      const label = document.createElement("label");
+      const input = document.createElement("input");
+      input.type = "radio"; input.name = "preset"; input.value = p.id; input.checked = i === 0;
+      input.addEventListener("change", ready);
+      label.append(input, document.createTextNode(p.label[lang] || p.label.en));
+      $("presets").append(label);
+    });
+    ready();
+  }
+
+  $("photo").addEventListener("change", () => {
+    const f = $("photo").files[0];
+    $("photo-label").textContent = f ? f.name : "Choose a portrait photo";
+    error(f && f.size > MAX_BYTES ? "That photo is larger than 20 MB. Please choose a smaller one." : "");
+    ready();
+  });
+
+  $("upload").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const f = $("photo").files[0];
+    if (!f || f.size > MAX_BYTES) return;
+    $("go").disabled = true;
+    error("");
+    const body = new FormData();
+    body.append("photo", f);
+    body.append("preset", document.querySelector("input[name=preset]:checked").value);
+    try {
+      const res = await fetch("/api/jobs", { method: "POST", body });
+      const data = await res.json();
+      if (!res.ok) throw new Error(data.error ? data.error.message : "Upload failed.");
+      show("progress");
+      poll(data.job_id);
+    } catch (e) {
+      error(e.message || "Upload failed.");
+      ready();
+    }
+  });
+
+  async function poll(id) {
+    clearTimeout(pollTimer);
+    try {
+      const res = await fetch("/api/jobs/" + id);
+      const job = await res.json();
+      if (!res.ok) throw new Error(job.error ? job.error.message : "Lost track of the photo.");
+      if (job.status === "failed") throw new Error(job.error || "We couldn't animate this photo.");
+      if (job.status === "preview_ready" || job.status === "unlocked") return result(job);
+      const total = job.frames_total || 1;
+      $("bar").value = job.frames_done / total;
+      $("progress-text").textContent = job.status === "queued"
+        ? "Waiting for the guests before you…"
+        : `Your photo is coming to life… ${job.frames_done} of ${job.frames_total} frames`;
+      pollTimer = setTimeout(() => poll(id), 400);
+    } catch (e) {
+      show("start");
+      error(e.message);
+      ready();
+    }
+  }
+
+  function result(job) {
+    show("result");
+    $("preview").src = job.preview_url;
+    $("preview").poster = job.poster_url;
+    if (job.download_url) {
+      $("download").href = job.download_url;
+      $("download").hidden = false;
+      $("unlock-text").textContent = "Your video is ready to download.";
+    } else {
+      $("download").hidden = true;
+      const price = (job.price_cents / 100).toLocaleString(undefined, { style: "currency", currency: job.currency.toUpperCase() });
+      $("unlock-text").textContent = `Unlock the HD video without watermark for ${price}.`;
+    }
+  }
+
+  $("again").addEventListener("click", () => {
+    $("upload").reset();
+    $("photo-label").textContent = "Choose a portrait photo";
+    $("preview").removeAttribute("src");
+    show("start");
+    ready();
+  });
+
+  loadPresets().catch(() => error("The kiosk is starting up. Please reload in a moment."));
+})();

@@ -182,6 +182,33 @@ mod tests {
     }
 
     #[test]
+    fn webp_and_16_bit_png_decode_to_rgb() {
+        let img = RgbImage::from_pixel(160, 200, image::Rgb([10, 20, 30]));
+        let mut webp = Cursor::new(Vec::new());
+        img.write_to(&mut webp, ImageFormat::WebP)
+            .expect("encode webp");
+        let webp = webp.into_inner();
+        assert_eq!(inspect(&webp).map(|i| i.extension()), Ok("webp"));
+        assert_eq!(decode(&webp).expect("webp").get_pixel(5, 5).0, [10, 20, 30]);
+
+        let deep = image::ImageBuffer::<image::Rgb<u16>, _>::from_pixel(
+            150,
+            150,
+            image::Rgb([65535, 0, 32896]),
+        );
+        let mut png16 = Cursor::new(Vec::new());
+        deep.write_to(&mut png16, ImageFormat::Png)
+            .expect("encode png16");
+        assert_eq!(
+            decode(&png16.into_inner())
+                .expect("png16")
+                .get_pixel(0, 0)
+                .0,
+            [255, 0, 128]
+        );
+    }
+
+    #[test]
     fn cut_off_jpeg_is_corrupt() {
         let img = RgbImage::from_fn(300, 300, |x, y| image::Rgb([x as u8, y as u8, 9]));
         let mut out = Cursor::new(Vec::new());

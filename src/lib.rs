@@ -12,6 +12,7 @@ pub mod app;
 pub mod capture;
 pub mod config;
 pub mod encode;
+pub mod face;
 pub mod jobs;
 pub mod motion;
 pub mod render;

@@ -39,6 +39,13 @@ enum Command {
     },
     /// List the presets.
     Presets,
+    /// Find faces and landmarks in photos (a check of the face models).
+    Faces {
+        photos: Vec<PathBuf>,
+        /// Also write each photo with its landmarks drawn, into this folder.
+        #[arg(long)]
+        draw: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -72,6 +79,7 @@ fn main() -> ExitCode {
             };
             animate_one(&settings, &photo, &preset, &out)
         }
+        Command::Faces { photos, draw } => faces(&settings, &photos, draw.as_deref()),
         Command::Presets => motion::load_dir(&settings.presets_dir)
             .map(|presets| {
                 for p in presets {
@@ -160,5 +168,63 @@ fn animate_one(
         "encode fps  {:.1} (HD frames / time to full.mp4)",
         f64::from(p.frame_count) / secs(report.full_ready)
     );
+    Ok(())
+}
+
+fn faces(
+    settings: &Settings,
+    photos: &[PathBuf],
+    draw: Option<&std::path::Path>,
+) -> Result<(), String> {
+    let models = smileloop::face::FaceModels::load(&settings.onnxruntime_lib, &settings.models_dir)
+        .map_err(|e| e.to_string())?;
+    for path in photos {
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let image =
+            capture::photo::decode(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        let t = std::time::Instant::now();
+        let found = models.faces(&image).map_err(|e| e.to_string())?;
+        let ms = t.elapsed().as_secs_f64() * 1000.0;
+        if let Some(dir) = draw {
+            let mut marked = image.clone();
+            for f in &found {
+                for p in &f.landmarks {
+                    let (x, y) = (p[0].round() as i64, p[1].round() as i64);
+                    for (dx, dy) in [(0, 0), (1, 0), (0, 1), (-1, 0), (0, -1)] {
+                        let (px, py) = (x + dx, y + dy);
+                        if px >= 0
+                            && py >= 0
+                            && (px as u32) < marked.width()
+                            && (py as u32) < marked.height()
+                        {
+                            marked.put_pixel(px as u32, py as u32, image::Rgb([40, 255, 80]));
+                        }
+                    }
+                }
+            }
+            let name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_default();
+            let out = dir.join(format!("{name}.faces.png"));
+            marked
+                .save(&out)
+                .map_err(|e| format!("{}: {e}", out.display()))?;
+        }
+        println!("{}: {} face(s) in {ms:.1} ms", path.display(), found.len());
+        for f in &found {
+            let [x, y, w, h] = f.bbox;
+            let verdict = match smileloop::face::check::face(f, image.width(), image.height()) {
+                Ok(()) => "ok".to_string(),
+                Err(p) => p.to_string(),
+            };
+            println!(
+                "  box {x:.0},{y:.0} {w:.0}x{h:.0}  score {:.2}  eyes {:.0} px apart  turn {:.2}  {verdict}",
+                f.score,
+                f.inter_ocular(),
+                smileloop::face::check::turn(f)
+            );
+        }
+    }
     Ok(())
 }

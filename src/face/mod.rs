@@ -1,0 +1,209 @@
+//! Faces: detection (MediaPipe BlazeFace short range) and 468 landmarks
+//! (MediaPipe Face Mesh), both Apache-2.0, run with ONNX Runtime. Shared by
+//! every face-aware animator.
+//!
+//! Photo in, [`Face`]s out, in photo pixels, largest first. The checks a
+//! guest hears about ("no face", "too small", "cut off", "turned away")
+//! live in [`check`], as pure functions of a [`Face`].
+
+pub mod detect;
+mod models;
+pub mod roi;
+
+pub use models::{detector_input, landmark_input, roi_for, FaceModels, LANDMARK_INPUT};
+
+/// Landmark indices used across the crate (MediaPipe Face Mesh topology).
+pub mod mesh {
+    pub const NOSE_TIP: usize = 1;
+    pub const RIGHT_EYE_OUTER: usize = 33;
+    pub const RIGHT_EYE_INNER: usize = 133;
+    pub const LEFT_EYE_INNER: usize = 362;
+    pub const LEFT_EYE_OUTER: usize = 263;
+    pub const RIGHT_UPPER_LID: usize = 159;
+    pub const RIGHT_LOWER_LID: usize = 145;
+    pub const LEFT_UPPER_LID: usize = 386;
+    pub const LEFT_LOWER_LID: usize = 374;
+    pub const MOUTH_RIGHT: usize = 61;
+    pub const MOUTH_LEFT: usize = 291;
+    pub const UPPER_LIP: usize = 13;
+    pub const LOWER_LIP: usize = 14;
+    pub const CHIN: usize = 152;
+    pub const FOREHEAD: usize = 10;
+    pub const COUNT: usize = 468;
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Face {
+    /// Detector box in photo pixels: x, y, width, height.
+    pub bbox: [f32; 4],
+    pub score: f32,
+    /// 468 points (x, y, z) in photo pixels.
+    pub landmarks: Vec<[f32; 3]>,
+}
+
+impl Face {
+    pub fn point(&self, i: usize) -> [f32; 2] {
+        let p = self.landmarks[i];
+        [p[0], p[1]]
+    }
+
+    /// Distance between the eye centres.
+    pub fn inter_ocular(&self) -> f32 {
+        let (r, l) = (self.eye_centre(false), self.eye_centre(true));
+        ((l[0] - r[0]).powi(2) + (l[1] - r[1]).powi(2)).sqrt()
+    }
+
+    /// Centre of the subject's left (`true`) or right eye.
+    pub fn eye_centre(&self, left: bool) -> [f32; 2] {
+        let (a, b) = if left {
+            (mesh::LEFT_EYE_INNER, mesh::LEFT_EYE_OUTER)
+        } else {
+            (mesh::RIGHT_EYE_INNER, mesh::RIGHT_EYE_OUTER)
+        };
+        let (p, q) = (self.point(a), self.point(b));
+        [(p[0] + q[0]) / 2.0, (p[1] + q[1]) / 2.0]
+    }
+
+    /// Bounding box of the landmarks: x0, y0, x1, y1.
+    pub fn extent(&self) -> [f32; 4] {
+        self.landmarks
+            .iter()
+            .fold([f32::MAX, f32::MAX, f32::MIN, f32::MIN], |b, p| {
+                [
+                    b[0].min(p[0]),
+                    b[1].min(p[1]),
+                    b[2].max(p[0]),
+                    b[3].max(p[1]),
+                ]
+            })
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum FaceError {
+    #[error("ONNX Runtime could not be loaded from {path}: {message} (run engines/face/install, or set SMILELOOP_ONNXRUNTIME_LIB)")]
+    Runtime { path: String, message: String },
+    #[error(
+        "face model {path}: {message} (run engines/face/install, or set SMILELOOP_MODELS_DIR)"
+    )]
+    Model { path: String, message: String },
+    #[error("face inference failed: {0}")]
+    Inference(String),
+}
+
+/// Why a photo cannot be animated, in the guest's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PhotoProblem {
+    #[error("We couldn't find a face. Look at the camera and try again.")]
+    NoFace,
+    #[error("Your face is too small in this photo. Come a little closer and try again.")]
+    TooSmall,
+    #[error("Your face is cut off at the edge of the photo. Step into the middle and try again.")]
+    CutOff,
+    #[error("Please face the camera: your head is turned too far to the side.")]
+    Turned,
+}
+
+pub mod check {
+    //! Pure checks of a found face against the photo it came from.
+    use super::{mesh, Face, PhotoProblem};
+
+    /// Smallest face (eye to eye) that animates well, in photo pixels.
+    pub const MIN_INTER_OCULAR_PX: f32 = 24.0;
+    /// Share of landmarks allowed outside the photo (a cropped forehead is fine).
+    pub const MAX_OUTSIDE: f32 = 0.15;
+    /// Nose position between the outer eye corners, 0.5 = frontal.
+    pub const MAX_TURN: f32 = 0.3;
+
+    pub fn face(face: &Face, width: u32, height: u32) -> Result<(), PhotoProblem> {
+        if face.inter_ocular() < MIN_INTER_OCULAR_PX {
+            return Err(PhotoProblem::TooSmall);
+        }
+        let outside = face
+            .landmarks
+            .iter()
+            .filter(|p| p[0] < 0.0 || p[1] < 0.0 || p[0] >= width as f32 || p[1] >= height as f32)
+            .count();
+        let eyes_in = [
+            mesh::RIGHT_EYE_OUTER,
+            mesh::LEFT_EYE_OUTER,
+            mesh::MOUTH_LEFT,
+            mesh::MOUTH_RIGHT,
+        ]
+        .iter()
+        .all(|&i| {
+            let p = face.point(i);
+            p[0] >= 0.0 && p[1] >= 0.0 && p[0] < width as f32 && p[1] < height as f32
+        });
+        if !eyes_in || outside as f32 > MAX_OUTSIDE * face.landmarks.len() as f32 {
+            return Err(PhotoProblem::CutOff);
+        }
+        if (turn(face) - 0.5).abs() > MAX_TURN {
+            return Err(PhotoProblem::Turned);
+        }
+        Ok(())
+    }
+
+    /// Where the nose tip sits between the outer eye corners (0..1).
+    pub fn turn(face: &Face) -> f32 {
+        let (r, l, n) = (
+            face.point(mesh::RIGHT_EYE_OUTER),
+            face.point(mesh::LEFT_EYE_OUTER),
+            face.point(mesh::NOSE_TIP),
+        );
+        let (dx, dy) = (l[0] - r[0], l[1] - r[1]);
+        let len2 = dx * dx + dy * dy;
+        if len2 <= f32::EPSILON {
+            return 0.5;
+        }
+        ((n[0] - r[0]) * dx + (n[1] - r[1]) * dy) / len2
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A synthetic frontal face: eyes 100 px apart around (300, 300).
+    fn face_at(dx: f32, nose_x: f32) -> Face {
+        let mut landmarks = vec![[300.0 + dx, 320.0, 0.0]; mesh::COUNT];
+        let mut set = |i: usize, x: f32, y: f32| landmarks[i] = [x + dx, y, 0.0];
+        set(mesh::RIGHT_EYE_OUTER, 230.0, 280.0);
+        set(mesh::RIGHT_EYE_INNER, 270.0, 280.0);
+        set(mesh::LEFT_EYE_INNER, 330.0, 280.0);
+        set(mesh::LEFT_EYE_OUTER, 370.0, 280.0);
+        set(mesh::NOSE_TIP, nose_x, 320.0);
+        set(mesh::MOUTH_RIGHT, 270.0, 360.0);
+        set(mesh::MOUTH_LEFT, 330.0, 360.0);
+        Face {
+            bbox: [200.0 + dx, 200.0, 200.0, 200.0],
+            score: 0.9,
+            landmarks,
+        }
+    }
+
+    #[test]
+    fn frontal_face_passes() {
+        let f = face_at(0.0, 300.0);
+        assert!((f.inter_ocular() - 100.0).abs() < 1e-4);
+        assert_eq!(check::face(&f, 600, 600), Ok(()));
+        assert!((check::turn(&f) - 0.5).abs() < 1e-5);
+    }
+
+    #[test]
+    fn problems_are_named() {
+        assert_eq!(
+            check::face(&face_at(0.0, 240.0), 600, 600),
+            Err(PhotoProblem::Turned)
+        );
+        assert_eq!(
+            check::face(&face_at(-250.0, 300.0), 600, 600),
+            Err(PhotoProblem::CutOff)
+        );
+        let mut tiny = face_at(0.0, 300.0);
+        for p in &mut tiny.landmarks {
+            p[0] = 300.0 + (p[0] - 300.0) / 10.0;
+        }
+        assert_eq!(check::face(&tiny, 600, 600), Err(PhotoProblem::TooSmall));
+    }
+}

@@ -1,0 +1,196 @@
+//! The face pipeline with the real models: the converted ONNX files agree
+//! with LiteRT running the original `.tflite` files, and every test photo
+//! yields its face where a person would put it.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::*;
+use smileloop::face::{self, detector_input, landmark_input, roi_for, FaceModels, LANDMARK_INPUT};
+
+fn models_dir() -> PathBuf {
+    std::env::var_os("SMILELOOP_MODELS_DIR").map_or_else(|| repo().join("models"), PathBuf::from)
+}
+
+fn models() -> FaceModels {
+    let dir = models_dir();
+    FaceModels::load(&dir.join("libonnxruntime.so"), &dir)
+        .unwrap_or_else(|e| panic!("{e}\n(the test command runs engines/face/install first)"))
+}
+
+fn venv_python() -> PathBuf {
+    let venv = std::env::var_os("SMILELOOP_TOOLS_VENV")
+        .map_or_else(|| repo().join(".ci/cache/venv"), PathBuf::from);
+    venv.join("bin/python")
+}
+
+/// Runs the original .tflite model in LiteRT on `input` (NCHW).
+fn litert(model: &str, input: &[f32], side: usize) -> Vec<Vec<f32>> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let raw = dir.path().join("input.f32");
+    let bytes: Vec<u8> = input.iter().flat_map(|v| v.to_le_bytes()).collect();
+    std::fs::write(&raw, bytes).expect("write input");
+    let out = Command::new(venv_python())
+        .arg(repo().join("engines/face/reference.py"))
+        .arg(models_dir().join(model))
+        .arg(&raw)
+        .arg(side.to_string())
+        .output()
+        .expect("run the LiteRT reference");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let map: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&out.stdout).expect("JSON");
+    map.values()
+        .map(|v| {
+            v.as_array()
+                .expect("list")
+                .iter()
+                .map(|x| x.as_f64().expect("number") as f32)
+                .collect()
+        })
+        .collect()
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+fn photos() -> Vec<(String, image::RgbImage)> {
+    let mut names: Vec<String> = std::fs::read_dir(test_photos())
+        .expect("test photos")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".jpg") || n.ends_with(".png"))
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|n| {
+            let img = smileloop::capture::photo::decode(&photo(&n)).expect("decodes");
+            (n, img)
+        })
+        .collect()
+}
+
+#[test]
+fn converted_models_match_litert_within_a_pixel() {
+    let m = models();
+    for (name, img) in photos() {
+        let (input, letterbox) = detector_input(&img);
+        let (regressors, scores) = m.run_detector(&input).expect("detector runs");
+        let reference = litert("face_detection_short_range.tflite", &input, 128);
+        let ref_reg = reference
+            .iter()
+            .find(|v| v.len() == regressors.len())
+            .expect("regressors");
+        let ref_cls = reference
+            .iter()
+            .find(|v| v.len() == scores.len())
+            .expect("classificators");
+        // Regressors are in input pixels: within one pixel of the original.
+        let d = max_diff(&regressors, ref_reg);
+        assert!(d <= 1.0, "{name}: detector boxes differ by {d} px");
+        let s = max_diff(&scores, ref_cls);
+        assert!(s <= 0.05, "{name}: detector logits differ by {s}");
+
+        let (detections, _) = m.detections(&img).expect("detections");
+        let best = detections
+            .first()
+            .unwrap_or_else(|| panic!("{name}: no detection"));
+        let crop = landmark_input(&img, &roi_for(best, &letterbox));
+        let (landmarks, _) = m.run_landmarks(&crop).expect("landmarks run");
+        let reference = litert("face_landmark.tflite", &crop, LANDMARK_INPUT);
+        let ref_lm = reference
+            .iter()
+            .find(|v| v.len() == 1404)
+            .expect("landmarks");
+        let xy = |v: &[f32]| v.chunks(3).flat_map(|p| [p[0], p[1]]).collect::<Vec<_>>();
+        let d = max_diff(&xy(&landmarks), &xy(ref_lm));
+        eprintln!(
+            "{name}: detector boxes within {:.4} px, logits {s:.4}, landmarks {d:.4} px",
+            max_diff(&regressors, ref_reg)
+        );
+        assert!(
+            d <= 1.0,
+            "{name}: landmarks differ by {d} px at the model's 192 px scale"
+        );
+    }
+}
+
+/// Haar face boxes from ../shared/test-photos/README.md (x, y, w, h).
+const HAAR_BOXES: [(&str, [f32; 4]); 5] = [
+    ("grace_hopper.jpg", [155.0, 105.0, 222.0, 222.0]),
+    ("gramps_canon_man.jpg", [598.0, 320.0, 683.0, 683.0]),
+    ("kphotoalbum_jesper_2.jpg", [219.0, 89.0, 317.0, 317.0]),
+    ("gramps_e_w_dahlgren.jpg", [304.0, 113.0, 206.0, 206.0]),
+    ("astronaut.png", [177.0, 66.0, 95.0, 95.0]),
+];
+
+#[test]
+fn every_test_photo_has_its_face_found_and_accepted() {
+    let m = models();
+    for (name, img) in photos() {
+        let faces = m.faces(&img).expect("inference");
+        assert!(!faces.is_empty(), "{name}: no face");
+        let f = &faces[0];
+        assert_eq!(f.landmarks.len(), face::mesh::COUNT);
+        assert_eq!(
+            face::check::face(f, img.width(), img.height()),
+            Ok(()),
+            "{name}"
+        );
+        if let Some((_, [x, y, w, h])) = HAAR_BOXES.iter().find(|(n, _)| *n == name) {
+            for left in [false, true] {
+                let [ex, ey] = f.eye_centre(left);
+                assert!(
+                    ex > *x && ex < x + w && ey > *y && ey < y + h * 0.7,
+                    "{name}: eye at {ex},{ey} outside the upper face box"
+                );
+            }
+            let ratio = f.inter_ocular() / w;
+            assert!(
+                (0.25..0.6).contains(&ratio),
+                "{name}: eyes {} px apart in a {w} px box",
+                f.inter_ocular()
+            );
+            let [_, mouth_y] = f.point(face::mesh::UPPER_LIP);
+            assert!(
+                mouth_y > f.eye_centre(false)[1],
+                "{name}: mouth below the eyes"
+            );
+        }
+    }
+}
+
+#[test]
+fn pictures_without_faces_find_none() {
+    let m = models();
+    let flat = image::RgbImage::from_pixel(640, 480, image::Rgb([120, 160, 200]));
+    let landscape = image::RgbImage::from_fn(800, 500, |x, y| {
+        let sky = y < 200;
+        let n = ((x * 7919 + y * 104_729) % 37) as u8;
+        if sky {
+            image::Rgb([110 + n, 160 + n, 230])
+        } else {
+            image::Rgb([40 + n, 120 + n / 2, 30])
+        }
+    });
+    let tiny = image::RgbImage::from_pixel(32, 32, image::Rgb([200, 170, 150]));
+    for (what, img) in [
+        ("flat colour", flat),
+        ("landscape", landscape),
+        ("32x32", tiny),
+    ] {
+        let faces = m.faces(&img).expect("inference");
+        assert!(faces.is_empty(), "{what}: found {} face(s)", faces.len());
+    }
+}

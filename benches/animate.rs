@@ -29,7 +29,14 @@ fn main() {
         .find(|p| p.id() == "soft_smile")
         .expect("soft_smile");
     let encoder = encode::detect(EncoderPref::Auto).expect("an H.264 encoder");
-    let animator = animate::from_config(AnimatorKind::Gentle);
+    let kind = match std::env::var("SMILELOOP_ANIMATOR").as_deref() {
+        Ok("gentle") => AnimatorKind::Gentle,
+        _ => AnimatorKind::Meshwarp,
+    };
+    let models = root.join("models");
+    let (animator, fallback) =
+        animate::from_config(kind, &models.join("libonnxruntime.so"), &models);
+    assert!(fallback.is_none(), "{fallback:?}");
     let out_dir = tempfile::tempdir().expect("tempdir");
     println!(
         "preset {} ({} frames at {} fps), backend {}, encoder {}, {} CPUs",

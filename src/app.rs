@@ -56,6 +56,8 @@ pub struct Shared {
     pub queue: Arc<Queue>,
     pub encoder: H264Encoder,
     pub animator: Arc<dyn Animator>,
+    /// Why the configured animator is not the one in use, if it is not.
+    pub animator_note: Option<String>,
     pub in_use: Arc<InUse>,
     pub started: Instant,
 }
@@ -110,7 +112,15 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         tracing::info!(orphans, "removed job folders without a record");
     }
     worker::recover(&store, &settings.data_dir).await?;
-    let animator: Arc<dyn Animator> = Arc::from(animate::from_config(settings.animator));
+    let (animator, fallback) = animate::from_config(
+        settings.animator,
+        &settings.onnxruntime_lib,
+        &settings.models_dir,
+    );
+    if let Some(reason) = &fallback {
+        tracing::warn!("{reason}");
+    }
+    let animator: Arc<dyn Animator> = Arc::from(animator);
 
     let shared = Arc::new(Shared {
         store: store.clone(),
@@ -118,6 +128,7 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         queue: Arc::new(Queue::default()),
         encoder,
         animator: Arc::clone(&animator),
+        animator_note: fallback,
         in_use: Arc::new(InUse::default()),
         started: Instant::now(),
         settings,

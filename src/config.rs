@@ -25,6 +25,8 @@ pub enum EventMode {
 pub enum AnimatorKind {
     /// Whole-photo motion: a slow push-in with a slight tilt.
     Gentle,
+    /// Face-aware mesh warp on the CPU (needs the face models).
+    Meshwarp,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,7 +87,7 @@ impl Default for Settings {
             retention_paid_hours: 72,
             queue_limit: 20,
             max_upload_mb: 20,
-            animator: AnimatorKind::Gentle,
+            animator: AnimatorKind::Meshwarp,
             encoder: EncoderPref::Auto,
         }
     }

@@ -37,6 +37,15 @@ enum Command {
         #[arg(long)]
         poster: Option<PathBuf>,
     },
+    /// A contact sheet: each photo, then its peak frame for every preset.
+    Sheet {
+        photos: Vec<PathBuf>,
+        #[arg(short = 'o', long = "output")]
+        output: PathBuf,
+        /// Height of each cell in pixels.
+        #[arg(long, default_value_t = 360)]
+        cell: u32,
+    },
     /// List the presets.
     Presets,
     /// Find faces and landmarks in photos (a check of the face models).
@@ -79,6 +88,11 @@ fn main() -> ExitCode {
             };
             animate_one(&settings, &photo, &preset, &out)
         }
+        Command::Sheet {
+            photos,
+            output,
+            cell,
+        } => sheet(&settings, &photos, &output, cell),
         Command::Faces { photos, draw } => faces(&settings, &photos, draw.as_deref()),
         Command::Presets => motion::load_dir(&settings.presets_dir)
             .map(|presets| {
@@ -119,7 +133,14 @@ fn animate_one(
     let image = capture::photo::decode(&bytes).map_err(|e| format!("{}: {e}", photo.display()))?;
     let decoded = t0.elapsed();
     let encoder = encode::detect(settings.encoder).map_err(|e| e.to_string())?;
-    let animator = animate::from_config(settings.animator);
+    let (animator, fallback) = animate::from_config(
+        settings.animator,
+        &settings.onnxruntime_lib,
+        &settings.models_dir,
+    );
+    if let Some(reason) = fallback {
+        eprintln!("smileloop: {reason}");
+    }
     let job = render::Job {
         photo: &image,
         preset,
@@ -226,5 +247,87 @@ fn faces(
             );
         }
     }
+    Ok(())
+}
+
+fn sheet(
+    settings: &Settings,
+    photos: &[PathBuf],
+    output: &std::path::Path,
+    cell: u32,
+) -> Result<(), String> {
+    let presets = motion::load_dir(&settings.presets_dir).map_err(|e| e.to_string())?;
+    let (animator, fallback) = animate::from_config(
+        settings.animator,
+        &settings.onnxruntime_lib,
+        &settings.models_dir,
+    );
+    if let Some(reason) = fallback {
+        eprintln!("smileloop: {reason}");
+    }
+    let mut rows: Vec<Vec<image::RgbImage>> = Vec::new();
+    for path in photos {
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let photo =
+            capture::photo::decode(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut row = vec![photo.clone()];
+        for preset in &presets {
+            let mut anim = animator
+                .start(&photo, preset, animate::SizeLimits::default())
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            let peak = preset.peak_frame();
+            let mut frame = None;
+            for _ in 0..=peak {
+                frame = anim.next_frame().map_err(|e| e.to_string())?.cloned();
+            }
+            row.push(frame.ok_or("no frames")?);
+        }
+        rows.push(row);
+    }
+    let mut scaler = animate::warp::Scaler::default();
+    let cells: Vec<Vec<image::RgbImage>> = rows
+        .iter()
+        .map(|row| {
+            row.iter()
+                .map(|img| {
+                    let w = (img.width() as f32 * cell as f32 / img.height() as f32).round() as u32;
+                    scaler.scale(img, w.max(1), cell)
+                })
+                .collect()
+        })
+        .collect();
+    let width = cells
+        .iter()
+        .map(|r| r.iter().map(|c| c.width() + 4).sum::<u32>())
+        .max()
+        .unwrap_or(1);
+    let mut sheet = image::RgbImage::from_pixel(
+        width,
+        (cell + 4) * cells.len() as u32,
+        image::Rgb([255, 255, 255]),
+    );
+    for (j, row) in cells.iter().enumerate() {
+        let mut x = 0;
+        for c in row {
+            image::imageops::replace(
+                &mut sheet,
+                c,
+                i64::from(x),
+                i64::from(j as u32 * (cell + 4)),
+            );
+            x += c.width() + 4;
+        }
+    }
+    sheet
+        .save(output)
+        .map_err(|e| format!("{}: {e}", output.display()))?;
+    println!(
+        "columns: photo, {}",
+        presets
+            .iter()
+            .map(|p| p.id())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     Ok(())
 }

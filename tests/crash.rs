@@ -18,6 +18,11 @@ fn spawn(data: &Path, port: u16, guest_port: u16) -> Child {
         .env("SMILELOOP_GUEST_PORT", guest_port.to_string())
         .env("SMILELOOP_PRESETS_DIR", repo().join("presets"))
         .env("SMILELOOP_UI_DIR", repo().join("kiosk-ui"))
+        .env("SMILELOOP_MODELS_DIR", repo().join("models"))
+        .env(
+            "SMILELOOP_ONNXRUNTIME_LIB",
+            repo().join("models/libonnxruntime.so"),
+        )
         .env("SMILELOOP_EVENT_MODE", "free")
         .env("SMILELOOP_CONFIG", data.join("absent.toml"))
         .stdout(Stdio::null())

@@ -358,5 +358,6 @@ fn presets_and_health_describe_the_kiosk() {
     let (_, health) = get_json(&format!("{}/api/health", server.kiosk));
     assert_eq!(health["encoder"], "x264enc");
     assert_eq!(health["encoder_hardware"], false);
-    assert_eq!(health["animator"], "gentle");
+    assert_eq!(health["animator"], "meshwarp");
+    assert_eq!(health["animator_note"], serde_json::Value::Null);
 }

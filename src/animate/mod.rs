@@ -10,9 +10,12 @@
 //! Backends are CPU-heavy and blocking: call them from a blocking thread.
 
 mod gentle;
+pub mod meshwarp;
+pub mod rig;
 pub mod warp;
 
 pub use gentle::Gentle;
+pub use meshwarp::MeshWarp;
 
 use image::RgbImage;
 
@@ -52,6 +55,9 @@ pub enum AnimateError {
         backend: &'static str,
         preset: String,
     },
+    /// The photo cannot be animated; the message is for the guest.
+    #[error("{0}")]
+    Photo(crate::face::PhotoProblem),
     #[error("{0}")]
     Backend(String),
 }
@@ -73,10 +79,26 @@ pub trait Animation: Send {
     fn next_frame(&mut self) -> Result<Option<&RgbImage>, AnimateError>;
 }
 
-/// The backend configured by `animator`.
-pub fn from_config(kind: AnimatorKind) -> Box<dyn Animator> {
+/// The backend configured by `animator`. A face-aware backend whose face
+/// models cannot load falls back to `gentle`, with the reason returned so
+/// that it can be logged and shown on the health page: a guest never sees
+/// an error for it.
+pub fn from_config(
+    kind: AnimatorKind,
+    onnxruntime_lib: &std::path::Path,
+    models_dir: &std::path::Path,
+) -> (Box<dyn Animator>, Option<String>) {
     match kind {
-        AnimatorKind::Gentle => Box::new(Gentle),
+        AnimatorKind::Gentle => (Box::new(Gentle), None),
+        AnimatorKind::Meshwarp => {
+            match crate::face::FaceModels::load(onnxruntime_lib, models_dir) {
+                Ok(models) => (Box::new(MeshWarp::new(std::sync::Arc::new(models))), None),
+                Err(e) => (
+                    Box::new(Gentle),
+                    Some(format!("meshwarp unavailable, using gentle: {e}")),
+                ),
+            }
+        }
     }
 }
 

@@ -88,6 +88,7 @@ const GUEST_FAILED: &str =
 
 fn guest_message(e: &RenderError) -> String {
     match e {
+        RenderError::Animate(AnimateError::Photo(problem)) => problem.to_string(),
         RenderError::Animate(AnimateError::Unsupported { .. }) => {
             "This animation isn't available right now. Please pick another one.".into()
         }

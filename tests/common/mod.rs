@@ -39,6 +39,8 @@ pub fn settings(data_dir: &Path) -> Settings {
         data_dir: data_dir.to_path_buf(),
         presets_dir: repo().join("presets"),
         ui_dir: repo().join("kiosk-ui"),
+        models_dir: repo().join("models"),
+        onnxruntime_lib: repo().join("models/libonnxruntime.so"),
         ..Settings::default()
     }
 }

@@ -1,0 +1,478 @@
+//! The face rig of the mesh-warp backend: one displacement field per
+//! expression parameter ("basis"), built once per photo from the landmarks,
+//! and combined linearly per frame.
+//!
+//! Fields are *forward* displacements (where a photo point moves), sums of
+//! anisotropic Gaussian handles placed on landmarks and oriented along the
+//! face's own axes, multiplied by a window that is exactly zero beyond
+//! [`WINDOW_OUTER`] face widths from the face centre: background, hair and
+//! shoulders stay still. They are sampled on a coarse grid over the face
+//! region; a frame's field is checked for folds on that grid and scaled back
+//! until the warp's Jacobian determinant stays above [`MIN_DET`].
+
+use crate::face::{mesh, Face};
+use crate::motion::Expression;
+
+/// Largest grid spacing of the coarse field, in output pixels; small faces
+/// get a finer grid (an eighteenth of the eye distance) so that eyelids a
+/// few pixels apart are still represented.
+pub const MAX_CELL: usize = 8;
+/// The window is 1 inside this many face widths from the centre…
+pub const WINDOW_INNER: f32 = 0.75;
+/// …and exactly 0 from this many on.
+pub const WINDOW_OUTER: f32 = 1.4;
+/// Smallest allowed determinant of the backward map's Jacobian.
+pub const MIN_DET: f32 = 0.2;
+
+/// Face edge landmarks (left and right cheek contour at eye height).
+const FACE_RIGHT_EDGE: usize = 234;
+const FACE_LEFT_EDGE: usize = 454;
+const RIGHT_BROW: [usize; 3] = [70, 105, 107];
+const LEFT_BROW: [usize; 3] = [300, 334, 336];
+const RIGHT_CHEEK: usize = 205;
+const LEFT_CHEEK: usize = 425;
+
+/// Expression parameters with a basis, in [`Expression`] field order.
+pub const PARAMS: usize = 11;
+
+#[derive(Debug, Clone)]
+pub struct Rig {
+    /// Grid origin (output pixels) and size in nodes.
+    pub x0: f32,
+    pub y0: f32,
+    pub nx: usize,
+    pub ny: usize,
+    pub cell: usize,
+    /// The subject's left and right eyelids, evaluated exactly per pixel
+    /// (closing an eye is finer than any grid).
+    pub eyes: [Lids; 2],
+    /// `PARAMS` bases, each `nx·ny` (dx, dy) pairs.
+    bases: Vec<Vec<[f32; 2]>>,
+    pub centre: [f32; 2],
+    pub face_width: f32,
+    pub inter_ocular: f32,
+}
+
+/// A combined field for one frame.
+#[derive(Debug, Clone)]
+pub struct Field {
+    /// Eyelid maps with how far each eye is closed.
+    pub eyes: Vec<(Lids, f32)>,
+    pub cell: usize,
+    pub x0: f32,
+    pub y0: f32,
+    pub nx: usize,
+    pub ny: usize,
+    pub d: Vec<[f32; 2]>,
+}
+
+struct Handle {
+    at: [f32; 2],
+    /// Displacement in face axes (u along the eye line, v down the face),
+    /// in units of the inter-ocular distance.
+    move_uv: [f32; 2],
+    /// Gaussian radii along u, along −v (above the handle) and along +v
+    /// (below it), same units.
+    sigma_uv: [f32; 3],
+}
+
+fn dist(a: [f32; 2], b: [f32; 2]) -> f32 {
+    ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt()
+}
+
+fn smoothstep(e0: f32, e1: f32, x: f32) -> f32 {
+    let t = ((x - e0) / (e1 - e0)).clamp(0.0, 1.0);
+    t * t * (3.0 - 2.0 * t)
+}
+
+/// An eye closing by `amount` (1 = lids 85 % closed), as an exact backward
+/// map along the face's vertical axis: the lid's skin (from 1.5 lid gaps
+/// above the upper lid) is stretched down, the eye opening is compressed
+/// into what is left above the lower lid, nothing moves beyond. The map is
+/// monotone along v, so it cannot fold; across the eye it fades out with a
+/// Gaussian a third of the eye distance wide.
+#[derive(Debug, Clone, Copy)]
+pub struct Lids {
+    upper: [f32; 2],
+    lower: [f32; 2],
+    u: [f32; 2],
+    v: [f32; 2],
+    iod: f32,
+    /// Where the map is not zero: x0, y0, x1, y1.
+    pub bounds: [f32; 4],
+}
+
+impl Lids {
+    const CLOSING: f32 = 0.85;
+
+    fn new(upper: [f32; 2], lower: [f32; 2], u: [f32; 2], v: [f32; 2], iod: f32) -> Self {
+        let mut lids = Self {
+            upper,
+            lower,
+            u,
+            v,
+            iod,
+            bounds: [0.0; 4],
+        };
+        let mid = [(upper[0] + lower[0]) / 2.0, (upper[1] + lower[1]) / 2.0];
+        let gap = dist(upper, lower).max(1.0);
+        // ±3 σ across the eye; from the top of the stretch to the lower lid.
+        let (ua, va, vb) = (0.9 * iod, -(0.5 * gap + 1.5 * gap) - 1.0, 0.5 * gap + 1.0);
+        let corners = [[-ua, va], [ua, va], [-ua, vb], [ua, vb]]
+            .map(|[a, b]| [mid[0] + a * u[0] + b * v[0], mid[1] + a * u[1] + b * v[1]]);
+        lids.bounds = corners
+            .iter()
+            .fold([f32::MAX, f32::MAX, f32::MIN, f32::MIN], |b, c| {
+                [
+                    b[0].min(c[0]),
+                    b[1].min(c[1]),
+                    b[2].max(c[0]),
+                    b[3].max(c[1]),
+                ]
+            });
+        lids
+    }
+
+    /// Forward displacement at output point `p` for an eye closed by
+    /// `amount` (0..1; the renderer samples the photo at `p − f(p)`).
+    pub fn at(&self, p: [f32; 2], amount: f32) -> [f32; 2] {
+        if amount <= 0.0
+            || p[0] < self.bounds[0]
+            || p[1] < self.bounds[1]
+            || p[0] > self.bounds[2]
+            || p[1] > self.bounds[3]
+        {
+            return [0.0, 0.0];
+        }
+        let mid = [
+            (self.upper[0] + self.lower[0]) / 2.0,
+            (self.upper[1] + self.lower[1]) / 2.0,
+        ];
+        let proj =
+            |q: [f32; 2], axis: [f32; 2]| (q[0] - mid[0]) * axis[0] + (q[1] - mid[1]) * axis[1];
+        let (vu, vl) = (proj(self.upper, self.v), proj(self.lower, self.v));
+        let gap = (vl - vu).max(1.0);
+        let top = vu - 1.5 * gap;
+        let new_upper = vu + Self::CLOSING * amount.min(1.0) * gap;
+        let pv = proj(p, self.v);
+        let source = if pv <= top || pv >= vl {
+            pv
+        } else if pv < new_upper {
+            top + (pv - top) * (vu - top) / (new_upper - top)
+        } else {
+            vu + (pv - new_upper) * (vl - vu) / (vl - new_upper).max(1e-3)
+        };
+        let pu = proj(p, self.u) / self.iod;
+        let fade = (-(pu * pu) / (2.0 * 0.3f32.powi(2))).exp();
+        let f = (pv - source) * fade;
+        [f * self.v[0], f * self.v[1]]
+    }
+}
+
+impl Rig {
+    /// Builds the rig for `face` (landmarks in output pixels) in a frame of
+    /// `width` × `height`.
+    pub fn new(face: &Face, width: u32, height: u32) -> Self {
+        let iod = face.inter_ocular().max(1.0);
+        let (er, el) = (face.eye_centre(false), face.eye_centre(true));
+        // Face axes: u from the subject's right eye to the left, v down.
+        let u = [(el[0] - er[0]) / iod, (el[1] - er[1]) / iod];
+        let v = [-u[1], u[0]];
+        let mouth = {
+            let (a, b) = (face.point(mesh::MOUTH_RIGHT), face.point(mesh::MOUTH_LEFT));
+            [(a[0] + b[0]) / 2.0, (a[1] + b[1]) / 2.0]
+        };
+        let eyes = [(er[0] + el[0]) / 2.0, (er[1] + el[1]) / 2.0];
+        let centre = [(eyes[0] + mouth[0]) / 2.0, (eyes[1] + mouth[1]) / 2.0];
+        let face_width =
+            dist(face.point(FACE_RIGHT_EDGE), face.point(FACE_LEFT_EDGE)).max(1.8 * iod);
+        let reach = WINDOW_OUTER * face_width;
+        let cell = ((iod / 18.0) as usize).clamp(2, MAX_CELL);
+        let c = cell as f32;
+        let x0 = ((centre[0] - reach).max(0.0) / c).floor() * c;
+        let y0 = ((centre[1] - reach).max(0.0) / c).floor() * c;
+        let x1 = (centre[0] + reach).min(width as f32 - 1.0);
+        let y1 = (centre[1] + reach).min(height as f32 - 1.0);
+        let nx = (((x1 - x0) / c).ceil() as usize + 2).max(2);
+        let ny = (((y1 - y0) / c).ceil() as usize + 2).max(2);
+
+        let lid_gap = |upper: usize, lower: usize| dist(face.point(upper), face.point(lower)) / iod;
+        let gap_r = lid_gap(mesh::RIGHT_UPPER_LID, mesh::RIGHT_LOWER_LID).max(0.02);
+        let gap_l = lid_gap(mesh::LEFT_UPPER_LID, mesh::LEFT_LOWER_LID).max(0.02);
+        let h = |i: usize, m: [f32; 2], s: [f32; 2]| Handle {
+            at: face.point(i),
+            move_uv: m,
+            sigma_uv: [s[0], s[1], s[1]],
+        };
+        let lids =
+            |upper: usize, lower: usize| Lids::new(face.point(upper), face.point(lower), u, v, iod);
+        let smile = vec![
+            h(mesh::MOUTH_RIGHT, [-0.07, -0.10], [0.22, 0.2]),
+            h(mesh::MOUTH_LEFT, [0.07, -0.10], [0.22, 0.2]),
+            h(mesh::UPPER_LIP, [0.0, -0.02], [0.2, 0.12]),
+            h(RIGHT_CHEEK, [-0.01, -0.06], [0.3, 0.3]),
+            h(LEFT_CHEEK, [0.01, -0.06], [0.3, 0.3]),
+            h(mesh::RIGHT_LOWER_LID, [0.0, -gap_r * 0.25], [0.3, 0.12]),
+            h(mesh::LEFT_LOWER_LID, [0.0, -gap_l * 0.25], [0.3, 0.12]),
+        ];
+        let eyes = [
+            lids(mesh::LEFT_UPPER_LID, mesh::LEFT_LOWER_LID),
+            lids(mesh::RIGHT_UPPER_LID, mesh::RIGHT_LOWER_LID),
+        ];
+        let cheek_l = vec![h(LEFT_CHEEK, [0.0, -0.05], [0.3, 0.3])];
+        let cheek_r = vec![h(RIGHT_CHEEK, [0.0, -0.05], [0.3, 0.3])];
+        let brows: Vec<Handle> = RIGHT_BROW
+            .iter()
+            .chain(LEFT_BROW.iter())
+            .map(|&i| h(i, [0.0, -0.07], [0.3, 0.22]))
+            .collect();
+        let mouth_open = vec![
+            h(mesh::LOWER_LIP, [0.0, 0.10], [0.3, 0.12]),
+            h(mesh::CHIN, [0.0, 0.07], [0.5, 0.35]),
+        ];
+        let laugh = vec![
+            h(mesh::MOUTH_RIGHT, [-0.05, -0.05], [0.22, 0.2]),
+            h(mesh::MOUTH_LEFT, [0.05, -0.05], [0.22, 0.2]),
+            h(RIGHT_CHEEK, [0.0, -0.05], [0.3, 0.3]),
+            h(LEFT_CHEEK, [0.0, -0.05], [0.3, 0.3]),
+        ];
+
+        let chin = face.point(mesh::CHIN);
+        // The head turns about the neck, below the chin.
+        let pivot = [chin[0] + v[0] * 0.4 * iod, chin[1] + v[1] * 0.4 * iod];
+        let window = |p: [f32; 2]| {
+            let r = dist(p, centre) / face_width;
+            1.0 - smoothstep(WINDOW_INNER, WINDOW_OUTER, r)
+        };
+        let gauss = |handles: &[Handle], p: [f32; 2]| -> [f32; 2] {
+            let mut d = [0.0f32; 2];
+            for hd in handles {
+                let (dx, dy) = (p[0] - hd.at[0], p[1] - hd.at[1]);
+                let pu = (dx * u[0] + dy * u[1]) / iod;
+                let pv = (dx * v[0] + dy * v[1]) / iod;
+                let sv = if pv < 0.0 {
+                    hd.sigma_uv[1]
+                } else {
+                    hd.sigma_uv[2]
+                };
+                let w = (-(pu * pu) / (2.0 * hd.sigma_uv[0].powi(2)) - (pv * pv) / (2.0 * sv * sv))
+                    .exp();
+                let (mu, mv) = (hd.move_uv[0] * iod * w, hd.move_uv[1] * iod * w);
+                d[0] += mu * u[0] + mv * v[0];
+                d[1] += mu * u[1] + mv * v[1];
+            }
+            d
+        };
+        let deg = 1.0f32.to_radians();
+        // Per degree: roll turns about the pivot; yaw and pitch slide the
+        // face across and along its axes (a small-angle stand-in for a turn).
+        let roll = |p: [f32; 2]| {
+            let (rx, ry) = (p[0] - pivot[0], p[1] - pivot[1]);
+            [-ry * deg, rx * deg]
+        };
+        let yaw = |_: [f32; 2]| {
+            [
+                u[0] * 0.35 * face_width * deg,
+                u[1] * 0.35 * face_width * deg,
+            ]
+        };
+        let pitch = |_: [f32; 2]| {
+            [
+                -v[0] * 0.3 * face_width * deg,
+                -v[1] * 0.3 * face_width * deg,
+            ]
+        };
+        let breath = |p: [f32; 2]| {
+            let (rx, ry) = (p[0] - pivot[0], p[1] - pivot[1]);
+            [rx * 0.006, ry * 0.006]
+        };
+
+        let mut bases: Vec<Vec<[f32; 2]>> =
+            (0..PARAMS).map(|_| Vec::with_capacity(nx * ny)).collect();
+        for j in 0..ny {
+            for i in 0..nx {
+                let p = [x0 + (i * cell) as f32, y0 + (j * cell) as f32];
+                let w = window(p);
+                let scale = |d: [f32; 2]| [d[0] * w, d[1] * w];
+                let values: [[f32; 2]; PARAMS] = [
+                    gauss(&smile, p),
+                    gauss(&laugh, p),
+                    gauss(&cheek_l, p),
+                    gauss(&cheek_r, p),
+                    [0.0, 0.0],
+                    gauss(&brows, p),
+                    gauss(&mouth_open, p),
+                    pitch(p),
+                    yaw(p),
+                    roll(p),
+                    breath(p),
+                ];
+                for (b, d) in bases.iter_mut().zip(values) {
+                    b.push(scale(d));
+                }
+            }
+        }
+        Self {
+            x0,
+            y0,
+            nx,
+            ny,
+            cell,
+            eyes,
+            bases,
+            centre,
+            face_width,
+            inter_ocular: iod,
+        }
+    }
+
+    /// The forward field for one expression, fold-free.
+    pub fn field(&self, e: &Expression) -> Field {
+        let weights = [
+            e.smile,
+            e.laugh,
+            e.wink_left,
+            e.wink_right,
+            e.blink,
+            e.brow_raise,
+            e.mouth_open,
+            e.head_pitch,
+            e.head_yaw,
+            e.head_roll,
+            e.breath,
+        ];
+        let mut d = vec![[0.0f32; 2]; self.nx * self.ny];
+        for (basis, &w) in self.bases.iter().zip(&weights) {
+            if w == 0.0 {
+                continue;
+            }
+            for (out, b) in d.iter_mut().zip(basis) {
+                out[0] += w * b[0];
+                out[1] += w * b[1];
+            }
+        }
+        let squint = 0.3 * e.laugh;
+        let eyes = vec![
+            (
+                self.eyes[0],
+                (e.wink_left + e.blink + squint).clamp(0.0, 1.0),
+            ),
+            (
+                self.eyes[1],
+                (e.wink_right + e.blink + squint).clamp(0.0, 1.0),
+            ),
+        ];
+        let mut field = Field {
+            eyes,
+            cell: self.cell,
+            x0: self.x0,
+            y0: self.y0,
+            nx: self.nx,
+            ny: self.ny,
+            d,
+        };
+        for _ in 0..8 {
+            if field.min_det() >= MIN_DET {
+                break;
+            }
+            for v in &mut field.d {
+                v[0] *= 0.8;
+                v[1] *= 0.8;
+            }
+        }
+        field
+    }
+}
+
+impl Field {
+    /// Forward displacement at output point `o`, composed as the renderer
+    /// does: undo the head and expression motion first (`q = o − grid(o)`),
+    /// then open the eyelids where the eyes are in the photo
+    /// (`p = q − lids(q)`); `f(o) = o − p`.
+    pub fn at(&self, o: [f32; 2]) -> [f32; 2] {
+        let g = self.grid_at(o);
+        let q = [o[0] - g[0], o[1] - g[1]];
+        let mut d = g;
+        for (lids, amount) in &self.eyes {
+            let e = lids.at(q, *amount);
+            d[0] += e[0];
+            d[1] += e[1];
+        }
+        d
+    }
+
+    /// Bilinear displacement of the grid alone (zero outside it).
+    pub fn grid_at(&self, p: [f32; 2]) -> [f32; 2] {
+        let gx = (p[0] - self.x0) / self.cell as f32;
+        let gy = (p[1] - self.y0) / self.cell as f32;
+        if gx < 0.0 || gy < 0.0 || gx >= (self.nx - 1) as f32 || gy >= (self.ny - 1) as f32 {
+            return [0.0, 0.0];
+        }
+        let (i, j) = (gx as usize, gy as usize);
+        let (fx, fy) = (gx - i as f32, gy - j as f32);
+        let n = |i: usize, j: usize| self.d[j * self.nx + i];
+        let (a, b, c, d) = (n(i, j), n(i + 1, j), n(i, j + 1), n(i + 1, j + 1));
+        let mut out = [0.0; 2];
+        for k in 0..2 {
+            out[k] =
+                (a[k] * (1.0 - fx) + b[k] * fx) * (1.0 - fy) + (c[k] * (1.0 - fx) + d[k] * fx) * fy;
+        }
+        out
+    }
+
+    /// Where a photo point appears in the frame: solves `o − f(o) = p`
+    /// (the renderer samples the photo at `o − f(o)`).
+    pub fn forward(&self, p: [f32; 2]) -> [f32; 2] {
+        // Newton's method on s(o) = o − f(o) = p. The field keeps the
+        // Jacobian's determinant ≥ MIN_DET, so each step is well defined;
+        // fixed-point iteration would diverge where the eye closes (the map
+        // is steep there).
+        let h = 0.25;
+        let mut o = p;
+        for _ in 0..50 {
+            let f = self.at(o);
+            let r = [o[0] - f[0] - p[0], o[1] - f[1] - p[1]];
+            if r[0].abs() < 1e-3 && r[1].abs() < 1e-3 {
+                break;
+            }
+            let (fx, fy) = (self.at([o[0] + h, o[1]]), self.at([o[0], o[1] + h]));
+            let j = [
+                [1.0 - (fx[0] - f[0]) / h, -(fy[0] - f[0]) / h],
+                [-(fx[1] - f[1]) / h, 1.0 - (fy[1] - f[1]) / h],
+            ];
+            let det = j[0][0] * j[1][1] - j[0][1] * j[1][0];
+            if det.abs() < 1e-6 {
+                break;
+            }
+            let step = [
+                (j[1][1] * r[0] - j[0][1] * r[1]) / det,
+                (-j[1][0] * r[0] + j[0][0] * r[1]) / det,
+            ];
+            let limit = self.cell as f32;
+            o = [
+                o[0] - step[0].clamp(-limit, limit),
+                o[1] - step[1].clamp(-limit, limit),
+            ];
+        }
+        o
+    }
+
+    /// Smallest Jacobian determinant of the backward map `o ↦ o − f(o)`
+    /// over the grid cells.
+    pub fn min_det(&self) -> f32 {
+        let mut min = f32::MAX;
+        let c = self.cell as f32;
+        for j in 0..self.ny - 1 {
+            for i in 0..self.nx - 1 {
+                let n = |i: usize, j: usize| self.d[j * self.nx + i];
+                let (a, b, cc) = (n(i, j), n(i + 1, j), n(i, j + 1));
+                let dxx = (b[0] - a[0]) / c;
+                let dyx = (b[1] - a[1]) / c;
+                let dxy = (cc[0] - a[0]) / c;
+                let dyy = (cc[1] - a[1]) / c;
+                min = min.min((1.0 - dxx) * (1.0 - dyy) - dxy * dyx);
+            }
+        }
+        min
+    }
+}

@@ -361,3 +361,32 @@ fn presets_and_health_describe_the_kiosk() {
     assert_eq!(health["animator"], "meshwarp");
     assert_eq!(health["animator_note"], serde_json::Value::Null);
 }
+
+#[test]
+fn a_photo_without_a_face_fails_with_words_for_the_guest() {
+    let server = Server::start(|_| {});
+    let landscape = image::RgbImage::from_fn(800, 500, |x, y| {
+        let n = ((x * 7919 + y * 104_729) % 37) as u8;
+        if y < 200 {
+            image::Rgb([110 + n, 160 + n, 230])
+        } else {
+            image::Rgb([40 + n, 120 + n / 2, 30])
+        }
+    });
+    let mut jpeg = std::io::Cursor::new(Vec::new());
+    landscape
+        .write_to(&mut jpeg, image::ImageFormat::Jpeg)
+        .expect("jpeg");
+    let (s, created) = upload(&server.kiosk, &jpeg.into_inner(), "hills.jpg", "soft_smile");
+    assert_eq!(s, 201, "{created}");
+    let id = created["job_id"].as_str().expect("id");
+    let job = wait_for(&server.kiosk, id, Duration::from_secs(60), |j| {
+        j["status"] == "failed"
+    });
+    assert_eq!(
+        job["error"],
+        "We couldn't find a face. Look at the camera and try again."
+    );
+    let (s, _) = get(&format!("{}/api/health", server.kiosk));
+    assert_eq!(s, 200, "the kiosk keeps serving");
+}

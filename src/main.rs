@@ -117,6 +117,12 @@ fn main() -> ExitCode {
     }
 }
 
+/// Reads and decodes a photo, errors naming the file.
+fn read_photo(path: &std::path::Path) -> Result<image::RgbImage, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    capture::photo::decode(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 fn animate_one(
     settings: &Settings,
     photo: &std::path::Path,
@@ -200,9 +206,7 @@ fn faces(
     let models = smileloop::face::FaceModels::load(&settings.onnxruntime_lib, &settings.models_dir)
         .map_err(|e| e.to_string())?;
     for path in photos {
-        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let image =
-            capture::photo::decode(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        let image = read_photo(path)?;
         let t = std::time::Instant::now();
         let found = models.faces(&image).map_err(|e| e.to_string())?;
         let ms = t.elapsed().as_secs_f64() * 1000.0;
@@ -267,9 +271,7 @@ fn sheet(
     }
     let mut rows: Vec<Vec<image::RgbImage>> = Vec::new();
     for path in photos {
-        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let photo =
-            capture::photo::decode(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        let photo = read_photo(path)?;
         let mut row = vec![photo.clone()];
         for preset in &presets {
             let mut anim = animator

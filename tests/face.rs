@@ -66,13 +66,7 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
 }
 
 fn photos() -> Vec<(String, image::RgbImage)> {
-    let mut names: Vec<String> = std::fs::read_dir(test_photos())
-        .expect("test photos")
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.ends_with(".jpg") || n.ends_with(".png"))
-        .collect();
-    names.sort();
-    names
+    test_photo_names()
         .into_iter()
         .map(|n| {
             let img = smileloop::capture::photo::decode(&photo(&n)).expect("decodes");

@@ -30,13 +30,7 @@ fn preset<'a>(all: &'a [Preset], id: &str) -> &'a Preset {
 
 fn rigs() -> Vec<(String, Rig, Face, (u32, u32))> {
     let m = models();
-    let mut names: Vec<String> = std::fs::read_dir(test_photos())
-        .expect("photos")
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.ends_with(".jpg") || n.ends_with(".png"))
-        .collect();
-    names.sort();
-    names
+    test_photo_names()
         .into_iter()
         .map(|n| {
             let img = smileloop::capture::photo::decode(&photo(&n)).expect("decodes");

@@ -19,12 +19,7 @@ fn expected_full(photo: &[u8]) -> (u16, u16) {
 #[test]
 fn every_test_photo_becomes_a_preview_and_an_hd_download() {
     let server = Server::start(|s| s.event_mode = EventMode::Free);
-    let mut names: Vec<String> = std::fs::read_dir(test_photos())
-        .expect("../shared/test-photos")
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.ends_with(".jpg") || n.ends_with(".png"))
-        .collect();
-    names.sort();
+    let names = test_photo_names();
     assert!(names.len() >= 6, "{names:?}");
     let presets = ["soft_smile", "smile_wink", "gentle_laugh"];
     let mut jobs = Vec::new();

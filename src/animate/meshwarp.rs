@@ -8,7 +8,7 @@ use std::sync::Arc;
 use image::RgbImage;
 
 use super::rig::{Field, Rig};
-use super::warp::Scaler;
+use super::warp::{sample_bilinear, Scaler};
 use super::{output_size, AnimateError, Animation, Animator, FramePlan, SizeLimits};
 use crate::face::{check, Face, FaceModels};
 use crate::motion::Preset;
@@ -173,19 +173,15 @@ pub fn remap(src: &RgbImage, dst: &mut RgbImage, field: &Field) {
             if dx == 0.0 && dy == 0.0 {
                 continue;
             }
-            let sx = (x as f32 - dx).clamp(0.0, max_x);
-            let sy = (y as f32 - dy).clamp(0.0, max_y);
-            let (x0, y0) = (sx as usize, sy as usize);
-            let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
-            let wx = ((sx - x0 as f32) * 256.0) as u32;
-            let wy = ((sy - y0 as f32) * 256.0) as u32;
-            let (i00, i01) = (y0 * stride + x0 * 3, y0 * stride + x1 * 3);
-            let (i10, i11) = (y1 * stride + x0 * 3, y1 * stride + x1 * 3);
-            for c in 0..3 {
-                let top = u32::from(s[i00 + c]) * (256 - wx) + u32::from(s[i01 + c]) * wx;
-                let bot = u32::from(s[i10 + c]) * (256 - wx) + u32::from(s[i11 + c]) * wx;
-                out[x * 3 + c] = ((top * (256 - wy) + bot * wy + (1 << 15)) >> 16) as u8;
-            }
+            sample_bilinear(
+                s,
+                stride,
+                max_x,
+                max_y,
+                x as f32 - dx,
+                y as f32 - dy,
+                &mut out[x * 3..x * 3 + 3],
+            );
         }
     }
 }

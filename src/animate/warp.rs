@@ -9,39 +9,50 @@ pub type Affine = [f32; 6];
 /// Resamples `src` into `dst` through `m` with bilinear filtering; source
 /// positions outside the image clamp to its edge.
 pub fn warp_affine(src: &RgbImage, dst: &mut RgbImage, m: Affine) {
-    let (sw, sh) = (src.width() as i32, src.height() as i32);
     let dw = dst.width() as usize;
-    let stride = sw as usize * 3;
+    let stride = src.width() as usize * 3;
     let s = src.as_raw();
-    // Fixed point with 8 fractional bits for the weights: exact enough for
-    // 8-bit pixels and much faster than float per channel.
-    let max_x = (sw - 1) as f32;
-    let max_y = (sh - 1) as f32;
+    let max_x = (src.width() - 1) as f32;
+    let max_y = (src.height() - 1) as f32;
     for (y, row) in dst.chunks_exact_mut(dw * 3).enumerate() {
         let y = y as f32;
         let mut sx = m[1] * y + m[2];
         let mut sy = m[4] * y + m[5];
         for px in row.chunks_exact_mut(3) {
-            let fx = sx.clamp(0.0, max_x);
-            let fy = sy.clamp(0.0, max_y);
-            let x0 = fx as i32;
-            let y0 = fy as i32;
-            let x1 = (x0 + 1).min(sw - 1);
-            let y1 = (y0 + 1).min(sh - 1);
-            let wx = ((fx - x0 as f32) * 256.0) as u32;
-            let wy = ((fy - y0 as f32) * 256.0) as u32;
-            let i00 = y0 as usize * stride + x0 as usize * 3;
-            let i01 = y0 as usize * stride + x1 as usize * 3;
-            let i10 = y1 as usize * stride + x0 as usize * 3;
-            let i11 = y1 as usize * stride + x1 as usize * 3;
-            for c in 0..3 {
-                let top = u32::from(s[i00 + c]) * (256 - wx) + u32::from(s[i01 + c]) * wx;
-                let bot = u32::from(s[i10 + c]) * (256 - wx) + u32::from(s[i11 + c]) * wx;
-                px[c] = ((top * (256 - wy) + bot * wy + (1 << 15)) >> 16) as u8;
-            }
+            sample_bilinear(s, stride, max_x, max_y, sx, sy, px);
             sx += m[0];
             sy += m[3];
         }
+    }
+}
+
+/// Bilinear sample of an RGB buffer (`stride` bytes a row, last pixel at
+/// `max_x`, `max_y`) at (`sx`, `sy`), clamped to the edge, into `px`.
+/// Weights are fixed point with 8 fractional bits: exact enough for 8-bit
+/// pixels and much faster than float per channel.
+#[inline]
+pub fn sample_bilinear(
+    s: &[u8],
+    stride: usize,
+    max_x: f32,
+    max_y: f32,
+    sx: f32,
+    sy: f32,
+    px: &mut [u8],
+) {
+    let fx = sx.clamp(0.0, max_x);
+    let fy = sy.clamp(0.0, max_y);
+    let (x0, y0) = (fx as usize, fy as usize);
+    let x1 = (x0 + 1).min(max_x as usize);
+    let y1 = (y0 + 1).min(max_y as usize);
+    let wx = ((fx - x0 as f32) * 256.0) as u32;
+    let wy = ((fy - y0 as f32) * 256.0) as u32;
+    let (i00, i01) = (y0 * stride + x0 * 3, y0 * stride + x1 * 3);
+    let (i10, i11) = (y1 * stride + x0 * 3, y1 * stride + x1 * 3);
+    for c in 0..3 {
+        let top = u32::from(s[i00 + c]) * (256 - wx) + u32::from(s[i01 + c]) * wx;
+        let bot = u32::from(s[i10 + c]) * (256 - wx) + u32::from(s[i11 + c]) * wx;
+        px[c] = ((top * (256 - wy) + bot * wy + (1 << 15)) >> 16) as u8;
     }
 }
 

@@ -18,6 +18,17 @@ pub fn test_photos() -> PathBuf {
     repo().join("../shared/test-photos")
 }
 
+/// The test photos' file names, sorted.
+pub fn test_photo_names() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(test_photos())
+        .expect("../shared/test-photos")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".jpg") || n.ends_with(".png"))
+        .collect();
+    names.sort();
+    names
+}
+
 pub fn photo(name: &str) -> Vec<u8> {
     let path = test_photos().join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))

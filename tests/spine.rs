@@ -358,7 +358,7 @@ fn presets_and_health_describe_the_kiosk() {
 }
 
 #[test]
-fn a_photo_without_a_face_fails_with_words_for_the_guest() {
+fn a_photo_without_a_face_is_refused_in_words_for_the_guest() {
     let server = Server::start(|_| {});
     let landscape = image::RgbImage::from_fn(800, 500, |x, y| {
         let n = ((x * 7919 + y * 104_729) % 37) as u8;
@@ -372,15 +372,16 @@ fn a_photo_without_a_face_fails_with_words_for_the_guest() {
     landscape
         .write_to(&mut jpeg, image::ImageFormat::Jpeg)
         .expect("jpeg");
-    let (s, created) = upload(&server.kiosk, &jpeg.into_inner(), "hills.jpg", "soft_smile");
-    assert_eq!(s, 201, "{created}");
-    let id = created["job_id"].as_str().expect("id");
-    let job = wait_for(&server.kiosk, id, Duration::from_secs(60), |j| {
-        j["status"] == "failed"
-    });
+    let (s, answer) = upload(&server.kiosk, &jpeg.into_inner(), "hills.jpg", "soft_smile");
+    assert_eq!(s, 422, "{answer}");
+    assert_eq!(answer["error"]["code"], "no_face");
     assert_eq!(
-        job["error"],
+        answer["error"]["message"],
         "We couldn't find a face. Look at the camera and try again."
+    );
+    assert!(
+        server.shared().store.all().expect("all").is_empty(),
+        "nothing stored"
     );
     let (s, _) = get(&format!("{}/api/health", server.kiosk));
     assert_eq!(s, 200, "the kiosk keeps serving");

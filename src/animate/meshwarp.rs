@@ -71,6 +71,10 @@ impl Animator for MeshWarp {
         "meshwarp"
     }
 
+    fn check_photo(&self, photo: &RgbImage) -> Result<(), AnimateError> {
+        main_face(&self.models, photo).map(|_| ())
+    }
+
     fn start(
         &self,
         photo: &RgbImage,

@@ -64,6 +64,11 @@ pub enum AnimateError {
 
 pub trait Animator: Send + Sync {
     fn name(&self) -> &'static str;
+    /// Cheap check at upload time, so that a guest hears at once when the
+    /// photo cannot be animated (no face…) instead of after queueing.
+    fn check_photo(&self, _photo: &RgbImage) -> Result<(), AnimateError> {
+        Ok(())
+    }
     fn start(
         &self,
         photo: &RgbImage,

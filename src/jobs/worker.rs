@@ -255,3 +255,29 @@ impl Worker {
         render::render(&request, &OutputPaths::in_dir(&dir), &mut progress, cancel)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::face::PhotoProblem;
+
+    #[test]
+    fn guests_read_why_a_render_failed() {
+        let no_face = RenderError::Animate(AnimateError::Photo(PhotoProblem::NoFace));
+        assert_eq!(guest_message(&no_face), PhotoProblem::NoFace.to_string());
+        let gone = RenderError::Animate(AnimateError::Unsupported {
+            backend: "meshwarp",
+            preset: "x".into(),
+        });
+        assert!(guest_message(&gone).contains("another one"));
+        let broken = RenderError::Short {
+            expected: 100,
+            got: 3,
+        };
+        assert_eq!(
+            guest_message(&broken),
+            GUEST_FAILED,
+            "internal details stay in the log"
+        );
+    }
+}

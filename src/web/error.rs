@@ -99,6 +99,19 @@ impl From<PhotoError> for ApiError {
     }
 }
 
+impl From<crate::face::PhotoProblem> for ApiError {
+    fn from(p: crate::face::PhotoProblem) -> Self {
+        use crate::face::PhotoProblem;
+        let code = match p {
+            PhotoProblem::NoFace => "no_face",
+            PhotoProblem::TooSmall => "face_too_small",
+            PhotoProblem::CutOff => "face_cut_off",
+            PhotoProblem::Turned => "face_turned",
+        };
+        Self::new(Status::UnprocessableEntity, code, p.to_string())
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {

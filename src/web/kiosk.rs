@@ -13,6 +13,7 @@ use tokio::io::AsyncReadExt;
 
 use super::error::ApiError;
 use super::ranged::RangedFile;
+use crate::animate::AnimateError;
 use crate::app::Shared;
 use crate::capture::photo;
 use crate::jobs::retention::InUseGuard;
@@ -97,10 +98,23 @@ async fn create_job(
         .await
         .map_err(ApiError::internal)?;
     let info = photo::inspect(&bytes)?;
-    // A full decode proves the file is whole before we promise anything.
-    let bytes = tokio::task::spawn_blocking(move || photo::decode(&bytes).map(|_| bytes))
-        .await
-        .map_err(ApiError::internal)??;
+    // A full decode proves the file is whole before we promise anything,
+    // and the animator says now whether it can use the photo.
+    let animator = std::sync::Arc::clone(&app.animator);
+    let bytes = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, ApiError> {
+        let image = photo::decode(&bytes)?;
+        match animator.check_photo(&image) {
+            Err(AnimateError::Photo(problem)) => Err(problem.into()),
+            // An inference hiccup is the worker's to retry, not the guest's fault.
+            Err(e) => {
+                tracing::warn!("photo check skipped: {e}");
+                Ok(bytes)
+            }
+            Ok(()) => Ok(bytes),
+        }
+    })
+    .await
+    .map_err(ApiError::internal)??;
 
     let source = format!("source.{}", info.extension());
     let job = Job::new(preset.id(), &source, now_ms());

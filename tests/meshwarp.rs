@@ -233,3 +233,47 @@ fn rendered_loop_is_seamless_and_moves_only_the_face() {
     remap(&img, &mut out, &zero);
     assert_eq!(out, img);
 }
+
+#[test]
+fn the_renderer_samples_exactly_where_the_field_says() {
+    use smileloop::animate::warp::sample_bilinear;
+    let all = presets();
+    let m = models();
+    let img =
+        smileloop::capture::photo::decode(&photo("kphotoalbum_jesper_2.jpg")).expect("decodes");
+    let (rig, _, (w, h)) = rig_for(&m, &img, SizeLimits::default()).expect("rig");
+    let src = smileloop::animate::warp::Scaler::default().scale(&img, w, h);
+    let wink = preset(&all, "smile_wink");
+    // The wink's peak exercises grid, eyelids and head motion together.
+    let field = rig.field(&wink.at_frame(wink.frame_count() / 2));
+    let mut fast = image::RgbImage::new(w, h);
+    remap(&src, &mut fast, &field);
+    let (stride, max_x, max_y) = (w as usize * 3, (w - 1) as f32, (h - 1) as f32);
+    let mut worst = 0u8;
+    let mut moved = 0usize;
+    for y in 0..h {
+        for x in 0..w {
+            let d = field.at([x as f32, y as f32]);
+            let mut px = [0u8; 3];
+            sample_bilinear(
+                src.as_raw(),
+                stride,
+                max_x,
+                max_y,
+                x as f32 - d[0],
+                y as f32 - d[1],
+                &mut px,
+            );
+            let got = fast.get_pixel(x, y).0;
+            for c in 0..3 {
+                worst = worst.max(px[c].abs_diff(got[c]));
+            }
+            if d[0].abs() + d[1].abs() > 0.5 {
+                moved += 1;
+            }
+        }
+    }
+    assert!(moved > 1000, "the field moves the face ({moved} pixels)");
+    // Rounding differs (the renderer interpolates rows first): one level at most.
+    assert!(worst <= 1, "renderer and field disagree by {worst} levels");
+}

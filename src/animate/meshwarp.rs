@@ -147,20 +147,34 @@ pub fn remap(src: &RgbImage, dst: &mut RgbImage, field: &Field) {
     let y_end = (y_start + (field.ny - 1) * cell).min(h);
     let (max_x, max_y) = ((w - 1) as f32, (h - 1) as f32);
     let mut row_field = vec![[0.0f32; 2]; field.nx];
+    let inv_cell = 1.0 / cell as f32;
+    // Eyelid maps act at `q = o − grid(o)`; a row can only reach an eye if
+    // it lies within the eye's bounds widened by the largest grid move.
+    let reach = field
+        .d
+        .iter()
+        .fold(0.0f32, |m, d| m.max(d[0].abs()).max(d[1].abs()))
+        + 1.0;
+    let mut row_eyes = Vec::with_capacity(field.eyes.len());
     for (y, out) in dst.chunks_exact_mut(stride).enumerate() {
         out.copy_from_slice(&s[y * stride..(y + 1) * stride]);
         if y < y_start || y >= y_end {
             continue;
         }
-        let gy = (y - y_start) as f32 / cell as f32;
+        let gy = (y - y_start) as f32 * inv_cell;
         let j = (gy as usize).min(field.ny - 2);
         let fy = gy - j as f32;
         for (i, rf) in row_field.iter_mut().enumerate() {
             let (a, c) = (field.d[j * field.nx + i], field.d[(j + 1) * field.nx + i]);
             *rf = [a[0] + (c[0] - a[0]) * fy, a[1] + (c[1] - a[1]) * fy];
         }
+        let yf = y as f32;
+        row_eyes.clear();
+        row_eyes.extend(field.eyes.iter().filter(|(lids, amount)| {
+            *amount > 0.0 && yf + reach >= lids.bounds[1] && yf - reach <= lids.bounds[3]
+        }));
         for x in x_start..x_end {
-            let gx = (x - x_start) as f32 / cell as f32;
+            let gx = (x - x_start) as f32 * inv_cell;
             let i = (gx as usize).min(field.nx - 2);
             let fx = gx - i as f32;
             let (a, b) = (row_field[i], row_field[i + 1]);
@@ -168,8 +182,8 @@ pub fn remap(src: &RgbImage, dst: &mut RgbImage, field: &Field) {
             let mut dy = a[1] + (b[1] - a[1]) * fx;
             // Eyelids act where the eyes are in the photo: after the head
             // motion is undone (see `Field::at`).
-            let q = [x as f32 - dx, y as f32 - dy];
-            for (lids, amount) in &field.eyes {
+            let q = [x as f32 - dx, yf - dy];
+            for (lids, amount) in &row_eyes {
                 let e = lids.at(q, *amount);
                 dx += e[0];
                 dy += e[1];

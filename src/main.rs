@@ -117,6 +117,19 @@ fn main() -> ExitCode {
     }
 }
 
+/// The configured animator; a fallback is reported on stderr.
+fn load_animator(settings: &Settings) -> Box<dyn animate::Animator> {
+    let (animator, fallback) = animate::from_config(
+        settings.animator,
+        &settings.onnxruntime_lib,
+        &settings.models_dir,
+    );
+    if let Some(reason) = fallback {
+        eprintln!("smileloop: {reason}");
+    }
+    animator
+}
+
 /// Reads and decodes a photo, errors naming the file.
 fn read_photo(path: &std::path::Path) -> Result<image::RgbImage, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -139,14 +152,7 @@ fn animate_one(
     let image = capture::photo::decode(&bytes).map_err(|e| format!("{}: {e}", photo.display()))?;
     let decoded = t0.elapsed();
     let encoder = encode::detect(settings.encoder).map_err(|e| e.to_string())?;
-    let (animator, fallback) = animate::from_config(
-        settings.animator,
-        &settings.onnxruntime_lib,
-        &settings.models_dir,
-    );
-    if let Some(reason) = fallback {
-        eprintln!("smileloop: {reason}");
-    }
+    let animator = load_animator(settings);
     let job = render::Job {
         photo: &image,
         preset,
@@ -261,14 +267,7 @@ fn sheet(
     cell: u32,
 ) -> Result<(), String> {
     let presets = motion::load_dir(&settings.presets_dir).map_err(|e| e.to_string())?;
-    let (animator, fallback) = animate::from_config(
-        settings.animator,
-        &settings.onnxruntime_lib,
-        &settings.models_dir,
-    );
-    if let Some(reason) = fallback {
-        eprintln!("smileloop: {reason}");
-    }
+    let animator = load_animator(settings);
     let mut rows: Vec<Vec<image::RgbImage>> = Vec::new();
     for path in photos {
         let photo = read_photo(path)?;

@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use smileloop::animate::meshwarp::{remap, rig_for};
+use smileloop::animate::meshwarp::{remap, rig_for, Source};
 use smileloop::animate::rig::{Field, Rig};
 use smileloop::animate::{Animator, MeshWarp, SizeLimits};
 use smileloop::face::{mesh, Face, FaceModels};
@@ -230,7 +230,7 @@ fn rendered_loop_is_seamless_and_moves_only_the_face() {
         d: vec![[0.0; 2]; 16],
     };
     let mut out = image::RgbImage::new(img.width(), img.height());
-    remap(&img, &mut out, &zero);
+    remap(&Source::new(img.clone()), &mut out, &zero);
     assert_eq!(out, img);
 }
 
@@ -247,7 +247,7 @@ fn the_renderer_samples_exactly_where_the_field_says() {
     // The wink's peak exercises grid, eyelids and head motion together.
     let field = rig.field(&wink.at_frame(wink.frame_count() / 2));
     let mut fast = image::RgbImage::new(w, h);
-    remap(&src, &mut fast, &field);
+    remap(&Source::new(src.clone()), &mut fast, &field);
     let (stride, max_x, max_y) = (w as usize * 3, (w - 1) as f32, (h - 1) as f32);
     let mut worst = 0u8;
     let mut moved = 0usize;

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use image::RgbImage;
 
 use super::rig::{Field, Rig};
-use super::warp::{sample_bilinear, Scaler};
+use super::warp::{sample_bilinear, Lanes, Scaler};
 use super::{output_size, AnimateError, Animation, Animator, FramePlan, SizeLimits};
 use crate::face::{check, Face, FaceModels};
-use crate::motion::Preset;
+use crate::motion::{Expression, Preset};
 
 pub struct MeshWarp {
     models: Arc<FaceModels>,
@@ -91,7 +91,8 @@ impl Animator for MeshWarp {
         let source = Scaler::default().scale(photo, width, height);
         Ok(Box::new(MeshAnimation {
             frame: source.clone(),
-            source,
+            source: Source::new(source),
+            last: None,
             rig,
             preset: preset.clone(),
             next: 0,
@@ -100,8 +101,11 @@ impl Animator for MeshWarp {
 }
 
 pub struct MeshAnimation {
-    source: RgbImage,
+    source: Source,
     frame: RgbImage,
+    /// The expression `frame` shows: a held pose (a plateau in the curves)
+    /// reuses the frame instead of warping it again.
+    last: Option<Expression>,
     rig: Rig,
     preset: Preset,
     next: u32,
@@ -127,28 +131,78 @@ impl Animation for MeshAnimation {
         if self.next >= self.preset.frame_count() {
             return Ok(None);
         }
-        let field = self.rig.field(&self.preset.at_frame(self.next));
-        remap(&self.source, &mut self.frame, &field);
+        let expression = self.preset.at_frame(self.next);
+        if self.last != Some(expression) {
+            let field = self.rig.field(&expression);
+            remap(&self.source, &mut self.frame, &field);
+            self.last = Some(expression);
+        }
         self.next += 1;
         Ok(Some(&self.frame))
     }
 }
 
+/// The photo a mesh animation warps, kept in both layouts: bytes for
+/// copying, lanes for sampling.
+pub struct Source {
+    image: RgbImage,
+    lanes: Option<Lanes>,
+}
+
+impl Source {
+    pub fn new(image: RgbImage) -> Self {
+        let lanes = Lanes::new(&image);
+        Self { image, lanes }
+    }
+
+    pub fn image(&self) -> &RgbImage {
+        &self.image
+    }
+
+    fn sample(&self, sx: f32, sy: f32, px: &mut [u8]) {
+        match &self.lanes {
+            Some(l) => l.sample_fixed(Lanes::fixed(sx), Lanes::fixed(sy), px),
+            None => {
+                let (w, h) = self.image.dimensions();
+                let (mx, my) = ((w.max(1) - 1) as f32, (h.max(1) - 1) as f32);
+                sample_bilinear(self.image.as_raw(), w as usize * 3, mx, my, sx, sy, px);
+            }
+        }
+    }
+
+    fn run(&self, from: [f32; 2], step: [f32; 2], out: &mut [u8]) {
+        match &self.lanes {
+            Some(l) => l.run(from, step, out),
+            None => {
+                for (k, px) in out.chunks_exact_mut(3).enumerate() {
+                    let k = k as f32;
+                    self.sample(from[0] + step[0] * k, from[1] + step[1] * k, px);
+                }
+            }
+        }
+    }
+}
+
 /// Renders `field` over `src` into `dst` (same size). Rows and columns
 /// outside the field's grid are copied unchanged.
-pub fn remap(src: &RgbImage, dst: &mut RgbImage, field: &Field) {
-    let (w, h) = (src.width() as usize, src.height() as usize);
+///
+/// Within one grid cell of one row the displacement is linear in x, so the
+/// source position advances by a constant step: the inner loop is an add and
+/// a bilinear sample. Cells whose ends do not move (the window is zero
+/// outside its circle) stay copied. Eyelid maps are evaluated only where an
+/// eye can reach.
+pub fn remap(src: &Source, dst: &mut RgbImage, field: &Field) {
+    let (w, h) = (src.image.width() as usize, src.image.height() as usize);
     let stride = w * 3;
-    let s = src.as_raw();
+    let s = src.image.as_raw();
     let x_start = field.x0 as usize;
     let y_start = field.y0 as usize;
     let cell = field.cell;
     let x_end = (x_start + (field.nx - 1) * cell).min(w);
     let y_end = (y_start + (field.ny - 1) * cell).min(h);
-    let (max_x, max_y) = ((w - 1) as f32, (h - 1) as f32);
     let mut row_field = vec![[0.0f32; 2]; field.nx];
     let inv_cell = 1.0 / cell as f32;
-    // Eyelid maps act at `q = o − grid(o)`; a row can only reach an eye if
+    // Eyelid maps act at `q = o − grid(o)`; a pixel can only reach an eye if
     // it lies within the eye's bounds widened by the largest grid move.
     let reach = field
         .d
@@ -173,33 +227,42 @@ pub fn remap(src: &RgbImage, dst: &mut RgbImage, field: &Field) {
         row_eyes.extend(field.eyes.iter().filter(|(lids, amount)| {
             *amount > 0.0 && yf + reach >= lids.bounds[1] && yf - reach <= lids.bounds[3]
         }));
-        for x in x_start..x_end {
-            let gx = (x - x_start) as f32 * inv_cell;
-            let i = (gx as usize).min(field.nx - 2);
-            let fx = gx - i as f32;
-            let (a, b) = (row_field[i], row_field[i + 1]);
-            let mut dx = a[0] + (b[0] - a[0]) * fx;
-            let mut dy = a[1] + (b[1] - a[1]) * fx;
-            // Eyelids act where the eyes are in the photo: after the head
-            // motion is undone (see `Field::at`).
-            let q = [x as f32 - dx, yf - dy];
-            for (lids, amount) in &row_eyes {
-                let e = lids.at(q, *amount);
-                dx += e[0];
-                dy += e[1];
+        for i in 0..field.nx - 1 {
+            let xa = x_start + i * cell;
+            if xa >= x_end {
+                break;
             }
-            if dx == 0.0 && dy == 0.0 {
+            let xb = (xa + cell).min(x_end);
+            let (a, b) = (row_field[i], row_field[i + 1]);
+            let near_eye = row_eyes.iter().any(|(lids, _)| {
+                (xb as f32) + reach >= lids.bounds[0] && (xa as f32) - reach <= lids.bounds[2]
+            });
+            if !near_eye && a == [0.0, 0.0] && b == [0.0, 0.0] {
                 continue;
             }
-            sample_bilinear(
-                s,
-                stride,
-                max_x,
-                max_y,
-                x as f32 - dx,
-                y as f32 - dy,
-                &mut out[x * 3..x * 3 + 3],
-            );
+            let step = [(b[0] - a[0]) * inv_cell, (b[1] - a[1]) * inv_cell];
+            if !near_eye {
+                src.run(
+                    [xa as f32 - a[0], yf - a[1]],
+                    [1.0 - step[0], -step[1]],
+                    &mut out[xa * 3..xb * 3],
+                );
+                continue;
+            }
+            let mut d = a;
+            for x in xa..xb {
+                let (mut dx, mut dy) = (d[0], d[1]);
+                d = [d[0] + step[0], d[1] + step[1]];
+                // Eyelids act where the eyes are in the photo: after the
+                // head motion is undone (see `Field::at`).
+                let q = [x as f32 - dx, yf - dy];
+                for (lids, amount) in &row_eyes {
+                    let e = lids.at(q, *amount);
+                    dx += e[0];
+                    dy += e[1];
+                }
+                src.sample(x as f32 - dx, yf - dy, &mut out[x * 3..x * 3 + 3]);
+            }
         }
     }
 }

@@ -1,0 +1,99 @@
+//! `cargo bench --bench warp`: the mesh-warp's per-frame cost on one core
+//! for a 1080 × 1350 portrait frame (the camera's crop), every frame of
+//! `smile_wink` (head motion, smile and a wink). Each test photo is scaled
+//! to cover 1080 × 1350 and centre-cropped. Prints the field build and the
+//! remap separately; figures only, no pass/fail.
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use smileloop::animate::meshwarp::{remap, rig_for, Source};
+use smileloop::animate::SizeLimits;
+use smileloop::face::FaceModels;
+use smileloop::motion;
+
+const W: u32 = 1080;
+const H: u32 = 1350;
+
+fn main() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let models = root.join("models");
+    let models = Arc::new(
+        FaceModels::load(&models.join("libonnxruntime.so"), &models)
+            .expect("run engines/face/install first"),
+    );
+    let presets = motion::load_dir(&root.join("presets")).expect("presets");
+    let preset = presets
+        .iter()
+        .find(|p| p.id() == "smile_wink")
+        .expect("smile_wink");
+    println!(
+        "{W}x{H}, preset {} ({} frames), one thread",
+        preset.id(),
+        preset.frame_count()
+    );
+    println!(
+        "{:<26} {:>9} {:>10} {:>10} {:>10}",
+        "photo", "grid", "field ms", "remap ms", "worst ms"
+    );
+    for entry in std::fs::read_dir(root.join("../shared/test-photos")).expect("test photos") {
+        let Ok(entry) = entry else { continue };
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".md") {
+            continue;
+        }
+        let Ok(bytes) = std::fs::read(entry.path()) else {
+            continue;
+        };
+        let photo = common::portrait(
+            &smileloop::capture::photo::decode(&bytes).expect("decodes"),
+            W,
+            H,
+        );
+        let limits = SizeLimits {
+            max_long_side: H,
+            min_long_side: 2,
+        };
+        let (rig, _, _) = match rig_for(&models, &photo, limits) {
+            Ok(r) => r,
+            Err(e) => {
+                println!("{name:<26} skipped: {e}");
+                continue;
+            }
+        };
+        let mut frame = photo.clone();
+        let source = Source::new(photo);
+        let (mut field_t, mut remap_t, mut worst) =
+            (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+        let n = preset.frame_count();
+        for round in 0..2 {
+            for i in 0..n {
+                let t = Instant::now();
+                let field = rig.field(&preset.at_frame(i));
+                let t1 = Instant::now();
+                remap(&source, &mut frame, &field);
+                if round == 1 {
+                    field_t += t1 - t;
+                    remap_t += t1.elapsed();
+                    worst = worst.max(t.elapsed());
+                }
+            }
+        }
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0 / f64::from(n);
+        let grid = {
+            let f = rig.field(&preset.at_frame(0));
+            format!("{}x{}", f.nx, f.ny)
+        };
+        println!(
+            "{:<26} {:>9} {:>10.2} {:>10.2} {:>10.2}",
+            name,
+            grid,
+            ms(field_t),
+            ms(remap_t),
+            worst.as_secs_f64() * 1000.0
+        );
+    }
+}

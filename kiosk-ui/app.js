@@ -81,22 +81,46 @@
     }
   }
 
+  // The result screen asks for the job every second until it is unlocked,
+  // so a payment on the phone shows here within two seconds.
   function result(job) {
     show("result");
-    $("preview").src = job.preview_url;
-    $("preview").poster = job.poster_url;
-    if (job.download_url) {
-      $("download").href = job.download_url;
-      $("download").hidden = false;
-      $("unlock-text").textContent = "Your video is ready to download.";
-    } else {
-      $("download").hidden = true;
-      const price = (job.price_cents / 100).toLocaleString(undefined, { style: "currency", currency: job.currency.toUpperCase() });
-      $("unlock-text").textContent = `Unlock the HD video without watermark for ${price}.`;
+    if ($("preview").dataset.job !== job.id) {
+      $("preview").dataset.job = job.id;
+      $("preview").src = job.preview_url;
+      $("preview").poster = job.poster_url;
+      $("qr").src = "/api/jobs/" + job.id + "/qr.svg";
     }
+    $("qr").hidden = false;
+    if (job.status === "unlocked") {
+      $("paid-text").hidden = false;
+      $("paid-text").textContent = job.unlock === "paid"
+        ? "Paid — your video is on your phone"
+        : "Scan the code: your HD video is ready on your phone";
+      $("unlock-text").textContent = "";
+      return;
+    }
+    $("paid-text").hidden = true;
+    if (job.price_cents && job.payments_configured) {
+      const price = (job.price_cents / 100).toLocaleString(undefined, { style: "currency", currency: job.currency.toUpperCase() });
+      $("unlock-text").textContent = `Scan the code to get the HD video without watermark on your phone for ${price}.`;
+    } else {
+      $("unlock-text").textContent = "Payment on the phone is not available right now. Please ask the staff to unlock your video.";
+    }
+    pollTimer = setTimeout(() => watch(job.id), 1000);
+  }
+
+  async function watch(id) {
+    try {
+      const res = await fetch("/api/jobs/" + id);
+      if (res.ok) return result(await res.json());
+    } catch (e) { /* the kiosk server restarting: try again */ }
+    pollTimer = setTimeout(() => watch(id), 1000);
   }
 
   $("again").addEventListener("click", () => {
+    clearTimeout(pollTimer);
+    delete $("preview").dataset.job;
     $("upload").reset();
     $("photo-label").textContent = "Choose a portrait photo";
     $("preview").removeAttribute("src");

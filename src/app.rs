@@ -20,6 +20,7 @@ use crate::jobs::retention::{self, InUse, Policy};
 use crate::jobs::worker::{self, Queue, Worker};
 use crate::jobs::{JobStore, StoreError};
 use crate::motion::{self, Preset, PresetError};
+use crate::payments::{self, StripeApi};
 use crate::web;
 
 /// How often retention looks for expired jobs.
@@ -40,6 +41,8 @@ pub enum StartError {
     Encoder(#[from] EncodeError),
     #[error("{0}")]
     Store(#[from] StoreError),
+    #[error("payments: {0}")]
+    Payments(String),
     #[error("the {which} listener could not start on {addr}: {message}")]
     Listen {
         which: &'static str,
@@ -60,6 +63,8 @@ pub struct Shared {
     pub animator_note: Option<String>,
     pub in_use: Arc<InUse>,
     pub started: Instant,
+    /// The Stripe client, when payments are configured.
+    pub stripe: Option<Arc<StripeApi>>,
 }
 
 impl Shared {
@@ -121,6 +126,13 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         tracing::warn!("{reason}");
     }
     let animator: Arc<dyn Animator> = Arc::from(animator);
+    let stripe = match (&settings.stripe_secret_key, settings.payments_configured()) {
+        (Some(key), true) => Some(Arc::new(
+            StripeApi::new(key.expose(), &settings.stripe_api_base)
+                .map_err(|e| StartError::Payments(e.to_string()))?,
+        )),
+        _ => None,
+    };
 
     let shared = Arc::new(Shared {
         store: store.clone(),
@@ -131,6 +143,7 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         animator_note: fallback,
         in_use: Arc::new(InUse::default()),
         started: Instant::now(),
+        stripe,
         settings,
     });
     let (shutdown, shutdown_rx) = watch::channel(false);
@@ -149,7 +162,16 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         unpaid_hours: s.retention_unpaid_hours,
         paid_hours: s.retention_paid_hours,
     };
-    let tasks = vec![
+    let mut tasks = vec![];
+    if let Some(api) = &shared.stripe {
+        tasks.push(tokio::spawn(payments::poller::run(
+            store.clone(),
+            Arc::clone(api),
+            Duration::from_millis(s.stripe_poll_ms.into()),
+            shutdown_rx.clone(),
+        )));
+    }
+    tasks.extend([
         tokio::spawn(worker.run(shutdown_rx.clone())),
         tokio::spawn(retention::run(
             store,
@@ -159,7 +181,7 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
             RETENTION_EVERY,
             shutdown_rx,
         )),
-    ];
+    ]);
 
     let mut running = Running {
         kiosk_port: 0,

@@ -39,6 +39,28 @@ pub enum EncoderPref {
     Openh264enc,
 }
 
+/// A key or password from the configuration: never printed, not even in
+/// debug output or error messages.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
@@ -63,6 +85,18 @@ pub struct Settings {
     pub max_upload_mb: u32,
     pub animator: AnimatorKind,
     pub encoder: EncoderPref,
+    /// `sk_…` or restricted `rk_…` key; without it (and the webhook
+    /// secret) paid mode offers only the staff unlock.
+    pub stripe_secret_key: Option<Secret>,
+    /// The webhook endpoint's signing secret, `whsec_…`.
+    pub stripe_webhook_secret: Option<Secret>,
+    /// Where the Stripe API lives (tests point it at a local server).
+    pub stripe_api_base: String,
+    /// How long a guest's Checkout page stays valid (Stripe: 30-1440).
+    pub checkout_expiry_minutes: u32,
+    /// How often open Checkout Sessions are asked about, for kiosks that
+    /// no webhook can reach (behind a venue's NAT).
+    pub stripe_poll_ms: u32,
 }
 
 impl Default for Settings {
@@ -89,6 +123,11 @@ impl Default for Settings {
             max_upload_mb: 20,
             animator: AnimatorKind::Meshwarp,
             encoder: EncoderPref::Auto,
+            stripe_secret_key: None,
+            stripe_webhook_secret: None,
+            stripe_api_base: "https://api.stripe.com".into(),
+            checkout_expiry_minutes: 30,
+            stripe_poll_ms: 1000,
         }
     }
 }
@@ -206,11 +245,57 @@ impl Settings {
         if !(1..=100).contains(&self.max_upload_mb) {
             return Err(err("max_upload_mb", "must be between 1 and 100"));
         }
+        self.validate_stripe()
+    }
+
+    fn validate_stripe(&self) -> Result<(), ConfigError> {
+        let key_ok = |k: &Option<Secret>, prefixes: &[&str]| {
+            k.as_ref().is_none_or(|k| {
+                let k = k.expose();
+                prefixes.iter().any(|p| k.starts_with(p))
+                    && k.len() <= 256
+                    && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            })
+        };
+        if !key_ok(&self.stripe_secret_key, &["sk_", "rk_"]) {
+            return Err(err(
+                "stripe_secret_key",
+                "must be a Stripe secret key (sk_… or rk_…)",
+            ));
+        }
+        if !key_ok(&self.stripe_webhook_secret, &["whsec_"]) {
+            return Err(err(
+                "stripe_webhook_secret",
+                "must be a webhook signing secret (whsec_…)",
+            ));
+        }
+        let api = url::Url::parse(&self.stripe_api_base)
+            .map_err(|e| err("stripe_api_base", format!("not a URL: {e}")))?;
+        if !matches!(api.scheme(), "http" | "https") || api.host_str().is_none() {
+            return Err(err("stripe_api_base", "must be an http(s) URL"));
+        }
+        if !(30..=1440).contains(&self.checkout_expiry_minutes) {
+            return Err(err(
+                "checkout_expiry_minutes",
+                "must be between 30 and 1440 (Stripe's limits)",
+            ));
+        }
+        if !(200..=60_000).contains(&self.stripe_poll_ms) {
+            return Err(err("stripe_poll_ms", "must be between 200 and 60000"));
+        }
         Ok(())
     }
 
     pub fn max_upload_bytes(&self) -> u64 {
         u64::from(self.max_upload_mb) * 1024 * 1024
+    }
+
+    /// Whether guests can pay on their phones: paid mode with both Stripe
+    /// secrets set.
+    pub fn payments_configured(&self) -> bool {
+        self.event_mode == EventMode::Paid
+            && self.stripe_secret_key.is_some()
+            && self.stripe_webhook_secret.is_some()
     }
 
     /// The guest URL base without a trailing slash.
@@ -242,7 +327,16 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_key() {
-        let cases: [(&str, &str, &str); 12] = [
+        let cases: [(&str, &str, &str); 17] = [
+            ("stripe_secret_key", "\"pk_live_abc\"", "stripe_secret_key"),
+            (
+                "stripe_webhook_secret",
+                "\"sk_test_x\"",
+                "stripe_webhook_secret",
+            ),
+            ("stripe_api_base", "\"file:///etc\"", "stripe_api_base"),
+            ("checkout_expiry_minutes", "5", "checkout_expiry_minutes"),
+            ("stripe_poll_ms", "10", "stripe_poll_ms"),
             ("port", "0", "port"),
             ("port", "\"eighty\"", "port"),
             ("guest_port", "8000", "guest_port"),
@@ -263,6 +357,25 @@ mod tests {
                 "{key}={value}: {e} should name {named}"
             );
         }
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let s = with(&[
+            ("stripe_secret_key", "\"sk_test_topsecret\""),
+            ("stripe_webhook_secret", "\"whsec_alsosecret\""),
+        ])
+        .expect("valid");
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("topsecret") && !shown.contains("alsosecret"));
+        assert!(s.payments_configured());
+        let free = with(&[
+            ("stripe_secret_key", "\"sk_test_topsecret\""),
+            ("stripe_webhook_secret", "\"whsec_alsosecret\""),
+            ("event_mode", "\"free\""),
+        ])
+        .expect("valid");
+        assert!(!free.payments_configured());
     }
 
     #[test]

@@ -15,5 +15,6 @@ pub mod encode;
 pub mod face;
 pub mod jobs;
 pub mod motion;
+pub mod payments;
 pub mod render;
 pub mod web;

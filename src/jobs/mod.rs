@@ -11,7 +11,10 @@ pub mod retention;
 mod store;
 pub mod worker;
 
-pub use model::{GuestToken, Job, JobFiles, JobId, MalformedId, Progress, Status, UnlockReason};
+pub use model::{
+    Checkout, GuestToken, Job, JobFiles, JobId, MalformedId, Payment, Price, Progress, Status,
+    UnlockReason,
+};
 pub use store::{JobStore, StoreError};
 
 /// The folder holding a job's photo and videos.

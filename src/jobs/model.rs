@@ -184,6 +184,39 @@ pub struct JobFiles {
     pub poster: Option<String>,
 }
 
+/// What a job costs, fixed when it is created (settings may change during
+/// the evening; a guest pays what the kiosk showed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Price {
+    pub cents: u32,
+    /// ISO 4217, lower case, as Stripe writes it.
+    pub currency: String,
+}
+
+/// The job's Stripe Checkout Session, reused while it is open.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkout {
+    pub session_id: String,
+    pub url: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// How many sessions this job has had (the idempotency key's suffix).
+    pub number: u32,
+}
+
+/// Money Stripe reports as taken for this job. Recorded before anything is
+/// answered; never removed while the job exists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payment {
+    pub session_id: String,
+    pub amount_cents: i64,
+    pub currency: String,
+    /// Unix milliseconds.
+    pub recorded_at: i64,
+    /// "webhook" or "poll": which path saw it first.
+    pub seen_by: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Job {
     pub id: JobId,
@@ -206,6 +239,16 @@ pub struct Job {
     pub attempts: u32,
     pub backend: Option<String>,
     pub encoder: Option<String>,
+    // Added after schema 1's first records: absent means none.
+    #[serde(default)]
+    pub price: Option<Price>,
+    #[serde(default)]
+    pub checkout: Option<Checkout>,
+    #[serde(default)]
+    pub payment: Option<Payment>,
+    /// Something staff must look at (a payment that does not match).
+    #[serde(default)]
+    pub staff_flag: Option<String>,
 }
 
 impl Job {
@@ -231,6 +274,10 @@ impl Job {
             attempts: 0,
             backend: None,
             encoder: None,
+            price: None,
+            checkout: None,
+            payment: None,
+            staff_flag: None,
         }
     }
 }

@@ -130,6 +130,30 @@ pub async fn sweep(
     Ok(out)
 }
 
+/// A guest's "delete now": the record and every file, at once. A payment
+/// stays in the store's ledger (amount only). Refused while rendering, so
+/// the worker never writes into a deleted folder.
+pub async fn delete_now(store: &JobStore, data_dir: &Path, id: JobId) -> Result<bool, StoreError> {
+    match store.get(id)? {
+        None => return Ok(false),
+        Some(job) if job.status == Status::Rendering => {
+            return Err(StoreError::IllegalTransition {
+                id,
+                from: Status::Rendering,
+                to: Status::Expired,
+            })
+        }
+        Some(_) => {}
+    }
+    let deleted = store.delete(id)?.is_some();
+    store.flush().await?;
+    remove_job_files(data_dir, id);
+    if deleted {
+        tracing::info!(job = %id, "deleted at the guest's request");
+    }
+    Ok(deleted)
+}
+
 fn remove_job_files(data_dir: &Path, id: JobId) {
     let dir = job_dir(data_dir, id);
     if let Err(e) = std::fs::remove_dir_all(&dir) {

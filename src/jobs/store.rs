@@ -10,7 +10,7 @@ use std::path::Path;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::Transactional;
 
-use super::model::{GuestToken, Job, JobId, Status};
+use super::model::{GuestToken, Job, JobId, Payment, Status};
 use super::now_ms;
 
 /// Bump with a numbered upgrader when the record layout changes.
@@ -66,6 +66,10 @@ pub struct JobStore {
     jobs: sled::Tree,
     by_status: sled::Tree,
     by_token: sled::Tree,
+    /// Payments of jobs that no longer exist (a guest deleted a paid video,
+    /// retention removed it): job id → payment, with no photo or token, so
+    /// the evening's takings survive guests' privacy requests.
+    ledger: sled::Tree,
 }
 
 impl JobStore {
@@ -98,6 +102,7 @@ impl JobStore {
             jobs: db.open_tree("jobs")?,
             by_status: db.open_tree("by_status")?,
             by_token: db.open_tree("by_token")?,
+            ledger: db.open_tree("ledger")?,
             db,
         })
     }
@@ -170,6 +175,25 @@ impl JobStore {
         })
     }
 
+    /// Applies `change`, which may also move the status; the state machine
+    /// is checked on the result. For changes decided from the record itself
+    /// (a payment that unlocks only a job still waiting for one).
+    pub fn change(
+        &self,
+        id: JobId,
+        change: impl Fn(&mut Job) -> Result<(), StoreError>,
+    ) -> Result<Job, StoreError> {
+        self.modify(id, |job| {
+            let from = job.status;
+            change(job)?;
+            let to = job.status;
+            if from != to && !from.can_become(to) {
+                return Err(StoreError::IllegalTransition { id, from, to });
+            }
+            Ok(())
+        })
+    }
+
     fn modify(
         &self,
         id: JobId,
@@ -177,8 +201,13 @@ impl JobStore {
     ) -> Result<Job, StoreError> {
         let r = (&self.jobs, &self.by_status).transaction(|(jobs, idx)| {
             let mut job = read(jobs, id)?;
+            let before = job.clone();
             let old_key = index_key(&job);
             change(&mut job).map_err(TxError::Abort)?;
+            if job == before {
+                // Nothing to write (a retried webhook, an idle update).
+                return Ok(job);
+            }
             job.id = id;
             job.updated_at = now_ms();
             let new_key = index_key(&job);
@@ -193,17 +222,39 @@ impl JobStore {
     }
 
     /// Removes the record and its index entries (files are the caller's).
+    /// A recorded payment moves to the ledger in the same transaction.
     pub fn delete(&self, id: JobId) -> Result<Option<Job>, StoreError> {
-        let r = (&self.jobs, &self.by_status, &self.by_token).transaction(|(jobs, idx, tokens)| {
-            let Some(bytes) = jobs.remove(id.as_bytes())? else {
-                return Ok(None);
-            };
-            let job = decode(&bytes).map_err(TxError::Abort)?;
-            idx.remove(index_key(&job))?;
-            tokens.remove(job.token.as_bytes())?;
-            Ok(Some(job))
-        });
+        let r = (&self.jobs, &self.by_status, &self.by_token, &self.ledger).transaction(
+            |(jobs, idx, tokens, ledger)| {
+                let Some(bytes) = jobs.remove(id.as_bytes())? else {
+                    return Ok(None);
+                };
+                let job = decode(&bytes).map_err(TxError::Abort)?;
+                idx.remove(index_key(&job))?;
+                tokens.remove(job.token.as_bytes())?;
+                if let Some(payment) = &job.payment {
+                    let value = serde_json::to_vec(payment)
+                        .map_err(|e| TxError::Abort(StoreError::Corrupt(e.to_string())))?;
+                    ledger.insert(id.as_bytes(), value)?;
+                }
+                Ok(Some(job))
+            },
+        );
         unwrap_tx(r)
+    }
+
+    /// Payments of deleted jobs, oldest job id order.
+    pub fn ledger(&self) -> Result<Vec<(JobId, Payment)>, StoreError> {
+        self.ledger
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv?;
+                let id = JobId::from_bytes(&k).map_err(|_| StoreError::Corrupt("ledger".into()))?;
+                let p =
+                    serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                Ok((id, p))
+            })
+            .collect()
     }
 
     /// Ids with `status`, oldest first, from the index (no full scan).

@@ -17,7 +17,47 @@ use crate::jobs::retention::InUseGuard;
 use crate::jobs::{GuestToken, MalformedId, Status};
 
 pub fn routes() -> Vec<Route> {
-    routes![download]
+    routes![
+        download,
+        preview,
+        poster,
+        super::guest_pages::guest_page,
+        super::guest_pages::pay,
+        super::guest_pages::confirm_delete,
+        super::guest_pages::delete,
+        super::stripe_hook::webhook,
+    ]
+}
+
+async fn by_token(
+    app: &Shared,
+    token: Result<GuestToken, MalformedId>,
+) -> Result<crate::jobs::Job, ApiError> {
+    let token = token.map_err(|_| ApiError::link_not_found())?;
+    app.store
+        .get_by_token(token)?
+        .ok_or_else(ApiError::link_not_found)
+}
+
+/// `GET /g/{token}/preview.mp4`: the watermarked loop for the guest page.
+#[get("/g/<token>/preview.mp4")]
+async fn preview(
+    token: Result<GuestToken, MalformedId>,
+    app: &State<Arc<Shared>>,
+) -> Result<RangedFile<InUseGuard>, ApiError> {
+    let job = by_token(app, token).await?;
+    let mp4 = ContentType::new("video", "mp4");
+    open_output(app, &job, job.files.preview.as_ref(), mp4).await
+}
+
+/// `GET /g/{token}/poster.jpg`
+#[get("/g/<token>/poster.jpg")]
+async fn poster(
+    token: Result<GuestToken, MalformedId>,
+    app: &State<Arc<Shared>>,
+) -> Result<RangedFile<InUseGuard>, ApiError> {
+    let job = by_token(app, token).await?;
+    open_output(app, &job, job.files.poster.as_ref(), ContentType::JPEG).await
 }
 
 /// The HD file, only once unlocked.
@@ -40,11 +80,7 @@ async fn download(
     app: &State<Arc<Shared>>,
     req_range: RangeHeader,
 ) -> Result<Download, ApiError> {
-    let token = token.map_err(|_| ApiError::link_not_found())?;
-    let job = app
-        .store
-        .get_by_token(token)?
-        .ok_or_else(ApiError::link_not_found)?;
+    let job = by_token(app, token).await?;
     match job.status {
         Status::Unlocked => {}
         Status::Expired => {}

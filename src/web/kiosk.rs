@@ -16,11 +16,12 @@ use super::ranged::RangedFile;
 use crate::animate::AnimateError;
 use crate::app::Shared;
 use crate::capture::photo;
+use crate::config::EventMode;
 use crate::jobs::retention::InUseGuard;
-use crate::jobs::{job_dir, now_ms, Job, JobId, MalformedId, Status};
+use crate::jobs::{job_dir, now_ms, Job, JobId, MalformedId, Price, Status, UnlockReason};
 
 pub fn routes() -> Vec<Route> {
-    routes![create_job, get_job, preview, poster, presets, health]
+    routes![create_job, get_job, preview, poster, qr_svg, qr_png, presets, health]
 }
 
 #[derive(FromForm)]
@@ -117,7 +118,11 @@ async fn create_job(
     .map_err(ApiError::internal)??;
 
     let source = format!("source.{}", info.extension());
-    let job = Job::new(preset.id(), &source, now_ms());
+    let mut job = Job::new(preset.id(), &source, now_ms());
+    job.price = (app.settings.event_mode == EventMode::Paid).then(|| Price {
+        cents: app.settings.price_cents,
+        currency: app.settings.currency.clone(),
+    });
     let dir = job_dir(&app.settings.data_dir, job.id);
     write_durably(&dir, &source, &bytes).await.map_err(|e| {
         let _ = std::fs::remove_dir_all(&dir);
@@ -166,8 +171,13 @@ pub struct JobView {
     poster_url: Option<String>,
     guest_url: String,
     download_url: Option<String>,
-    price_cents: u32,
-    currency: String,
+    /// Absent in free event mode.
+    price_cents: Option<u32>,
+    currency: Option<String>,
+    /// Why the download is open: `paid`, `event`, `staff_cash`, `staff_comp`.
+    unlock: Option<UnlockReason>,
+    /// Whether the guest can pay on the phone (else: ask staff).
+    payments_configured: bool,
 }
 
 fn load(app: &Shared, id: Result<JobId, MalformedId>) -> Result<Job, ApiError> {
@@ -194,10 +204,12 @@ fn get_job(
         created_at: job.created_at,
         preview_url: has_preview.then(|| format!("/api/jobs/{}/preview.mp4", job.id)),
         poster_url: has_preview.then(|| format!("/api/jobs/{}/poster.jpg", job.id)),
-        guest_url: format!("{base}/g/{}", job.token),
+        guest_url: guest_url(app, &job),
         download_url: (job.status == Status::Unlocked).then(|| format!("{base}/d/{}", job.token)),
-        price_cents: app.settings.price_cents,
-        currency: app.settings.currency.clone(),
+        price_cents: job.price.as_ref().map(|p| p.cents),
+        currency: job.price.as_ref().map(|p| p.currency.clone()),
+        unlock: job.unlock,
+        payments_configured: app.stripe.is_some(),
     }))
 }
 
@@ -261,6 +273,33 @@ async fn poster(
     open_output(app, &job, job.files.poster.as_ref(), ContentType::JPEG).await
 }
 
+/// The guest URL for a job: the token, never the job id.
+fn guest_url(app: &Shared, job: &Job) -> String {
+    format!("{}/g/{}", app.settings.public_base(), job.token)
+}
+
+/// `GET /api/jobs/{id}/qr.svg`: the guest link for the kiosk screen.
+#[get("/api/jobs/<id>/qr.svg")]
+fn qr_svg(
+    id: Result<JobId, MalformedId>,
+    app: &State<Arc<Shared>>,
+) -> Result<(ContentType, String), ApiError> {
+    let job = load(app, id)?;
+    let svg = super::qr::svg(&guest_url(app, &job)).map_err(ApiError::internal)?;
+    Ok((ContentType::SVG, svg))
+}
+
+/// `GET /api/jobs/{id}/qr.png`: the same link, for print.
+#[get("/api/jobs/<id>/qr.png")]
+fn qr_png(
+    id: Result<JobId, MalformedId>,
+    app: &State<Arc<Shared>>,
+) -> Result<(ContentType, Vec<u8>), ApiError> {
+    let job = load(app, id)?;
+    let png = super::qr::png(&guest_url(app, &job)).map_err(ApiError::internal)?;
+    Ok((ContentType::PNG, png))
+}
+
 #[derive(Serialize)]
 pub struct PresetView {
     id: String,
@@ -319,6 +358,6 @@ fn health(app: &State<Arc<Shared>>) -> Json<Health> {
         queue_limit: app.settings.queue_limit,
         rendering: app.queue.current().map(|id| id.to_string()),
         event_mode: app.settings.event_mode,
-        payments_configured: false,
+        payments_configured: app.stripe.is_some(),
     })
 }

@@ -2,14 +2,17 @@
 //!
 //! - *kiosk* (`address`:`port`, loopback by default): the kiosk screen and
 //!   its API. Never published.
-//! - *guest* (`guest_address`:`guest_port`): only `/d/…` (and later the
-//!   guest pages and the Stripe webhook), the one listener an operator
+//! - *guest* (`guest_address`:`guest_port`): the guest pages `/g/…`, the
+//!   download `/d/…` and the Stripe webhook, the one listener an operator
 //!   publishes through a tunnel. Kiosk routes do not exist there.
 
 pub mod error;
 mod guest;
+mod guest_pages;
 mod kiosk;
+pub mod qr;
 pub mod ranged;
+mod stripe_hook;
 
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -1,0 +1,173 @@
+//! What a completed Checkout Session means for a job: pure decisions,
+//! shared by the webhook and the poller so both paths agree, and applied
+//! in one atomic store change.
+
+use crate::jobs::{Job, Payment, Status, UnlockReason};
+
+/// The facts of a Checkout Session that matter here, from a webhook event
+/// or from the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionFacts {
+    pub id: String,
+    /// From `client_reference_id`, else `metadata.job_id`.
+    pub job_ref: Option<String>,
+    /// `open`, `complete` or `expired`.
+    pub status: String,
+    /// `paid`, `unpaid` or `no_payment_required`.
+    pub payment_status: String,
+    pub amount_total: Option<i64>,
+    pub currency: Option<String>,
+}
+
+impl SessionFacts {
+    /// Money has been taken (card payments complete paid; delayed methods
+    /// complete unpaid and succeed later).
+    pub fn is_paid(&self) -> bool {
+        self.status == "complete" && self.payment_status == "paid"
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Recorded and unlocked now.
+    Unlocked,
+    /// This session was already recorded: a retry or the other path.
+    AlreadyRecorded,
+    /// Recorded, not unlocked: staff must look (message in `staff_flag`).
+    Flagged(String),
+    /// Not a payment yet (open, or completed but unpaid): nothing changes.
+    NotPaid,
+}
+
+/// Applies `session` to `job` (changing it only where the outcome says).
+/// `seen_by` names the path ("webhook" or "poll").
+pub fn apply(job: &mut Job, session: &SessionFacts, seen_by: &str, now_ms: i64) -> Outcome {
+    if !session.is_paid() {
+        return Outcome::NotPaid;
+    }
+    if let Some(existing) = &job.payment {
+        if existing.session_id == session.id {
+            return Outcome::AlreadyRecorded;
+        }
+        let flag = format!(
+            "paid twice (sessions {} and {}): refund one",
+            existing.session_id, session.id
+        );
+        job.staff_flag = Some(flag.clone());
+        return Outcome::Flagged(flag);
+    }
+    let amount = session.amount_total.unwrap_or(0);
+    let currency = session.currency.clone().unwrap_or_default().to_lowercase();
+    job.payment = Some(Payment {
+        session_id: session.id.clone(),
+        amount_cents: amount,
+        currency: currency.clone(),
+        recorded_at: now_ms,
+        seen_by: seen_by.to_string(),
+    });
+    let price_matches = job
+        .price
+        .as_ref()
+        .is_some_and(|p| i64::from(p.cents) == amount && p.currency == currency);
+    let flag = if !price_matches {
+        let price = job.price.as_ref().map_or("no price".to_string(), |p| {
+            format!("{} {}", p.cents, p.currency)
+        });
+        format!("paid {amount} {currency} but the price was {price}")
+    } else if job.status == Status::PreviewReady {
+        job.status = Status::Unlocked;
+        job.unlock = Some(UnlockReason::Paid);
+        job.unlocked_at = Some(now_ms);
+        return Outcome::Unlocked;
+    } else if job.status == Status::Unlocked {
+        "paid, but staff had already unlocked it: refund?".to_string()
+    } else {
+        format!("paid while the job was {}: check and refund", job.status)
+    };
+    job.staff_flag = Some(flag.clone());
+    Outcome::Flagged(flag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jobs::Price;
+
+    fn job(status: Status) -> Job {
+        let mut j = Job::new("soft_smile", "source.jpg", 0);
+        j.status = status;
+        j.price = Some(Price {
+            cents: 799,
+            currency: "usd".into(),
+        });
+        j
+    }
+
+    fn paid(id: &str, amount: i64, currency: &str) -> SessionFacts {
+        SessionFacts {
+            id: id.into(),
+            job_ref: None,
+            status: "complete".into(),
+            payment_status: "paid".into(),
+            amount_total: Some(amount),
+            currency: Some(currency.into()),
+        }
+    }
+
+    #[test]
+    fn a_matching_payment_unlocks_once() {
+        let mut j = job(Status::PreviewReady);
+        let s = paid("cs_1", 799, "USD");
+        assert_eq!(apply(&mut j, &s, "webhook", 5), Outcome::Unlocked);
+        assert_eq!(j.status, Status::Unlocked);
+        assert_eq!(j.unlock, Some(UnlockReason::Paid));
+        let before = j.clone();
+        assert_eq!(apply(&mut j, &s, "poll", 9), Outcome::AlreadyRecorded);
+        assert_eq!(j, before, "a second delivery changes nothing");
+    }
+
+    #[test]
+    fn mismatches_are_recorded_and_flagged_never_unlocked() {
+        for s in [paid("cs_1", 500, "usd"), paid("cs_1", 799, "eur")] {
+            let mut j = job(Status::PreviewReady);
+            assert!(matches!(
+                apply(&mut j, &s, "webhook", 5),
+                Outcome::Flagged(_)
+            ));
+            assert_eq!(j.status, Status::PreviewReady);
+            assert!(j.payment.is_some(), "the money is on record");
+            assert!(j.staff_flag.is_some());
+        }
+        let mut j = job(Status::PreviewReady);
+        apply(&mut j, &paid("cs_1", 799, "usd"), "webhook", 5);
+        let second = apply(&mut j, &paid("cs_2", 799, "usd"), "webhook", 6);
+        assert!(matches!(second, Outcome::Flagged(ref f) if f.contains("twice")));
+        assert_eq!(
+            j.payment.as_ref().map(|p| p.session_id.as_str()),
+            Some("cs_1")
+        );
+    }
+
+    #[test]
+    fn unpaid_or_open_sessions_change_nothing() {
+        let mut j = job(Status::PreviewReady);
+        let before = j.clone();
+        let mut s = paid("cs_1", 799, "usd");
+        s.payment_status = "unpaid".into();
+        assert_eq!(apply(&mut j, &s, "webhook", 5), Outcome::NotPaid);
+        s.status = "open".into();
+        s.payment_status = "paid".into();
+        assert_eq!(apply(&mut j, &s, "poll", 5), Outcome::NotPaid);
+        assert_eq!(j, before);
+    }
+
+    #[test]
+    fn payment_for_an_expired_or_staff_unlocked_job_is_flagged() {
+        for status in [Status::Expired, Status::Unlocked, Status::Failed] {
+            let mut j = job(status);
+            let out = apply(&mut j, &paid("cs_1", 799, "usd"), "poll", 5);
+            assert!(matches!(out, Outcome::Flagged(_)), "{status}");
+            assert_eq!(j.status, status);
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! Payments: Stripe Checkout on the guest's phone, confirmed two
+//! independent ways (a signed webhook, and polling of open sessions for
+//! kiosks no webhook can reach). Both feed [`confirm::apply`], so a job is
+//! marked paid exactly once whichever path sees the payment first.
+
+pub mod confirm;
+pub mod poller;
+pub mod signature;
+pub mod stripe_api;
+
+pub use confirm::{Outcome, SessionFacts};
+pub use stripe_api::{CreatedSession, NewSession, StripeApi};
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PaymentError {
+    #[error("payments are not configured on this kiosk")]
+    NotConfigured,
+    #[error("Stripe cannot be reached: {0}")]
+    Offline(String),
+    #[error("Stripe refused the request: {0}")]
+    Rejected(String),
+    #[error("unexpected answer from Stripe: {0}")]
+    Unexpected(String),
+    #[error("Stripe client configuration: {0}")]
+    Config(String),
+}
+
+use std::cell::RefCell;
+
+use crate::jobs::{JobId, JobStore, StoreError};
+
+/// Applies a session's facts to its job in one atomic store change and
+/// flushes before returning, so a payment is on disk before anyone (Stripe,
+/// the guest, the kiosk) hears about it.
+pub async fn record(
+    store: &JobStore,
+    id: JobId,
+    facts: &SessionFacts,
+    seen_by: &str,
+) -> Result<Outcome, StoreError> {
+    let outcome = RefCell::new(Outcome::NotPaid);
+    let now = crate::jobs::now_ms();
+    let job = store.change(id, |job| {
+        *outcome.borrow_mut() = confirm::apply(job, facts, seen_by, now);
+        Ok(())
+    })?;
+    store.flush().await?;
+    let outcome = outcome.into_inner();
+    match &outcome {
+        Outcome::Unlocked => {
+            tracing::info!(job = %id, session = %facts.id, via = seen_by, "paid, unlocked")
+        }
+        Outcome::Flagged(why) => {
+            tracing::warn!(job = %id, session = %facts.id, status = %job.status, "payment flagged for staff: {why}")
+        }
+        Outcome::AlreadyRecorded | Outcome::NotPaid => {}
+    }
+    Ok(outcome)
+}

@@ -2,6 +2,8 @@
 //! ports with a temp data dir, a small HTTP client, and MP4 inspection.
 #![allow(dead_code)]
 
+pub mod stripe;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

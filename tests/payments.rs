@@ -1,0 +1,431 @@
+//! The revenue path against the real kiosk and a local Stripe stand-in:
+//! QR → guest page → Checkout Session → webhook or poll → download, with
+//! replays, bad signatures, mismatched amounts, restarts and deletion.
+
+mod common;
+
+use std::time::Duration;
+
+use common::stripe::{eventually, FakeStripe, SECRET_KEY, WEBHOOK_SECRET};
+use common::*;
+use serde_json::Value;
+use smileloop::config::{EventMode, Secret, Settings};
+
+fn paid_settings(stripe: &FakeStripe, poll_ms: u32) -> impl FnOnce(&mut Settings) + '_ {
+    move |s| {
+        s.event_mode = EventMode::Paid;
+        s.stripe_secret_key = Some(Secret::new(SECRET_KEY));
+        s.stripe_webhook_secret = Some(Secret::new(WEBHOOK_SECRET));
+        s.stripe_api_base = stripe.base.clone();
+        s.stripe_poll_ms = poll_ms;
+        s.public_base_url = "https://photos.example.com/".into();
+        s.event_name = "Ana & Ben's Wedding".into();
+    }
+}
+
+fn no_redirects() -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .redirects(0)
+        .timeout(Duration::from_secs(30))
+        .build()
+}
+
+/// A rendered job in paid mode: (job id, token).
+fn ready_job(server: &Server) -> (String, String) {
+    let (status, created) = upload(
+        &server.kiosk,
+        &photo("grace_hopper.jpg"),
+        "g.jpg",
+        "soft_smile",
+    );
+    assert_eq!(status, 201, "{created}");
+    let id = created["job_id"].as_str().expect("id").to_string();
+    let token = created["token"].as_str().expect("token").to_string();
+    wait_status(&server.kiosk, &id, "preview_ready");
+    (id, token)
+}
+
+/// The guest URL read back from the kiosk's QR image by a real decoder.
+fn scan_qr(server: &Server, id: &str) -> String {
+    let (s, png) = get(&format!("{}/api/jobs/{id}/qr.png", server.kiosk));
+    assert_eq!(s, 200);
+    let img = image::load_from_memory(&png).expect("png").to_luma8();
+    let mut prepared = rqrr::PreparedImage::prepare(img);
+    let grids = prepared.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code");
+    let (_, content) = grids[0].decode().expect("decodes");
+    content
+}
+
+fn post_pay(server: &Server, token: &str) -> (u16, Option<String>, String) {
+    let res = no_redirects()
+        .post(&format!("{}/g/{token}/pay", server.guest))
+        .call();
+    let res = match res {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{e}"),
+    };
+    let status = res.status();
+    let location = res.header("Location").map(str::to_string);
+    (status, location, res.into_string().unwrap_or_default())
+}
+
+fn webhook(server: &Server, body: &[u8], signature: Option<&str>) -> (u16, Value) {
+    let mut req = agent().post(&format!("{}/api/stripe/webhook", server.guest));
+    if let Some(sig) = signature {
+        req = req.set("Stripe-Signature", sig);
+    }
+    let (s, b, _) = call(req, Some(("application/json", body.to_vec())));
+    (s, serde_json::from_slice(&b).unwrap_or(Value::Null))
+}
+
+fn now_s() -> i64 {
+    smileloop::jobs::now_ms() / 1000
+}
+
+fn job_json(server: &Server, id: &str) -> Value {
+    get_json(&format!("{}/api/jobs/{id}", server.kiosk)).1
+}
+
+fn download_status(server: &Server, token: &str) -> u16 {
+    call(agent().get(&format!("{}/d/{token}", server.guest)), None).0
+}
+
+#[test]
+fn pay_by_webhook_once_with_replays_and_forgeries_refused() {
+    let stripe = FakeStripe::start();
+    // Polling every minute: this test is about the webhook.
+    let server = Server::start(paid_settings(&stripe, 60_000));
+    let (id, token) = ready_job(&server);
+
+    let url = scan_qr(&server, &id);
+    assert_eq!(url, format!("https://photos.example.com/g/{token}"));
+    assert!(
+        !url.contains(&id),
+        "the QR carries the token, never the job id"
+    );
+    let (s, svg) = get(&format!("{}/api/jobs/{id}/qr.svg", server.kiosk));
+    assert_eq!(s, 200);
+    assert!(String::from_utf8_lossy(&svg).contains("<svg"));
+
+    let (s, page) = get(&format!("{}/g/{token}", server.guest));
+    let page = String::from_utf8_lossy(&page).to_string();
+    assert_eq!(s, 200);
+    assert!(
+        page.contains("7.99 USD") && page.contains("id=\"pay\""),
+        "{page}"
+    );
+    assert!(
+        page.contains("Ana &amp; Ben's Wedding"),
+        "escaped event name"
+    );
+    assert!(page.contains(&format!("/g/{token}/delete")));
+    assert_eq!(
+        download_status(&server, &token),
+        403,
+        "no HD before payment"
+    );
+
+    // Pay twice (a double tap): one session, reused.
+    let (s1, loc1, _) = post_pay(&server, &token);
+    let (s2, loc2, _) = post_pay(&server, &token);
+    assert_eq!((s1, s2), (303, 303));
+    assert_eq!(loc1, loc2);
+    let session_id = loc1
+        .as_deref()
+        .and_then(|l| l.rsplit('/').next())
+        .expect("session in URL")
+        .to_string();
+    let creates = stripe.creates();
+    assert_eq!(creates.len(), 1, "the open session is reused");
+    let c = &creates[0];
+    let f = |k: &str| c.form.get(k).map(String::as_str);
+    assert_eq!(f("mode"), Some("payment"));
+    assert_eq!(f("client_reference_id"), Some(id.as_str()));
+    assert_eq!(f("metadata[job_id]"), Some(id.as_str()));
+    assert_eq!(f("line_items[0][quantity]"), Some("1"));
+    assert_eq!(f("line_items[0][price_data][unit_amount]"), Some("799"));
+    assert_eq!(f("line_items[0][price_data][currency]"), Some("usd"));
+    assert!(f("line_items[0][price_data][product_data][name]")
+        .is_some_and(|n| n.contains("Ana & Ben's Wedding")));
+    assert_eq!(
+        f("success_url"),
+        Some(
+            format!("https://photos.example.com/g/{token}?session_id={{CHECKOUT_SESSION_ID}}")
+                .as_str()
+        )
+    );
+    assert_eq!(
+        f("cancel_url"),
+        Some(format!("https://photos.example.com/g/{token}").as_str())
+    );
+    let expires: i64 = f("expires_at")
+        .and_then(|e| e.parse().ok())
+        .expect("expiry");
+    assert!((expires - now_s() - 30 * 60).abs() < 120, "30 minutes");
+    assert_eq!(
+        c.idempotency_key.as_deref(),
+        Some(format!("smileloop-{id}-1").as_str())
+    );
+    assert_eq!(
+        c.authorization.as_deref(),
+        Some(format!("Bearer {SECRET_KEY}").as_str())
+    );
+
+    let paid = stripe.pay(&session_id, None);
+    let kind = "checkout.session.completed";
+    let (body, sig) = FakeStripe::signed_event(kind, &paid, WEBHOOK_SECRET, now_s());
+
+    // Forgeries and replays first: none changes anything.
+    let (wrong, wrong_sig) = FakeStripe::signed_event(kind, &paid, "whsec_wrong", now_s());
+    assert_eq!(webhook(&server, &wrong, Some(&wrong_sig)).0, 400);
+    let mut tampered = body.clone();
+    let at = tampered.len() / 2;
+    tampered[at] ^= 1;
+    assert_eq!(webhook(&server, &tampered, Some(&sig)).0, 400);
+    let (old, old_sig) = FakeStripe::signed_event(kind, &paid, WEBHOOK_SECRET, now_s() - 600);
+    let (s, e) = webhook(&server, &old, Some(&old_sig));
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (400, Some("signature_too_old"))
+    );
+    assert_eq!(webhook(&server, &body, None).0, 400);
+    assert_eq!(webhook(&server, b"{}", Some("t=1,v1=00")).0, 400);
+    assert_eq!(job_json(&server, &id)["status"], "preview_ready");
+
+    let (s, r) = webhook(&server, &body, Some(&sig));
+    assert_eq!((s, r["outcome"].as_str()), (200, Some("unlocked")), "{r}");
+    let job = job_json(&server, &id);
+    assert_eq!(
+        (job["status"].as_str(), job["unlock"].as_str()),
+        (Some("unlocked"), Some("paid"))
+    );
+    // Stripe retries: 2xx, nothing changes.
+    let before = server
+        .shared()
+        .store
+        .get(id.parse().expect("id"))
+        .expect("db");
+    let (s, r) = webhook(&server, &body, Some(&sig));
+    assert_eq!((s, r["outcome"].as_str()), (200, Some("already_recorded")));
+    let (async_body, async_sig) = FakeStripe::signed_event(
+        "checkout.session.async_payment_succeeded",
+        &paid,
+        WEBHOOK_SECRET,
+        now_s(),
+    );
+    assert_eq!(webhook(&server, &async_body, Some(&async_sig)).0, 200);
+    let after = server
+        .shared()
+        .store
+        .get(id.parse().expect("id"))
+        .expect("db");
+    assert_eq!(before, after, "retries change nothing");
+
+    // The phone gets the HD file.
+    let res = agent()
+        .get(&format!("{}/d/{token}", server.guest))
+        .call()
+        .expect("download");
+    assert_eq!(res.header("Content-Type"), Some("video/mp4"));
+    assert!(res
+        .header("Content-Disposition")
+        .is_some_and(|d| d.contains("attachment") && d.contains(".mp4")));
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut res.into_reader(), &mut bytes).expect("body");
+    assert_eq!(inspect_mp4(&bytes).samples, 100);
+    let (_, page) = get(&format!("{}/g/{token}", server.guest));
+    let page = String::from_utf8_lossy(&page).to_string();
+    assert!(page.contains(&format!("href=\"/d/{token}\"")) && page.contains("Save Video"));
+    assert!(!page.contains("id=\"pay\""));
+}
+
+#[test]
+fn bad_events_and_mismatched_amounts_never_unlock() {
+    let stripe = FakeStripe::start();
+    let server = Server::start(paid_settings(&stripe, 60_000));
+    let (id, token) = ready_job(&server);
+    let (_, loc, _) = post_pay(&server, &token);
+    let session_id = loc
+        .expect("redirect")
+        .rsplit('/')
+        .next()
+        .expect("id")
+        .to_string();
+    let kind = "checkout.session.completed";
+
+    // An event for a job this kiosk does not have.
+    let mut other = stripe.session(&session_id);
+    other["client_reference_id"] = "00000000deadbeef".into();
+    other["metadata"]["job_id"] = "00000000deadbeef".into();
+    let (b, s) = FakeStripe::signed_event(kind, &other, WEBHOOK_SECRET, now_s());
+    assert_eq!(webhook(&server, &b, Some(&s)).0, 404);
+    // Not JSON at all, correctly signed.
+    let (b, s) = (
+        b"not json".to_vec(),
+        smileloop::payments::signature::sign(b"not json", WEBHOOK_SECRET, now_s()),
+    );
+    assert_eq!(webhook(&server, &b, Some(&s)).0, 400);
+    // Completed but unpaid (a bank debit still pending): nothing yet.
+    let mut pending = stripe.session(&session_id);
+    pending["status"] = "complete".into();
+    let (b, s) = FakeStripe::signed_event(kind, &pending, WEBHOOK_SECRET, now_s());
+    assert_eq!(webhook(&server, &b, Some(&s)).1["outcome"], "not_paid");
+    // Paid, but less than the price: recorded and flagged for staff.
+    let short = stripe.pay(&session_id, Some(100));
+    let (b, s) = FakeStripe::signed_event(kind, &short, WEBHOOK_SECRET, now_s());
+    let (st, r) = webhook(&server, &b, Some(&s));
+    assert_eq!(
+        (st, r["outcome"].as_str()),
+        (200, Some("flagged_for_staff"))
+    );
+    let job = server
+        .shared()
+        .store
+        .get(id.parse().expect("id"))
+        .expect("db")
+        .expect("job");
+    assert_eq!(job.status, smileloop::jobs::Status::PreviewReady);
+    assert_eq!(job.payment.as_ref().map(|p| p.amount_cents), Some(100));
+    assert!(job.staff_flag.is_some());
+    assert_eq!(download_status(&server, &token), 403);
+    // Ignored event types still answer 2xx so Stripe stops sending them.
+    let (b, s) =
+        FakeStripe::signed_event("checkout.session.expired", &short, WEBHOOK_SECRET, now_s());
+    assert_eq!(webhook(&server, &b, Some(&s)).1["outcome"], "ignored");
+
+    // Malformed and guessed tokens.
+    assert_eq!(get(&format!("{}/g/not-a-token", server.guest)).0, 404);
+    assert_eq!(
+        get(&format!("{}/g/{}", server.guest, "ab".repeat(16))).0,
+        404
+    );
+    assert_eq!(post_pay(&server, &"cd".repeat(16)).0, 404);
+}
+
+#[test]
+fn polling_confirms_payment_made_while_the_kiosk_was_down() {
+    let stripe = FakeStripe::start();
+    let server = Server::start(paid_settings(&stripe, 200));
+    let (id, token) = ready_job(&server);
+    let (_, loc, _) = post_pay(&server, &token);
+    let session_id = loc
+        .expect("redirect")
+        .rsplit('/')
+        .next()
+        .expect("id")
+        .to_string();
+    let dir = server.stop();
+
+    // The guest pays while the kiosk is off; no webhook reaches it.
+    stripe.pay(&session_id, None);
+    let mut s = settings(dir.path());
+    paid_settings(&stripe, 200)(&mut s);
+    let server = Server::start_with(dir, s);
+    assert!(
+        eventually(Duration::from_secs(10), || job_json(&server, &id)["status"]
+            == "unlocked"),
+        "the poller reconciles the open session: {}",
+        job_json(&server, &id)
+    );
+    let job = server
+        .shared()
+        .store
+        .get(id.parse().expect("id"))
+        .expect("db")
+        .expect("job");
+    assert_eq!(
+        job.payment.as_ref().map(|p| p.seen_by.as_str()),
+        Some("poll")
+    );
+    assert_eq!(download_status(&server, &token), 200);
+}
+
+#[test]
+fn offline_stripe_and_missing_keys_point_guests_to_staff() {
+    let stripe = FakeStripe::start();
+    let server = Server::start(paid_settings(&stripe, 60_000));
+    let (_, token) = ready_job(&server);
+    stripe.set_offline(true);
+    let (s, _, body) = post_pay(&server, &token);
+    assert_eq!(s, 503);
+    assert!(body.contains("ask the staff"), "{body}");
+    stripe.set_offline(false);
+    assert_eq!(post_pay(&server, &token).0, 303, "works again once online");
+    drop(server);
+
+    let server = Server::start(|s| s.event_mode = EventMode::Paid);
+    let (_, health) = get_json(&format!("{}/api/health", server.kiosk));
+    assert_eq!(health["payments_configured"], false);
+    let (id, token) = ready_job(&server);
+    assert_eq!(job_json(&server, &id)["payments_configured"], false);
+    let (_, page) = get(&format!("{}/g/{token}", server.guest));
+    let page = String::from_utf8_lossy(&page).to_string();
+    assert!(
+        !page.contains("id=\"pay\"") && page.contains("ask the"),
+        "{page}"
+    );
+    assert_eq!(post_pay(&server, &token).0, 503);
+    let (b, s) = FakeStripe::signed_event(
+        "checkout.session.completed",
+        &Value::Null,
+        WEBHOOK_SECRET,
+        now_s(),
+    );
+    assert_eq!(
+        webhook(&server, &b, Some(&s)).0,
+        404,
+        "no webhook without keys"
+    );
+}
+
+#[test]
+fn a_guest_deletes_photo_and_video_and_the_payment_stays_on_the_ledger() {
+    let stripe = FakeStripe::start();
+    let server = Server::start(paid_settings(&stripe, 60_000));
+    let (id, token) = ready_job(&server);
+    let (_, loc, _) = post_pay(&server, &token);
+    let session_id = loc
+        .expect("redirect")
+        .rsplit('/')
+        .next()
+        .expect("id")
+        .to_string();
+    let paid = stripe.pay(&session_id, None);
+    let (b, sig) =
+        FakeStripe::signed_event("checkout.session.completed", &paid, WEBHOOK_SECRET, now_s());
+    assert_eq!(webhook(&server, &b, Some(&sig)).0, 200);
+
+    let (s, page) = get(&format!("{}/g/{token}/delete", server.guest));
+    assert_eq!(s, 200);
+    assert!(String::from_utf8_lossy(&page).contains("cannot be undone"));
+    let url = format!("{}/g/{token}/delete", server.guest);
+    let unconfirmed = call(
+        agent().post(&url),
+        Some(("application/x-www-form-urlencoded", b"confirm=no".to_vec())),
+    );
+    assert_eq!(unconfirmed.0, 400);
+    assert_eq!(
+        job_json(&server, &id)["status"],
+        "unlocked",
+        "nothing deleted yet"
+    );
+
+    let job_dir = smileloop::jobs::job_dir(server.dir.path(), id.parse().expect("id"));
+    assert!(job_dir.exists());
+    let done = call(
+        agent().post(&url),
+        Some(("application/x-www-form-urlencoded", b"confirm=yes".to_vec())),
+    );
+    assert_eq!(done.0, 200);
+    assert_eq!(get_json(&format!("{}/api/jobs/{id}", server.kiosk)).0, 404);
+    assert!(!job_dir.exists(), "files are gone");
+    assert_eq!(download_status(&server, &token), 404);
+    assert_eq!(get(&format!("{}/g/{token}", server.guest)).0, 404);
+    let ledger = server.shared().store.ledger().expect("ledger");
+    assert_eq!(ledger.len(), 1);
+    assert_eq!(ledger[0].1.amount_cents, 799);
+    // A late webhook for the deleted job: 404, nothing recreated.
+    assert_eq!(webhook(&server, &b, Some(&sig)).0, 404);
+}

@@ -429,3 +429,64 @@ fn a_guest_deletes_photo_and_video_and_the_payment_stays_on_the_ledger() {
     // A late webhook for the deleted job: 404, nothing recreated.
     assert_eq!(webhook(&server, &b, Some(&sig)).0, 404);
 }
+
+#[test]
+fn a_phone_scans_pays_and_downloads_in_chromium() {
+    use common::browser::Browser;
+    let stripe = FakeStripe::start();
+    // The QR must point somewhere this test's browser can open: the guest
+    // listener itself.
+    let guest_port = free_port();
+    let server = Server::start(|s| {
+        paid_settings(&stripe, 60_000)(s);
+        s.guest_port = guest_port;
+        s.public_base_url = format!("http://127.0.0.1:{guest_port}");
+    });
+    let (id, token) = ready_job(&server);
+    let url = scan_qr(&server, &id);
+    assert_eq!(url, format!("{}/g/{token}", server.guest));
+
+    let mut phone = Browser::phone();
+    phone.goto(&url);
+    assert_eq!(phone.eval("innerWidth"), 390, "phone viewport");
+    let text = phone.eval("document.body.innerText");
+    assert!(
+        text.as_str().is_some_and(|t| t.contains("7.99 USD")),
+        "{text}"
+    );
+    assert_eq!(
+        phone.eval("!!document.querySelector('video[src$=\"preview.mp4\"]')"),
+        true
+    );
+    // Mobile-first: nothing wider than the screen.
+    assert_eq!(
+        phone.eval("document.documentElement.scrollWidth <= innerWidth"),
+        true
+    );
+
+    phone.eval("document.querySelector('#pay').click()");
+    phone.wait_for(
+        &format!(
+            "location.href.startsWith('{}/pay/') && !!document.querySelector('#pay-now')",
+            stripe.base
+        ),
+        Duration::from_secs(20),
+    );
+    phone.eval("document.querySelector('#pay-now').click()");
+    // Back on the guest page, which asks Stripe at once.
+    phone.wait_for(
+        "!!document.querySelector('#download')",
+        Duration::from_secs(20),
+    );
+    let href = phone.eval("document.querySelector('#download').href");
+    assert_eq!(href, format!("{}/d/{token}", server.guest));
+    let job = job_json(&server, &id);
+    assert_eq!(
+        (job["status"].as_str(), job["unlock"].as_str()),
+        (Some("unlocked"), Some("paid"))
+    );
+
+    let (s, bytes, _) = call(agent().get(href.as_str().expect("href")), None);
+    assert_eq!(s, 200);
+    assert_eq!(inspect_mp4(&bytes).samples, 100);
+}

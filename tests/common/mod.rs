@@ -2,6 +2,7 @@
 //! ports with a temp data dir, a small HTTP client, and MP4 inspection.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod stripe;
 
 use std::net::TcpListener;

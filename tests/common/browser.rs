@@ -1,0 +1,176 @@
+//! Debian's Chromium, headless, driven over the DevTools protocol with a
+//! plain WebSocket: enough to open pages, run script in them (clicks,
+//! reads) and wait for a condition, as a guest's phone would.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tungstenite::stream::MaybeTlsStream;
+use tungstenite::{Message, WebSocket};
+
+pub struct Browser {
+    child: Child,
+    ws: WebSocket<MaybeTlsStream<TcpStream>>,
+    next_id: u64,
+    _profile: tempfile::TempDir,
+}
+
+fn chromium() -> String {
+    for path in ["/usr/bin/chromium", "/usr/bin/chromium-browser"] {
+        if std::path::Path::new(path).exists() {
+            return path.to_string();
+        }
+    }
+    panic!("Chromium is missing: run `bash .ci/test`, whose setup installs Debian's chromium");
+}
+
+impl Browser {
+    /// A phone-sized headless Chromium (390 × 844 CSS px, touch, mobile).
+    pub fn phone() -> Self {
+        let mut b = Self::launch();
+        b.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": 390, "height": 844, "deviceScaleFactor": 3, "mobile": true}),
+        );
+        b.call(
+            "Emulation.setTouchEmulationEnabled",
+            json!({"enabled": true}),
+        );
+        b
+    }
+
+    pub fn launch() -> Self {
+        let profile = tempfile::tempdir().expect("profile dir");
+        let mut child = Command::new(chromium())
+            .args([
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-extensions",
+                "--no-first-run",
+                "--no-default-browser-check",
+                "--mute-audio",
+                "--remote-debugging-port=0",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg("about:blank")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("chromium starts");
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let browser_ws = loop {
+            let line = lines
+                .next()
+                .expect("chromium printed its DevTools address")
+                .expect("stderr line");
+            if let Some(rest) = line.split("DevTools listening on ").nth(1) {
+                break rest.trim().to_string();
+            }
+        };
+        // Keep draining stderr so Chromium never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let port = browser_ws
+            .trim_start_matches("ws://127.0.0.1:")
+            .split('/')
+            .next()
+            .expect("port")
+            .to_string();
+        let list = ureq::get(&format!("http://127.0.0.1:{port}/json/list"))
+            .call()
+            .expect("target list")
+            .into_string()
+            .expect("body");
+        let list: Value = serde_json::from_str(&list).expect("json");
+        let page_ws = list
+            .as_array()
+            .and_then(|targets| targets.iter().find(|t| t["type"] == "page"))
+            .and_then(|t| t["webSocketDebuggerUrl"].as_str())
+            .expect("a page target")
+            .to_string();
+        let (ws, _) = tungstenite::connect(page_ws).expect("DevTools socket");
+        let mut b = Self {
+            child,
+            ws,
+            next_id: 0,
+            _profile: profile,
+        };
+        b.call("Page.enable", json!({}));
+        b.call("Runtime.enable", json!({}));
+        b
+    }
+
+    /// Sends one DevTools command and returns its result.
+    pub fn call(&mut self, method: &str, params: Value) -> Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        let msg = json!({"id": id, "method": method, "params": params});
+        self.ws
+            .send(Message::text(msg.to_string()))
+            .expect("send to Chromium");
+        loop {
+            let reply = self.ws.read().expect("read from Chromium");
+            let Message::Text(text) = reply else { continue };
+            let v: Value = serde_json::from_str(text.as_str()).expect("DevTools JSON");
+            if v["id"] == id {
+                assert!(v.get("error").is_none(), "{method}: {v}");
+                return v["result"].clone();
+            }
+        }
+    }
+
+    pub fn goto(&mut self, url: &str) {
+        self.call("Page.navigate", json!({"url": url}));
+        self.wait_for(
+            &format!(
+                "document.readyState === 'complete' && location.href.startsWith({})",
+                json!(url.split('?').next().unwrap_or(url))
+            ),
+            Duration::from_secs(20),
+        );
+    }
+
+    /// Evaluates `js` in the page; returns its value.
+    pub fn eval(&mut self, js: &str) -> Value {
+        let r = self.call(
+            "Runtime.evaluate",
+            json!({"expression": js, "returnByValue": true, "awaitPromise": true}),
+        );
+        assert!(r.get("exceptionDetails").is_none(), "{js}: {r}");
+        r["result"]["value"].clone()
+    }
+
+    /// Waits until `condition` (script) is truthy, or panics with the page.
+    pub fn wait_for(&mut self, condition: &str, limit: Duration) {
+        let start = Instant::now();
+        loop {
+            let ok = self.call(
+                "Runtime.evaluate",
+                json!({"expression": format!("!!({condition})"), "returnByValue": true}),
+            );
+            if ok["result"]["value"] == true {
+                return;
+            }
+            if start.elapsed() > limit {
+                let html = self.eval("document.documentElement.outerHTML");
+                let href = self.eval("location.href");
+                panic!("timed out waiting for {condition} at {href}: {html}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

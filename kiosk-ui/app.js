@@ -53,6 +53,9 @@
       const data = await res.json();
       if (!res.ok) throw new Error(data.error ? data.error.message : "Upload failed.");
       show("progress");
+      // Kept in the address so a restarted kiosk browser comes back to
+      // this guest's screen (QR and all) instead of the start page.
+      history.replaceState(null, "", "#job=" + data.job_id);
       poll(data.job_id);
     } catch (e) {
       error(e.message || "Upload failed.");
@@ -121,6 +124,7 @@
   $("again").addEventListener("click", () => {
     clearTimeout(pollTimer);
     delete $("preview").dataset.job;
+    history.replaceState(null, "", location.pathname);
     $("upload").reset();
     $("photo-label").textContent = "Choose a portrait photo";
     $("preview").removeAttribute("src");
@@ -129,4 +133,9 @@
   });
 
   loadPresets().catch(() => error("The kiosk is starting up. Please reload in a moment."));
+  const resume = /^#job=([0-9a-f]{16})$/.exec(location.hash);
+  if (resume) {
+    show("progress");
+    poll(resume[1]);
+  }
 })();

@@ -490,3 +490,70 @@ fn a_phone_scans_pays_and_downloads_in_chromium() {
     assert_eq!(s, 200);
     assert_eq!(inspect_mp4(&bytes).samples, 100);
 }
+
+#[test]
+fn the_kiosk_screen_shows_the_qr_and_then_paid() {
+    use common::browser::Browser;
+    let stripe = FakeStripe::start();
+    let server = Server::start(paid_settings(&stripe, 60_000));
+    let mut kiosk = Browser::screen(1280, 800);
+    kiosk.goto(&format!("{}/", server.kiosk));
+    kiosk.wait_for(
+        "document.querySelectorAll('input[name=preset]').length >= 3",
+        Duration::from_secs(10),
+    );
+    kiosk.set_file("#photo", &test_photos().join("grace_hopper.jpg"));
+    kiosk.wait_for(
+        "!document.querySelector('#go').disabled",
+        Duration::from_secs(5),
+    );
+    kiosk.eval("document.querySelector('#go').click()");
+    kiosk.wait_for(
+        "!document.querySelector('#qr').hidden && document.querySelector('#qr').naturalWidth > 0",
+        Duration::from_secs(240),
+    );
+    let hash = kiosk.eval("location.hash");
+    let id = hash
+        .as_str()
+        .and_then(|h| h.strip_prefix("#job="))
+        .expect("the job in the address")
+        .to_string();
+    let text = kiosk.eval("document.querySelector('#unlock-text').innerText");
+    assert!(text.as_str().is_some_and(|t| t.contains("7.99")), "{text}");
+    assert_eq!(
+        kiosk.eval("document.querySelector('#paid-text').hidden"),
+        true
+    );
+
+    let token = job_json(&server, &id)["guest_url"]
+        .as_str()
+        .and_then(|u| u.rsplit('/').next())
+        .expect("token")
+        .to_string();
+    let (_, loc, _) = post_pay(&server, &token);
+    let session = loc
+        .expect("redirect")
+        .rsplit('/')
+        .next()
+        .expect("id")
+        .to_string();
+    let paid = stripe.pay(&session, None);
+    let (b, sig) =
+        FakeStripe::signed_event("checkout.session.completed", &paid, WEBHOOK_SECRET, now_s());
+    let sent = std::time::Instant::now();
+    assert_eq!(webhook(&server, &b, Some(&sig)).0, 200);
+    kiosk.wait_for(
+        "!document.querySelector('#paid-text').hidden",
+        Duration::from_secs(10),
+    );
+    eprintln!("kiosk showed Paid {:?} after the webhook", sent.elapsed());
+    let paid_text = kiosk.eval("document.querySelector('#paid-text').innerText");
+    assert_eq!(paid_text, "Paid — your video is on your phone");
+
+    // A restarted kiosk browser comes back to the same guest's screen.
+    kiosk.goto(&format!("{}/#job={id}", server.kiosk));
+    kiosk.wait_for(
+        "!document.querySelector('#paid-text').hidden",
+        Duration::from_secs(10),
+    );
+}

@@ -8,6 +8,7 @@
 
 mod model;
 pub mod retention;
+pub mod staff;
 mod store;
 pub mod worker;
 

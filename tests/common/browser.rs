@@ -137,6 +137,34 @@ impl Browser {
         );
     }
 
+    /// A screen of `width` × `height` CSS pixels (the kiosk's touchscreen).
+    pub fn screen(width: u32, height: u32) -> Self {
+        let mut b = Self::launch();
+        b.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": false}),
+        );
+        b
+    }
+
+    /// Chooses `path` in the file input matching `selector` (as a guest
+    /// picking a photo would; `change` fires).
+    pub fn set_file(&mut self, selector: &str, path: &std::path::Path) {
+        // Chromium reads the file later by path; a path with `..` in it
+        // reports a size but fails to read.
+        let path = path.canonicalize().expect("file exists");
+        let root = self.call("DOM.getDocument", json!({}))["root"]["nodeId"].clone();
+        let node = self.call(
+            "DOM.querySelector",
+            json!({"nodeId": root, "selector": selector}),
+        )["nodeId"]
+            .clone();
+        self.call(
+            "DOM.setFileInputFiles",
+            json!({"nodeId": node, "files": [path.display().to_string()]}),
+        );
+    }
+
     /// Evaluates `js` in the page; returns its value.
     pub fn eval(&mut self, js: &str) -> Value {
         let r = self.call(

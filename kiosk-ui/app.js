@@ -84,7 +84,7 @@
     }
   }
 
-  // The result screen asks for the job every second until it is unlocked,
+  // The result screen asks for the job twice a second until it is unlocked,
   // so a payment on the phone shows here within two seconds.
   function result(job) {
     show("result");
@@ -104,13 +104,15 @@
       return;
     }
     $("paid-text").hidden = true;
-    if (job.price_cents && job.payments_configured) {
+    if (job.price_cents && job.payments_configured && job.payments_offline) {
+      $("unlock-text").textContent = "Card payment can't be reached right now. Please ask the staff to unlock your video, or scan the code and try again in a minute.";
+    } else if (job.price_cents && job.payments_configured) {
       const price = (job.price_cents / 100).toLocaleString(undefined, { style: "currency", currency: job.currency.toUpperCase() });
       $("unlock-text").textContent = `Scan the code to get the HD video without watermark on your phone for ${price}.`;
     } else {
       $("unlock-text").textContent = "Payment on the phone is not available right now. Please ask the staff to unlock your video.";
     }
-    pollTimer = setTimeout(() => watch(job.id), 1000);
+    pollTimer = setTimeout(() => watch(job.id), 500);
   }
 
   async function watch(id) {
@@ -118,7 +120,7 @@
       const res = await fetch("/api/jobs/" + id);
       if (res.ok) return result(await res.json());
     } catch (e) { /* the kiosk server restarting: try again */ }
-    pollTimer = setTimeout(() => watch(id), 1000);
+    pollTimer = setTimeout(() => watch(id), 500);
   }
 
   $("again").addEventListener("click", () => {

@@ -1,5 +1,6 @@
-//! The real binary, killed with SIGKILL in the middle of a render, then
-//! started again: the job finishes and nothing acknowledged is lost.
+//! The real binary, killed with SIGKILL in the middle of a render (or
+//! between a payment and its confirmation), then started again: the job
+//! finishes, the payment is found, and nothing acknowledged is lost.
 
 mod common;
 
@@ -10,6 +11,11 @@ use std::time::{Duration, Instant};
 use common::*;
 
 fn spawn(data: &Path, port: u16, guest_port: u16) -> Child {
+    spawn_with(data, port, guest_port, &[("SMILELOOP_EVENT_MODE", "free")])
+}
+
+/// The binary with the test defaults, then `env` on top.
+fn spawn_with(data: &Path, port: u16, guest_port: u16, env: &[(&str, &str)]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_smileloop"))
         .arg("serve")
         .env("SMILELOOP_DATA_DIR", data)
@@ -23,8 +29,8 @@ fn spawn(data: &Path, port: u16, guest_port: u16) -> Child {
             "SMILELOOP_ONNXRUNTIME_LIB",
             repo().join("models/libonnxruntime.so"),
         )
-        .env("SMILELOOP_EVENT_MODE", "free")
         .env("SMILELOOP_CONFIG", data.join("absent.toml"))
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
@@ -126,4 +132,61 @@ fn kill_9_mid_render_then_restart_finishes_every_job() {
     assert!(exit.success(), "SIGTERM exit: {exit:?}");
     let store = smileloop::jobs::JobStore::open(&data.path().join("db")).expect("store reopens");
     assert_eq!(store.all().expect("all").len(), 2);
+}
+
+#[test]
+fn kill_9_between_payment_and_confirmation_then_the_poller_unlocks() {
+    use common::stripe::{FakeStripe, SECRET_KEY, WEBHOOK_SECRET};
+    let stripe = FakeStripe::start();
+    let data = tempfile::tempdir().expect("tempdir");
+    let (port, guest_port) = (free_port(), free_port());
+    let kiosk = format!("http://127.0.0.1:{port}");
+    let env = |poll: &'static str| {
+        vec![
+            ("SMILELOOP_EVENT_MODE", "paid"),
+            ("SMILELOOP_STRIPE_SECRET_KEY", SECRET_KEY),
+            ("SMILELOOP_STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET),
+            ("SMILELOOP_STRIPE_API_BASE", stripe.base.as_str()),
+            ("SMILELOOP_STRIPE_POLL_MS", poll),
+        ]
+    };
+    // First life: polling once a minute, so nothing confirms the payment.
+    let mut child = spawn_with(data.path(), port, guest_port, &env("60000"));
+    wait_healthy(&kiosk);
+    let (s, created) = upload(&kiosk, &photo("grace_hopper.jpg"), "g.jpg", "smile_wink");
+    assert_eq!(s, 201, "{created}");
+    let id = created["job_id"].as_str().expect("id").to_string();
+    let token = created["token"].as_str().expect("token").to_string();
+    wait_status(&kiosk, &id, "preview_ready");
+    let res = ureq::AgentBuilder::new()
+        .redirects(0)
+        .build()
+        .post(&format!("http://127.0.0.1:{guest_port}/g/{token}/pay"))
+        .call()
+        .expect("checkout");
+    assert_eq!(res.status(), 303);
+    let session = res
+        .header("Location")
+        .and_then(|l| l.rsplit('/').next())
+        .expect("session")
+        .to_string();
+    stripe.pay(&session, None);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        get_json(&format!("{kiosk}/api/jobs/{id}")).1["status"],
+        "preview_ready"
+    );
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+
+    let mut child = spawn_with(data.path(), port, guest_port, &env("500"));
+    wait_healthy(&kiosk);
+    let job = wait_for(&kiosk, &id, Duration::from_secs(30), |j| {
+        j["status"] == "unlocked"
+    });
+    assert_eq!(job["unlock"], "paid");
+    let (s, _) = get(&format!("http://127.0.0.1:{guest_port}/d/{token}"));
+    assert_eq!(s, 200);
+    let _ = child.kill();
+    let _ = child.wait();
 }

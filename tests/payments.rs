@@ -351,8 +351,22 @@ fn offline_stripe_and_missing_keys_point_guests_to_staff() {
     let (s, _, body) = post_pay(&server, &token);
     assert_eq!(s, 503);
     assert!(body.contains("ask the staff"), "{body}");
+    let id = server
+        .shared()
+        .store
+        .get_by_token(token.parse().expect("token"))
+        .expect("db")
+        .expect("job")
+        .id
+        .to_string();
+    assert_eq!(
+        job_json(&server, &id)["payments_offline"],
+        true,
+        "the kiosk knows"
+    );
     stripe.set_offline(false);
     assert_eq!(post_pay(&server, &token).0, 303, "works again once online");
+    assert_eq!(job_json(&server, &id)["payments_offline"], false);
     drop(server);
 
     let server = Server::start(|s| s.event_mode = EventMode::Paid);

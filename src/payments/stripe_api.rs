@@ -4,6 +4,7 @@
 //! page.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use stripe::{Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
@@ -22,6 +23,10 @@ const CALL_LIMIT: Duration = Duration::from_secs(10);
 
 pub struct StripeApi {
     client: Client,
+    /// Whether the last call failed for want of a network: the kiosk
+    /// screen then tells guests to ask staff instead of showing a QR that
+    /// leads to an error.
+    offline: AtomicBool,
 }
 
 /// Everything a new Checkout Session needs.
@@ -52,7 +57,27 @@ impl StripeApi {
             .url(api_base.trim_end_matches('/'))
             .build()
             .map_err(|e| PaymentError::Config(e.to_string()))?;
-        Ok(Self { client })
+        Ok(Self {
+            client,
+            offline: AtomicBool::new(false),
+        })
+    }
+
+    /// The last call could not reach Stripe.
+    pub fn is_offline(&self) -> bool {
+        self.offline.load(Ordering::Relaxed)
+    }
+
+    fn note<T>(&self, r: Result<T, PaymentError>) -> Result<T, PaymentError> {
+        let offline = matches!(r, Err(PaymentError::Offline(_)));
+        if self.offline.swap(offline, Ordering::Relaxed) != offline {
+            if offline {
+                tracing::warn!("Stripe cannot be reached; guests are sent to staff");
+            } else {
+                tracing::info!("Stripe is reachable again");
+            }
+        }
+        r
     }
 
     pub async fn create_session(&self, s: &NewSession) -> Result<CreatedSession, PaymentError> {
@@ -88,7 +113,7 @@ impl StripeApi {
             .cancel_url(&s.cancel_url)
             .customize()
             .request_strategy(RequestStrategy::Idempotent(key));
-        let session = limit(request.send(&self.client)).await?;
+        let session = self.note(limit(request.send(&self.client)).await)?;
         let url = session
             .url
             .clone()
@@ -101,7 +126,8 @@ impl StripeApi {
     }
 
     pub async fn session(&self, id: &str) -> Result<SessionFacts, PaymentError> {
-        let session = limit(RetrieveCheckoutSession::new(id).send(&self.client)).await?;
+        let session =
+            self.note(limit(RetrieveCheckoutSession::new(id).send(&self.client)).await)?;
         Ok(facts(&session))
     }
 }
@@ -139,6 +165,10 @@ impl From<StripeError> for PaymentError {
         match e {
             StripeError::ClientError(m) => PaymentError::Offline(m),
             StripeError::Timeout => PaymentError::Offline("timeout".into()),
+            // A 5xx is Stripe (or the venue's proxy) being unavailable.
+            StripeError::Stripe(err, status) if status >= 500 => {
+                PaymentError::Offline(format!("{status}: {}", err.message.unwrap_or_default()))
+            }
             StripeError::Stripe(err, status) => {
                 PaymentError::Rejected(format!("{status}: {}", err.message.unwrap_or_default()))
             }

@@ -178,6 +178,8 @@ pub struct JobView {
     unlock: Option<UnlockReason>,
     /// Whether the guest can pay on the phone (else: ask staff).
     payments_configured: bool,
+    /// Stripe could not be reached at the last try.
+    payments_offline: bool,
 }
 
 fn load(app: &Shared, id: Result<JobId, MalformedId>) -> Result<Job, ApiError> {
@@ -210,6 +212,7 @@ fn get_job(
         currency: job.price.as_ref().map(|p| p.currency.clone()),
         unlock: job.unlock,
         payments_configured: app.stripe.is_some(),
+        payments_offline: app.stripe.as_ref().is_some_and(|s| s.is_offline()),
     }))
 }
 
@@ -341,6 +344,7 @@ pub struct Health {
     rendering: Option<String>,
     event_mode: crate::config::EventMode,
     payments_configured: bool,
+    payments_offline: bool,
 }
 
 /// `GET /api/health`
@@ -359,5 +363,6 @@ fn health(app: &State<Arc<Shared>>) -> Json<Health> {
         rendering: app.queue.current().map(|id| id.to_string()),
         event_mode: app.settings.event_mode,
         payments_configured: app.stripe.is_some(),
+        payments_offline: app.stripe.as_ref().is_some_and(|s| s.is_offline()),
     })
 }

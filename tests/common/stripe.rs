@@ -68,8 +68,8 @@ impl FakeStripe {
         self.state.lock().expect("lock").sessions[id].clone()
     }
 
-    /// While offline, every API call answers 503 (as a proxy would when
-    /// the uplink is down).
+    /// While offline, every API call answers 503 with Stripe's `api_error`
+    /// shape (what Stripe sends during an outage).
     pub fn set_offline(&self, offline: bool) {
         self.state.lock().expect("lock").offline = offline;
     }
@@ -142,7 +142,11 @@ fn handle(mut req: tiny_http::Request, state: &Mutex<State>, base: &str) {
     let path = url.split('?').next().unwrap_or("").to_string();
     let method = req.method().as_str().to_string();
     if state.lock().expect("lock").offline && path.starts_with("/v1/") {
-        return respond(req, 503, &json!({"error": {"message": "uplink down"}}));
+        return respond(
+            req,
+            503,
+            &json!({"error": {"type": "api_error", "message": "Service unavailable"}}),
+        );
     }
     match (method.as_str(), path.as_str()) {
         ("POST", "/v1/checkout/sessions") => {

@@ -96,5 +96,16 @@ fn grayscale_cmyk_and_16_bit_photos_animate_like_colour_ones() {
         let (s, preview) = get(&format!("{}/api/jobs/{id}/preview.mp4", server.kiosk));
         assert_eq!(s, 200, "{name}");
         assert_eq!(inspect_mp4(&preview).samples, 100, "{name}");
+        // Host-paid event: the guest page offers the download at once.
+        let token = job["guest_url"]
+            .as_str()
+            .and_then(|u| u.rsplit('/').next())
+            .expect("token")
+            .to_string();
+        let (s, page) = get(&format!("{}/g/{token}", server.guest));
+        let page = String::from_utf8_lossy(&page).to_string();
+        assert_eq!(s, 200);
+        assert!(page.contains(&format!("href=\"/d/{token}\"")), "{page}");
+        assert!(!page.contains("id=\"pay\""), "no Pay button at a free event");
     }
 }

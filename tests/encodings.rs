@@ -106,6 +106,9 @@ fn grayscale_cmyk_and_16_bit_photos_animate_like_colour_ones() {
         let page = String::from_utf8_lossy(&page).to_string();
         assert_eq!(s, 200);
         assert!(page.contains(&format!("href=\"/d/{token}\"")), "{page}");
-        assert!(!page.contains("id=\"pay\""), "no Pay button at a free event");
+        assert!(
+            !page.contains("id=\"pay\""),
+            "no Pay button at a free event"
+        );
     }
 }

@@ -71,6 +71,15 @@ fn post_pay(server: &Server, token: &str) -> (u16, Option<String>, String) {
     (status, location, res.into_string().unwrap_or_default())
 }
 
+/// Taps Pay and returns the Checkout Session the guest is sent to.
+fn open_checkout(server: &Server, token: &str) -> String {
+    let (status, location, body) = post_pay(server, token);
+    assert_eq!(status, 303, "{body}");
+    location
+        .and_then(|l| l.rsplit('/').next().map(str::to_string))
+        .expect("a session in the redirect")
+}
+
 fn webhook(server: &Server, body: &[u8], signature: Option<&str>) -> (u16, Value) {
     let mut req = agent().post(&format!("{}/api/stripe/webhook", server.guest));
     if let Some(sig) = signature {
@@ -246,13 +255,7 @@ fn bad_events_and_mismatched_amounts_never_unlock() {
     let stripe = FakeStripe::start();
     let server = Server::start(paid_settings(&stripe, 60_000));
     let (id, token) = ready_job(&server);
-    let (_, loc, _) = post_pay(&server, &token);
-    let session_id = loc
-        .expect("redirect")
-        .rsplit('/')
-        .next()
-        .expect("id")
-        .to_string();
+    let session_id = open_checkout(&server, &token);
     let kind = "checkout.session.completed";
 
     // An event for a job this kiosk does not have.
@@ -309,13 +312,7 @@ fn polling_confirms_payment_made_while_the_kiosk_was_down() {
     let stripe = FakeStripe::start();
     let server = Server::start(paid_settings(&stripe, 200));
     let (id, token) = ready_job(&server);
-    let (_, loc, _) = post_pay(&server, &token);
-    let session_id = loc
-        .expect("redirect")
-        .rsplit('/')
-        .next()
-        .expect("id")
-        .to_string();
+    let session_id = open_checkout(&server, &token);
     let dir = server.stop();
 
     // The guest pays while the kiosk is off; no webhook reaches it.
@@ -399,13 +396,7 @@ fn a_guest_deletes_photo_and_video_and_the_payment_stays_on_the_ledger() {
     let stripe = FakeStripe::start();
     let server = Server::start(paid_settings(&stripe, 60_000));
     let (id, token) = ready_job(&server);
-    let (_, loc, _) = post_pay(&server, &token);
-    let session_id = loc
-        .expect("redirect")
-        .rsplit('/')
-        .next()
-        .expect("id")
-        .to_string();
+    let session_id = open_checkout(&server, &token);
     let paid = stripe.pay(&session_id, None);
     let (b, sig) =
         FakeStripe::signed_event("checkout.session.completed", &paid, WEBHOOK_SECRET, now_s());
@@ -544,13 +535,7 @@ fn the_kiosk_screen_shows_the_qr_and_then_paid() {
         .and_then(|u| u.rsplit('/').next())
         .expect("token")
         .to_string();
-    let (_, loc, _) = post_pay(&server, &token);
-    let session = loc
-        .expect("redirect")
-        .rsplit('/')
-        .next()
-        .expect("id")
-        .to_string();
+    let session = open_checkout(&server, &token);
     let paid = stripe.pay(&session, None);
     let (b, sig) =
         FakeStripe::signed_event("checkout.session.completed", &paid, WEBHOOK_SECRET, now_s());

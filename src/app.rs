@@ -14,9 +14,9 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::animate::{self, Animator};
-use crate::config::Settings;
+use crate::config::{EventMode, LiveSettings, Settings};
 use crate::encode::{self, EncodeError, H264Encoder};
-use crate::jobs::retention::{self, InUse, Policy};
+use crate::jobs::retention::{self, InUse};
 use crate::jobs::worker::{self, Queue, Worker};
 use crate::jobs::{JobStore, StoreError};
 use crate::motion::{self, Preset, PresetError};
@@ -41,6 +41,8 @@ pub enum StartError {
     Encoder(#[from] EncodeError),
     #[error("{0}")]
     Store(#[from] StoreError),
+    #[error("{0}")]
+    Config(crate::config::ConfigError),
     #[error("payments: {0}")]
     Payments(String),
     #[error("the {which} listener could not start on {addr}: {message}")]
@@ -63,11 +65,23 @@ pub struct Shared {
     pub animator_note: Option<String>,
     pub in_use: Arc<InUse>,
     pub started: Instant,
-    /// The Stripe client, when payments are configured.
+    /// The Stripe client, when both Stripe secrets are set.
     pub stripe: Option<Arc<StripeApi>>,
+    /// Tonight's event settings, changed by staff while the kiosk runs.
+    pub live: Arc<LiveSettings>,
 }
 
 impl Shared {
+    /// Whether a guest can pay on the phone right now.
+    pub fn payments_configured(&self) -> bool {
+        self.stripe.is_some() && self.live.get().event_mode == EventMode::Paid
+    }
+
+    /// Preset ids found on disk, in the files' order.
+    pub fn preset_ids(&self) -> Vec<&str> {
+        self.presets.iter().map(|p| p.id()).collect()
+    }
+
     pub fn preset(&self, id: &str) -> Option<&Preset> {
         self.presets.iter().find(|p| p.id() == id)
     }
@@ -88,6 +102,7 @@ pub fn init_tracing() {
 pub struct Running {
     pub kiosk_port: u16,
     pub guest_port: u16,
+    pub admin_port: u16,
     pub shared: Arc<Shared>,
     shutdown: watch::Sender<bool>,
     listeners: Vec<(rocket::Shutdown, JoinHandle<()>)>,
@@ -126,7 +141,17 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         tracing::warn!("{reason}");
     }
     let animator: Arc<dyn Animator> = Arc::from(animator);
-    let stripe = match (&settings.stripe_secret_key, settings.payments_configured()) {
+    let known: Vec<&str> = presets.iter().map(|p| p.id()).collect();
+    let defaults = settings.event();
+    defaults
+        .validate_presets(&known)
+        .map_err(StartError::Config)?;
+    let live = Arc::new(LiveSettings::open(
+        store.tree("settings")?,
+        defaults,
+        &known,
+    ));
+    let stripe = match (&settings.stripe_secret_key, settings.stripe_keys_set()) {
         (Some(key), true) => Some(Arc::new(
             StripeApi::new(key.expose(), &settings.stripe_api_base)
                 .map_err(|e| StartError::Payments(e.to_string()))?,
@@ -144,6 +169,7 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         in_use: Arc::new(InUse::default()),
         started: Instant::now(),
         stripe,
+        live: Arc::clone(&live),
         settings,
     });
     let (shutdown, shutdown_rx) = watch::channel(false);
@@ -154,14 +180,9 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         presets,
         animator,
         encoder,
-        watermark_text: s.watermark_text.clone(),
         data_dir: s.data_dir.clone(),
-        event_mode: s.event_mode,
+        live: Arc::clone(&live),
     });
-    let policy = Policy {
-        unpaid_hours: s.retention_unpaid_hours,
-        paid_hours: s.retention_paid_hours,
-    };
     let mut tasks = vec![];
     if let Some(api) = &shared.stripe {
         tasks.push(tokio::spawn(payments::poller::run(
@@ -176,7 +197,7 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         tokio::spawn(retention::run(
             store,
             s.data_dir.clone(),
-            policy,
+            live,
             Arc::clone(&shared.in_use),
             RETENTION_EVERY,
             shutdown_rx,
@@ -186,6 +207,7 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
     let mut running = Running {
         kiosk_port: 0,
         guest_port: 0,
+        admin_port: 0,
         shared: Arc::clone(&shared),
         shutdown,
         listeners: vec![],
@@ -200,6 +222,10 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         let guest = launch("guest", guest_addr, web::guest(Arc::clone(&shared))).await?;
         running.guest_port = guest.0;
         running.listeners.push((guest.1, guest.2));
+        let admin_addr = format!("{}:{}", s.admin_address, s.admin_port);
+        let admin = launch("admin", admin_addr, web::admin(Arc::clone(&shared))?).await?;
+        running.admin_port = admin.0;
+        running.listeners.push((admin.1, admin.2));
         Ok::<_, StartError>(())
     }
     .await;
@@ -210,6 +236,7 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
     tracing::info!(
         kiosk = %format!("{}:{}", s.address, running.kiosk_port),
         guest = %format!("{}:{}", s.guest_address, running.guest_port),
+        admin = %format!("{}:{}", s.admin_address, running.admin_port),
         "SmileLoop is ready"
     );
     Ok(running)

@@ -4,9 +4,11 @@
 //!
 //! One module per domain: `capture` (photos in), `motion` (presets),
 //! `animate` (backends), `encode` (GStreamer), `render` (one job's outputs),
-//! `jobs` (store, worker, retention), `web` (the listeners), `config`, and
+//! `jobs` (store, worker, retention), `payments`, `admin` (staff sign-in,
+//! audit, export), `web` (the listeners), `config`, and
 //! `app`, the boot sequence that ties them together.
 
+pub mod admin;
 pub mod animate;
 pub mod app;
 pub mod capture;

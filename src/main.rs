@@ -48,6 +48,11 @@ enum Command {
     },
     /// List the presets.
     Presets,
+    /// Staff access to the admin page.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
     /// Find faces and landmarks in photos (a check of the face models).
     Faces {
         photos: Vec<PathBuf>,
@@ -55,6 +60,14 @@ enum Command {
         #[arg(long)]
         draw: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Set the staff password (asked twice on a terminal, else one line
+    /// from stdin); signs every staff device out. Run it while the kiosk
+    /// is stopped: the store allows one process at a time.
+    SetPassword,
 }
 
 fn main() -> ExitCode {
@@ -94,6 +107,9 @@ fn main() -> ExitCode {
             cell,
         } => sheet(&settings, &photos, &output, cell),
         Command::Faces { photos, draw } => faces(&settings, &photos, draw.as_deref()),
+        Command::Admin {
+            command: AdminCommand::SetPassword,
+        } => set_password(&settings),
         Command::Presets => motion::load_dir(&settings.presets_dir)
             .map(|presets| {
                 for p in presets {
@@ -115,6 +131,35 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn set_password(settings: &Settings) -> Result<(), String> {
+    use std::io::IsTerminal;
+    let (password, again) = if std::io::stdin().is_terminal() {
+        let first =
+            rpassword::prompt_password("New staff password: ").map_err(|e| e.to_string())?;
+        let again = rpassword::prompt_password("Again: ").map_err(|e| e.to_string())?;
+        (first, again)
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|e| format!("reading the password from stdin: {e}"))?;
+        let line = line.trim_end_matches(['\r', '\n']).to_string();
+        (line.clone(), line)
+    };
+    smileloop::admin::auth::check_new_password(&password, &again).map_err(|e| e.to_string())?;
+    let store = smileloop::jobs::JobStore::open(&settings.data_dir.join("db")).map_err(|e| {
+        format!(
+            "{e} (is the kiosk running? stop it first, or change the password on the admin page)"
+        )
+    })?;
+    let tree = store.tree("staff").map_err(|e| e.to_string())?;
+    smileloop::admin::StaffAuth::new(tree)
+        .set_password(&password)
+        .map_err(|e| e.to_string())?;
+    println!("Staff password set; every staff device is signed out.");
+    Ok(())
 }
 
 /// The configured animator; a fallback is reported on stderr.

@@ -22,6 +22,8 @@ fn spawn_with(data: &Path, port: u16, guest_port: u16, env: &[(&str, &str)]) -> 
         .env("SMILELOOP_PORT", port.to_string())
         .env("SMILELOOP_GUEST_ADDRESS", "127.0.0.1")
         .env("SMILELOOP_GUEST_PORT", guest_port.to_string())
+        .env("SMILELOOP_ADMIN_ADDRESS", "127.0.0.1")
+        .env("SMILELOOP_ADMIN_PORT", free_port().to_string())
         .env("SMILELOOP_PRESETS_DIR", repo().join("presets"))
         .env("SMILELOOP_UI_DIR", repo().join("kiosk-ui"))
         .env("SMILELOOP_MODELS_DIR", repo().join("models"))

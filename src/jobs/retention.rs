@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::config::{EventSettings, LiveSettings};
+
 use super::{job_dir, JobFiles, JobId, JobStore, Status, StoreError};
 
 /// How long an expired record is kept (so an old link says "expired"
@@ -59,6 +61,15 @@ impl Drop for InUseGuard {
 pub struct Policy {
     pub unpaid_hours: u32,
     pub paid_hours: u32,
+}
+
+impl From<&EventSettings> for Policy {
+    fn from(s: &EventSettings) -> Self {
+        Self {
+            unpaid_hours: s.retention_unpaid_hours,
+            paid_hours: s.retention_paid_hours,
+        }
+    }
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -188,12 +199,13 @@ pub fn remove_orphans(store: &JobStore, data_dir: &Path) -> Result<usize, StoreE
 pub async fn run(
     store: JobStore,
     data_dir: std::path::PathBuf,
-    policy: Policy,
+    live: Arc<LiveSettings>,
     in_use: Arc<InUse>,
     every: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
+        let policy = Policy::from(&*live.get());
         match sweep(&store, &data_dir, policy, &in_use, super::now_ms()).await {
             Ok(s) if !s.expired.is_empty() || !s.deleted.is_empty() => {
                 tracing::info!(

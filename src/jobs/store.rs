@@ -107,6 +107,12 @@ impl JobStore {
         })
     }
 
+    /// Another domain's tree in the same database (settings, staff, audit),
+    /// so one `flush` and one lock cover everything on disk.
+    pub fn tree(&self, name: &str) -> Result<sled::Tree, StoreError> {
+        Ok(self.db.open_tree(name)?)
+    }
+
     /// Makes every change so far durable. Call before reporting a change.
     pub async fn flush(&self) -> Result<(), StoreError> {
         self.db.flush_async().await?;

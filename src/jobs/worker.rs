@@ -7,7 +7,7 @@
 //! already crashed the kiosk [`MAX_ATTEMPTS`] times.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,7 @@ use tokio::sync::{watch, Notify};
 use super::{job_dir, now_ms, JobId, JobStore, Progress, Status, StoreError, UnlockReason};
 use crate::animate::{AnimateError, Animator};
 use crate::capture::photo;
-use crate::config::EventMode;
+use crate::config::{EventMode, LiveSettings};
 use crate::encode::H264Encoder;
 use crate::motion::Preset;
 use crate::render::{self, OutputPaths, RenderError, RenderReport};
@@ -30,6 +30,8 @@ pub struct Queue {
     notify: Notify,
     /// The job being rendered now, for health and the admin page.
     current: Mutex<Option<JobId>>,
+    /// The last render's animator time per frame, in µs (0: none yet).
+    last_us_per_frame: AtomicU64,
 }
 
 impl Queue {
@@ -39,6 +41,12 @@ impl Queue {
 
     pub fn current(&self) -> Option<JobId> {
         self.current.lock().map(|c| *c).unwrap_or(None)
+    }
+
+    /// Milliseconds per frame of the last finished render.
+    pub fn last_ms_per_frame(&self) -> Option<f64> {
+        let us = self.last_us_per_frame.load(Ordering::Relaxed);
+        (us > 0).then(|| us as f64 / 1000.0)
     }
 
     fn set_current(&self, id: Option<JobId>) {
@@ -55,9 +63,10 @@ pub struct Worker {
     pub presets: Arc<Vec<Preset>>,
     pub animator: Arc<dyn Animator>,
     pub encoder: H264Encoder,
-    pub watermark_text: String,
     pub data_dir: PathBuf,
-    pub event_mode: EventMode,
+    /// Watermark and event mode, read per job so staff changes apply to
+    /// the next guest.
+    pub live: Arc<LiveSettings>,
 }
 
 /// At start-up, before serving: interrupted renders go back in the queue;
@@ -180,13 +189,17 @@ impl Worker {
             j.finished_at = Some(now_ms());
             j.progress.frames_done = report.plan.frame_count;
         })?;
+        self.queue.last_us_per_frame.store(
+            (ms_per_frame * 1000.0).round().max(1.0) as u64,
+            Ordering::Relaxed,
+        );
         tracing::info!(
             job = %id,
             seconds = report.preview_ready.as_secs_f64(),
             ms_per_frame,
             "preview_ready"
         );
-        if self.event_mode == EventMode::Free {
+        if self.live.get().event_mode == EventMode::Free {
             self.store.transition(id, Status::Unlocked, |j| {
                 j.unlock = Some(UnlockReason::Event);
                 j.unlocked_at = Some(now_ms());
@@ -228,12 +241,13 @@ impl Worker {
         })?;
         let image = photo::decode(&bytes)
             .map_err(|e| RenderError::Animate(AnimateError::Backend(e.to_string())))?;
+        let watermark_text = self.live.get().watermark_text.clone();
         let request = render::Job {
             photo: &image,
             preset,
             animator: self.animator.as_ref(),
             encoder: self.encoder,
-            watermark_text: &self.watermark_text,
+            watermark_text: &watermark_text,
         };
         let mut last_write = Instant::now();
         let mut progress = |done: u32, total: u32| {

@@ -44,7 +44,7 @@ fn message(app: &Shared, status: HttpStatus, title: &str, text: &str) -> Page {
     page(
         status,
         title,
-        &app.settings.event_name,
+        &app.live.get().event_name,
         &format!("<p>{}</p>", esc(text)),
     )
 }
@@ -120,7 +120,8 @@ pub async fn guest_page(
             }
         }
     }
-    let event = &app.settings.event_name;
+    let event = app.live.get().event_name.clone();
+    let event = &event;
     let video = format!(
         "<video src=\"/g/{t}/preview.mp4\" poster=\"/g/{t}/poster.jpg\" autoplay loop muted \
          playsinline></video>",
@@ -222,7 +223,7 @@ pub async fn pay(
     let request = NewSession {
         job_id: job.id,
         price: price.clone(),
-        product_name: format!("{} — animated photo (HD video)", app.settings.event_name),
+        product_name: format!("{} — animated photo (HD video)", app.live.get().event_name),
         success_url: format!("{base}/g/{}?session_id={{CHECKOUT_SESSION_ID}}", job.token),
         cancel_url: format!("{base}/g/{}", job.token),
         expires_at: now_s + i64::from(app.settings.checkout_expiry_minutes) * 60,
@@ -285,7 +286,7 @@ pub fn confirm_delete(token: Result<GuestToken, MalformedId>, app: &State<Arc<Sh
     page(
         HttpStatus::Ok,
         "Delete",
-        &app.settings.event_name,
+        &app.live.get().event_name,
         &format!(
             "<p>Delete your photo and video from this kiosk now? This cannot be undone.{paid}</p>\
              <form method=\"post\" action=\"/g/{t}/delete\"><input type=\"hidden\" \

@@ -75,16 +75,20 @@ async fn create_job(
     app: &State<Arc<Shared>>,
 ) -> Result<(HttpStatus, Json<Created>), ApiError> {
     let form = form.map_err(|e| form_error(&e, app.settings.max_upload_mb))?;
-    let preset = app.preset(&form.preset).ok_or_else(|| {
-        ApiError::new(
-            HttpStatus::UnprocessableEntity,
-            "unknown_preset",
-            format!(
-                "There is no animation called `{}`.",
-                form.preset.chars().take(40).collect::<String>()
-            ),
-        )
-    })?;
+    let event = app.live.get();
+    let preset = app
+        .preset(&form.preset)
+        .filter(|p| event.preset_rank(p.id()).is_some())
+        .ok_or_else(|| {
+            ApiError::new(
+                HttpStatus::UnprocessableEntity,
+                "unknown_preset",
+                format!(
+                    "There is no animation called `{}`.",
+                    form.preset.chars().take(40).collect::<String>()
+                ),
+            )
+        })?;
     if app.store.count_with_status(Status::Queued) >= app.settings.queue_limit as usize {
         return Err(ApiError::new(
             HttpStatus::ServiceUnavailable,
@@ -119,9 +123,9 @@ async fn create_job(
 
     let source = format!("source.{}", info.extension());
     let mut job = Job::new(preset.id(), &source, now_ms());
-    job.price = (app.settings.event_mode == EventMode::Paid).then(|| Price {
-        cents: app.settings.price_cents,
-        currency: app.settings.currency.clone(),
+    job.price = (event.event_mode == EventMode::Paid).then(|| Price {
+        cents: event.price_cents,
+        currency: event.currency.clone(),
     });
     let dir = job_dir(&app.settings.data_dir, job.id);
     write_durably(&dir, &source, &bytes).await.map_err(|e| {
@@ -211,7 +215,7 @@ fn get_job(
         price_cents: job.price.as_ref().map(|p| p.cents),
         currency: job.price.as_ref().map(|p| p.currency.clone()),
         unlock: job.unlock,
-        payments_configured: app.stripe.is_some(),
+        payments_configured: app.payments_configured(),
         payments_offline: app.stripe.as_ref().is_some_and(|s| s.is_offline()),
     }))
 }
@@ -315,11 +319,18 @@ pub struct PresetView {
 /// `GET /api/presets`, in display order.
 #[get("/api/presets")]
 fn presets(app: &State<Arc<Shared>>) -> Json<Vec<PresetView>> {
+    let event = app.live.get();
+    let mut enabled: Vec<_> = app
+        .presets
+        .iter()
+        .filter(|p| p.supports_backend(app.animator.name()))
+        .filter_map(|p| event.preset_rank(p.id()).map(|rank| (rank, p)))
+        .collect();
+    enabled.sort_by_key(|(rank, _)| *rank);
     Json(
-        app.presets
-            .iter()
-            .filter(|p| p.supports_backend(app.animator.name()))
-            .map(|p| PresetView {
+        enabled
+            .into_iter()
+            .map(|(_, p)| PresetView {
                 id: p.id().to_string(),
                 label: p.file.label.clone(),
                 duration_s: p.file.duration_s,
@@ -343,6 +354,9 @@ pub struct Health {
     queue_limit: u32,
     rendering: Option<String>,
     event_mode: crate::config::EventMode,
+    event_name: String,
+    language: String,
+    idle_timeout_s: u32,
     payments_configured: bool,
     payments_offline: bool,
 }
@@ -350,6 +364,7 @@ pub struct Health {
 /// `GET /api/health`
 #[get("/api/health")]
 fn health(app: &State<Arc<Shared>>) -> Json<Health> {
+    let event = app.live.get();
     Json(Health {
         status: "ok",
         version: env!("CARGO_PKG_VERSION"),
@@ -361,8 +376,11 @@ fn health(app: &State<Arc<Shared>>) -> Json<Health> {
         queued: app.store.count_with_status(Status::Queued),
         queue_limit: app.settings.queue_limit,
         rendering: app.queue.current().map(|id| id.to_string()),
-        event_mode: app.settings.event_mode,
-        payments_configured: app.stripe.is_some(),
+        event_mode: event.event_mode,
+        event_name: event.event_name.clone(),
+        language: event.kiosk_language.clone(),
+        idle_timeout_s: event.idle_timeout_s,
+        payments_configured: app.payments_configured(),
         payments_offline: app.stripe.as_ref().is_some_and(|s| s.is_offline()),
     })
 }

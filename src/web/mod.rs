@@ -5,7 +5,10 @@
 //! - *guest* (`guest_address`:`guest_port`): the guest pages `/g/…`, the
 //!   download `/d/…` and the Stripe webhook, the one listener an operator
 //!   publishes through a tunnel. Kiosk routes do not exist there.
+//! - *admin* (`admin_address`:`admin_port`): the venue staff's pages
+//!   `/admin` and `/api/admin/…`, from allowed networks only.
 
+pub mod admin;
 pub mod error;
 mod guest;
 mod guest_pages;
@@ -25,7 +28,7 @@ use rocket::{catchers, Build, Rocket};
 
 use crate::app::Shared;
 
-fn config(shared: &Shared, address: IpAddr, port: u16) -> Config {
+pub(crate) fn config(shared: &Shared, address: IpAddr, port: u16) -> Config {
     let max = ByteUnit::from(shared.settings.max_upload_bytes());
     let mut cfg = Config::release_default();
     cfg.address = address;
@@ -57,6 +60,10 @@ pub fn kiosk(shared: Arc<Shared>) -> Rocket<Build> {
         .mount("/", FileServer::from(s.ui_dir.clone()).rank(20))
         .register("/", catchers![error::catch_all])
         .manage(shared)
+}
+
+pub fn admin(shared: Arc<Shared>) -> Result<Rocket<Build>, crate::app::StartError> {
+    admin::rocket(shared)
 }
 
 pub fn guest(shared: Arc<Shared>) -> Rocket<Build> {

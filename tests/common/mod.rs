@@ -50,6 +50,8 @@ pub fn settings(data_dir: &Path) -> Settings {
         port: free_port(),
         guest_address: [127, 0, 0, 1].into(),
         guest_port: free_port(),
+        admin_address: [127, 0, 0, 1].into(),
+        admin_port: free_port(),
         data_dir: data_dir.to_path_buf(),
         presets_dir: repo().join("presets"),
         ui_dir: repo().join("kiosk-ui"),
@@ -63,6 +65,7 @@ pub fn settings(data_dir: &Path) -> Settings {
 pub struct Server {
     pub kiosk: String,
     pub guest: String,
+    pub admin: String,
     running: Option<Running>,
     runtime: tokio::runtime::Runtime,
     pub dir: tempfile::TempDir,
@@ -88,6 +91,7 @@ impl Server {
         Self {
             kiosk: format!("http://127.0.0.1:{}", running.kiosk_port),
             guest: format!("http://127.0.0.1:{}", running.guest_port),
+            admin: format!("http://127.0.0.1:{}", running.admin_port),
             running: Some(running),
             runtime,
             dir,

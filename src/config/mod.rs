@@ -4,12 +4,18 @@
 //! Unknown keys and invalid values stop start-up with a message that names
 //! the key, so a typo never silently falls back to a default.
 
+pub mod event;
+
 use std::net::IpAddr;
 use std::path::PathBuf;
+
+use ipnet::IpNet;
 
 use rocket::figment::providers::{Env, Format, Serialized, Toml};
 use rocket::figment::Figment;
 use serde::{Deserialize, Serialize};
+
+pub use event::{EventSettings, LiveSettings};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -68,6 +74,12 @@ pub struct Settings {
     pub port: u16,
     pub guest_address: IpAddr,
     pub guest_port: u16,
+    /// The staff's admin listener.
+    pub admin_address: IpAddr,
+    pub admin_port: u16,
+    /// Who may reach the admin listener (CIDR list), judged by the peer
+    /// address; staff can change it on the admin page.
+    pub admin_networks: Vec<IpNet>,
     pub data_dir: PathBuf,
     pub presets_dir: PathBuf,
     pub ui_dir: PathBuf,
@@ -79,6 +91,10 @@ pub struct Settings {
     pub price_cents: u32,
     pub currency: String,
     pub watermark_text: String,
+    /// Enabled presets in the kiosk's order; empty means all.
+    pub presets: Vec<String>,
+    pub kiosk_language: String,
+    pub idle_timeout_s: u32,
     pub retention_unpaid_hours: u32,
     pub retention_paid_hours: u32,
     pub queue_limit: u32,
@@ -106,6 +122,9 @@ impl Default for Settings {
             port: 8000,
             guest_address: IpAddr::from([0, 0, 0, 0]),
             guest_port: 8080,
+            admin_address: IpAddr::from([0, 0, 0, 0]),
+            admin_port: 8081,
+            admin_networks: event::default_admin_networks(),
             data_dir: PathBuf::from("data"),
             presets_dir: PathBuf::from("presets"),
             ui_dir: PathBuf::from("kiosk-ui"),
@@ -117,6 +136,9 @@ impl Default for Settings {
             price_cents: 799,
             currency: "usd".into(),
             watermark_text: "SmileLoop preview".into(),
+            presets: vec![],
+            kiosk_language: "en".into(),
+            idle_timeout_s: 90,
             retention_unpaid_hours: 24,
             retention_paid_hours: 72,
             queue_limit: 20,
@@ -132,12 +154,6 @@ impl Default for Settings {
     }
 }
 
-/// Currencies Stripe Checkout accepts that a venue is likely to use.
-const CURRENCIES: [&str; 16] = [
-    "usd", "eur", "gbp", "chf", "cad", "aud", "nzd", "sek", "nok", "dkk", "pln", "czk", "jpy",
-    "mxn", "brl", "sgd",
-];
-
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("configuration key `{key}`: {message}")]
 pub struct ConfigError {
@@ -145,7 +161,7 @@ pub struct ConfigError {
     pub message: String,
 }
 
-fn err(key: &str, message: impl Into<String>) -> ConfigError {
+pub(crate) fn err(key: &str, message: impl Into<String>) -> ConfigError {
     ConfigError {
         key: key.into(),
         message: message.into(),
@@ -199,6 +215,18 @@ impl Settings {
         if self.port == self.guest_port && overlap {
             return Err(err("guest_port", "the guest listener needs its own port"));
         }
+        if self.admin_port == 0 {
+            return Err(err("admin_port", "must be 1-65535"));
+        }
+        let clash = |addr: IpAddr, port: u16| {
+            port == self.admin_port
+                && (addr == self.admin_address
+                    || addr.is_unspecified()
+                    || self.admin_address.is_unspecified())
+        };
+        if clash(self.address, self.port) || clash(self.guest_address, self.guest_port) {
+            return Err(err("admin_port", "the admin listener needs its own port"));
+        }
         let url = url::Url::parse(&self.public_base_url)
             .map_err(|e| err("public_base_url", format!("not a URL: {e}")))?;
         if !matches!(url.scheme(), "http" | "https")
@@ -211,34 +239,7 @@ impl Settings {
                 "must be an http(s) URL without query or fragment",
             ));
         }
-        let name_len = self.event_name.trim().chars().count();
-        if name_len == 0 || name_len > 80 {
-            return Err(err("event_name", "must be 1-80 characters"));
-        }
-        if !(50..=100_000).contains(&self.price_cents) {
-            return Err(err(
-                "price_cents",
-                "must be between 50 and 100000 (Stripe's minimum is 50)",
-            ));
-        }
-        if !CURRENCIES.contains(&self.currency.as_str()) {
-            return Err(err(
-                "currency",
-                format!("must be one of {}", CURRENCIES.join(", ")),
-            ));
-        }
-        let wm_len = self.watermark_text.trim().chars().count();
-        if wm_len == 0 || wm_len > 40 {
-            return Err(err("watermark_text", "must be 1-40 characters"));
-        }
-        for (key, hours) in [
-            ("retention_unpaid_hours", self.retention_unpaid_hours),
-            ("retention_paid_hours", self.retention_paid_hours),
-        ] {
-            if !(1..=24 * 365).contains(&hours) {
-                return Err(err(key, "must be between 1 and 8760 hours"));
-            }
-        }
+        self.event().validate()?;
         if !(1..=1000).contains(&self.queue_limit) {
             return Err(err("queue_limit", "must be between 1 and 1000"));
         }
@@ -286,16 +287,31 @@ impl Settings {
         Ok(())
     }
 
+    /// The event settings as the config file gives them.
+    pub fn event(&self) -> EventSettings {
+        EventSettings {
+            event_name: self.event_name.clone(),
+            event_mode: self.event_mode,
+            price_cents: self.price_cents,
+            currency: self.currency.clone(),
+            presets: self.presets.clone(),
+            watermark_text: self.watermark_text.clone(),
+            kiosk_language: self.kiosk_language.clone(),
+            idle_timeout_s: self.idle_timeout_s,
+            retention_unpaid_hours: self.retention_unpaid_hours,
+            retention_paid_hours: self.retention_paid_hours,
+            admin_networks: self.admin_networks.clone(),
+        }
+    }
+
     pub fn max_upload_bytes(&self) -> u64 {
         u64::from(self.max_upload_mb) * 1024 * 1024
     }
 
-    /// Whether guests can pay on their phones: paid mode with both Stripe
-    /// secrets set.
-    pub fn payments_configured(&self) -> bool {
-        self.event_mode == EventMode::Paid
-            && self.stripe_secret_key.is_some()
-            && self.stripe_webhook_secret.is_some()
+    /// Whether both Stripe secrets are set (paid mode then takes payments
+    /// on the phone; the mode itself can change while the kiosk runs).
+    pub fn stripe_keys_set(&self) -> bool {
+        self.stripe_secret_key.is_some() && self.stripe_webhook_secret.is_some()
     }
 
     /// The guest URL base without a trailing slash.
@@ -327,7 +343,10 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_key() {
-        let cases: [(&str, &str, &str); 17] = [
+        let cases: [(&str, &str, &str); 20] = [
+            ("admin_port", "8080", "admin_port"),
+            ("admin_networks", "[\"not-a-net\"]", "admin_networks"),
+            ("kiosk_language", "\"xx\"", "kiosk_language"),
             ("stripe_secret_key", "\"pk_live_abc\"", "stripe_secret_key"),
             (
                 "stripe_webhook_secret",
@@ -368,14 +387,7 @@ mod tests {
         .expect("valid");
         let shown = format!("{s:?}");
         assert!(!shown.contains("topsecret") && !shown.contains("alsosecret"));
-        assert!(s.payments_configured());
-        let free = with(&[
-            ("stripe_secret_key", "\"sk_test_topsecret\""),
-            ("stripe_webhook_secret", "\"whsec_alsosecret\""),
-            ("event_mode", "\"free\""),
-        ])
-        .expect("valid");
-        assert!(!free.payments_configured());
+        assert!(s.stripe_keys_set());
     }
 
     #[test]

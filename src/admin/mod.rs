@@ -1,0 +1,179 @@
+//! The venue staff's side of the kiosk: sign-in (`auth`), the audit log
+//! (`audit`), the CSV export (`export`), the dashboard's figures
+//! (`stats`), and the actions staff take on guests' jobs (here). The
+//! admin listener in `web::admin` is a thin HTTP layer over these.
+
+pub mod audit;
+pub mod auth;
+pub mod export;
+pub mod stats;
+
+use std::path::Path;
+
+use crate::jobs::retention;
+use crate::jobs::staff::StaffError;
+use crate::jobs::worker::Queue;
+use crate::jobs::{Job, JobId, JobStore, Progress, Status, StoreError};
+
+pub use audit::Audit;
+pub use auth::{LoginThrottle, StaffAuth};
+
+/// The staff state the admin listener holds.
+pub struct Admin {
+    pub auth: StaffAuth,
+    pub audit: Audit,
+    pub throttle: LoginThrottle,
+}
+
+impl Admin {
+    pub fn open(store: &JobStore) -> Result<Self, StoreError> {
+        Ok(Self {
+            auth: StaffAuth::new(store.tree("staff")?),
+            audit: Audit::new(store.tree("audit")?),
+            throttle: LoginThrottle::default(),
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error("there is no such job (it may have been deleted)")]
+    NotFound,
+    #[error("the job is being rendered right now; try again when it is done")]
+    Rendering,
+    #[error("the job is {0}: only a finished preview or a failed job can be re-rendered")]
+    NotRerenderable(Status),
+    #[error("there is no preset `{0}`")]
+    UnknownPreset(String),
+    #[error("{0}")]
+    Staff(#[from] StaffError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Renders a job again, with another preset if given: back in the queue
+/// with its attempts reset, since staff chose to retry it.
+pub async fn rerender(
+    store: &JobStore,
+    queue: &Queue,
+    id: JobId,
+    preset: Option<&str>,
+    known_presets: &[&str],
+) -> Result<Job, ActionError> {
+    if let Some(p) = preset.filter(|p| !known_presets.contains(p)) {
+        return Err(ActionError::UnknownPreset(p.chars().take(40).collect()));
+    }
+    let job = store.get(id)?.ok_or(ActionError::NotFound)?;
+    if !matches!(job.status, Status::PreviewReady | Status::Failed) {
+        return Err(ActionError::NotRerenderable(job.status));
+    }
+    let job = store.transition(id, Status::Queued, |j| {
+        if let Some(p) = preset {
+            j.preset = p.to_string();
+        }
+        j.attempts = 0;
+        j.error = None;
+        j.progress = Progress::default();
+        j.finished_at = None;
+    })?;
+    store.flush().await?;
+    tracing::info!(job = %id, preset = %job.preset, "queued again by staff");
+    queue.wake();
+    Ok(job)
+}
+
+/// Deletes a job's record and files now (a guest's privacy request).
+pub async fn delete(store: &JobStore, data_dir: &Path, id: JobId) -> Result<(), ActionError> {
+    match retention::delete_now(store, data_dir, id).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(ActionError::NotFound),
+        Err(StoreError::IllegalTransition { .. }) => Err(ActionError::Rendering),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// What the end-of-event wipe removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndScope {
+    /// Every guest photo and video, paid or not.
+    All,
+    /// Everything except unlocked videos still in their download window.
+    KeepDownloadWindow,
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct EndReport {
+    pub removed: Vec<JobId>,
+    /// Unlocked videos left for their guests to download.
+    pub kept: Vec<JobId>,
+    /// Being rendered right now: left alone (retention removes it later).
+    pub busy: Vec<JobId>,
+}
+
+/// Which jobs the wipe removes (pure, for the confirmation page too).
+pub fn end_plan(jobs: &[Job], scope: EndScope, paid_hours: u32, now_ms: i64) -> EndReport {
+    let window = i64::from(paid_hours) * 3_600_000;
+    let mut r = EndReport::default();
+    for j in jobs {
+        let in_window =
+            j.status == Status::Unlocked && j.unlocked_at.unwrap_or(j.updated_at) + window > now_ms;
+        if j.status == Status::Rendering {
+            r.busy.push(j.id);
+        } else if scope == EndScope::KeepDownloadWindow && in_window {
+            r.kept.push(j.id);
+        } else {
+            r.removed.push(j.id);
+        }
+    }
+    r
+}
+
+/// Carries out [`end_plan`]; a job that started rendering meanwhile is
+/// reported as busy, not half-deleted.
+pub async fn end_of_event(
+    store: &JobStore,
+    data_dir: &Path,
+    scope: EndScope,
+    paid_hours: u32,
+) -> Result<EndReport, StoreError> {
+    let mut plan = end_plan(&store.all()?, scope, paid_hours, crate::jobs::now_ms());
+    let mut removed = Vec::with_capacity(plan.removed.len());
+    for id in plan.removed {
+        match retention::delete_now(store, data_dir, id).await {
+            Ok(_) => removed.push(id),
+            Err(StoreError::IllegalTransition { .. }) => plan.busy.push(id),
+            Err(e) => return Err(e),
+        }
+    }
+    plan.removed = removed;
+    Ok(plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn end_plan_keeps_paid_videos_in_their_window_when_asked() {
+        let now = 100 * 3_600_000;
+        let mk = |status: Status, unlocked_h: Option<i64>| {
+            let mut j = Job::new("soft_smile", "s.jpg", 0);
+            j.status = status;
+            j.unlocked_at = unlocked_h.map(|h| h * 3_600_000);
+            j
+        };
+        let jobs = vec![
+            mk(Status::PreviewReady, None),
+            mk(Status::Unlocked, Some(99)),
+            mk(Status::Unlocked, Some(10)),
+            mk(Status::Rendering, None),
+        ];
+        let keep = end_plan(&jobs, EndScope::KeepDownloadWindow, 72, now);
+        assert_eq!(keep.removed, vec![jobs[0].id, jobs[2].id]);
+        assert_eq!(keep.kept, vec![jobs[1].id]);
+        assert_eq!(keep.busy, vec![jobs[3].id]);
+        let all = end_plan(&jobs, EndScope::All, 72, now);
+        assert_eq!(all.removed.len(), 3);
+        assert!(all.kept.is_empty());
+    }
+}

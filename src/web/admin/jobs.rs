@@ -1,0 +1,396 @@
+//! The jobs page: newest first with poster thumbnails, filters, and the
+//! actions staff take in two taps (unlock for cash or comp, re-render,
+//! delete now, open the guest page, show the QR again). Every action is
+//! recorded in the audit log.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use html_escape::{encode_double_quoted_attribute as attr, encode_text as esc};
+use rocket::form::{Form, FromForm};
+use rocket::http::{ContentType, Status};
+use rocket::response::Redirect;
+use rocket::{get, post, routes, Route, State};
+
+use super::api::{row, staff_reason};
+use super::view::{layout, Html, PageError};
+use super::{Staff, StaffWrite};
+use crate::admin::export::{amount, utc};
+use crate::admin::{self, Admin};
+use crate::app::Shared;
+use crate::jobs::{job_dir, staff, Job, JobId, Status as JobStatus, UnlockReason};
+use crate::web::ranged::RangedFile;
+
+pub fn routes() -> Vec<Route> {
+    routes![list, poster, qr, unlock, rerender, delete]
+}
+
+/// `all`/absent, or one status by its name.
+pub fn parse_status(s: Option<&str>) -> Result<Option<JobStatus>, String> {
+    match s.filter(|s| !s.is_empty() && *s != "all") {
+        None => Ok(None),
+        Some(s) => JobStatus::ALL
+            .into_iter()
+            .find(|st| st.to_string() == s)
+            .map(Some)
+            .ok_or_else(|| {
+                format!(
+                    "Unknown status `{}`.",
+                    s.chars().take(20).collect::<String>()
+                )
+            }),
+    }
+}
+
+/// A `YYYY-MM-DD` date as Unix ms at 00:00 UTC.
+pub fn parse_day(s: &str) -> Result<i64, String> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(s, &format)
+        .map(|d| d.midnight().assume_utc().unix_timestamp() * 1000)
+        .map_err(|_| {
+            format!(
+                "`{}` is not a date (YYYY-MM-DD).",
+                s.chars().take(20).collect::<String>()
+            )
+        })
+}
+
+fn id(s: &str) -> Result<JobId, PageError> {
+    s.parse()
+        .map_err(|_| PageError::new(Status::BadRequest, "That job id is not valid."))
+}
+
+fn load(app: &Shared, s: &str) -> Result<Job, PageError> {
+    app.store
+        .get(id(s)?)
+        .map_err(PageError::internal)?
+        .ok_or_else(|| {
+            PageError::new(
+                Status::NotFound,
+                "There is no such job (it may have been deleted).",
+            )
+        })
+}
+
+fn payment_state(j: &Job) -> String {
+    let mut s = match (&j.payment, j.unlock) {
+        (Some(p), _) => format!(
+            "<span class=\"ok\">paid {} {}</span>",
+            amount(p.amount_cents, &p.currency),
+            esc(&p.currency)
+        ),
+        (None, Some(UnlockReason::StaffCash)) => "<span class=\"ok\">cash</span>".into(),
+        (None, Some(UnlockReason::StaffComp)) => "<span class=\"ok\">comp</span>".into(),
+        (None, Some(UnlockReason::Event)) => "free (event)".into(),
+        _ => "unpaid".into(),
+    };
+    if let Some(note) = &j.unlock_note {
+        s.push_str(&format!("<br><span class=\"quiet\">{}</span>", esc(note)));
+    }
+    if let Some(flag) = &j.staff_flag {
+        s.push_str(&format!("<br><span class=\"bad\">⚑ {}</span>", esc(flag)));
+    }
+    s
+}
+
+fn actions(app: &Shared, j: &Job, csrf: &str) -> String {
+    let id = j.id;
+    let mut out = String::new();
+    if j.status == JobStatus::PreviewReady {
+        out.push_str(&format!(
+            "<form class=\"inline\" method=\"post\" action=\"/admin/jobs/{id}/unlock?csrf={csrf}\">\
+             <select name=\"reason\"><option value=\"cash\">Cash</option>\
+             <option value=\"comp\">Comp</option></select>\
+             <input name=\"note\" placeholder=\"Reason\" required maxlength=\"200\">\
+             <button>Unlock</button></form>"
+        ));
+    }
+    if matches!(j.status, JobStatus::PreviewReady | JobStatus::Failed) {
+        let options: String = app
+            .presets
+            .iter()
+            .map(|p| {
+                let sel = if p.id() == j.preset { " selected" } else { "" };
+                format!(
+                    "<option value=\"{}\"{sel}>{}</option>",
+                    attr(p.id()),
+                    esc(p.label("en"))
+                )
+            })
+            .collect();
+        out.push_str(&format!(
+            "<form class=\"inline\" method=\"post\" action=\"/admin/jobs/{id}/rerender?csrf={csrf}\">\
+             <select name=\"preset\">{options}</select><button>Re-render</button></form>"
+        ));
+    }
+    if j.status != JobStatus::Rendering {
+        out.push_str(&format!(
+            "<form class=\"inline\" method=\"post\" action=\"/admin/jobs/{id}/delete?csrf={csrf}\">\
+             <label><input type=\"checkbox\" name=\"confirm\" value=\"yes\" required> sure</label>\
+             <button class=\"danger\">Delete now</button></form>"
+        ));
+    }
+    let r = row(app, j);
+    out.push_str(&format!(
+        "<div><a href=\"{}\" target=\"_blank\" rel=\"noopener\">Guest page</a> · \
+         <a href=\"/admin/jobs/{id}/qr.svg\" target=\"_blank\">QR</a></div>",
+        attr(&r.guest_url)
+    ));
+    out
+}
+
+/// `GET /admin/jobs?status=…&from=YYYY-MM-DD&to=YYYY-MM-DD` (to inclusive).
+#[get("/admin/jobs?<status>&<from>&<to>&<done>")]
+fn list(
+    staff: Staff,
+    app: &State<Arc<Shared>>,
+    status: Option<&str>,
+    from: Option<&str>,
+    to: Option<&str>,
+    done: Option<&str>,
+) -> Result<Html, PageError> {
+    let bad = |m: String| PageError::new(Status::BadRequest, m);
+    let wanted = parse_status(status).map_err(bad)?;
+    let from_ms = from
+        .filter(|s| !s.is_empty())
+        .map(parse_day)
+        .transpose()
+        .map_err(bad)?;
+    let to_ms = to
+        .filter(|s| !s.is_empty())
+        .map(parse_day)
+        .transpose()
+        .map_err(bad)?;
+    let jobs = app.store.all().map_err(PageError::internal)?;
+    let csrf = &staff.session.csrf;
+    let shown: Vec<&Job> = jobs
+        .iter()
+        .filter(|j| wanted.is_none_or(|s| j.status == s))
+        .filter(|j| from_ms.is_none_or(|f| j.created_at >= f))
+        .filter(|j| to_ms.is_none_or(|t| j.created_at < t + 86_400_000))
+        .take(300)
+        .collect();
+    let rows: String = shown
+        .iter()
+        .map(|j| {
+            let thumb = if j.files.poster.is_some() {
+                format!("<img class=\"thumb\" loading=\"lazy\" alt=\"\" src=\"/admin/jobs/{}/poster.jpg\">", j.id)
+            } else {
+                String::new()
+            };
+            let price = j.price.as_ref().map_or("free".into(), |p| {
+                format!("{} {}", amount(p.cents.into(), &p.currency), esc(&p.currency))
+            });
+            format!(
+                "<tr id=\"job-{id}\"><td>{thumb}</td><td>{time}<br><span class=\"quiet\">{id}</span></td>\
+                 <td class=\"status\">{status}</td><td>{preset}</td><td>{price}</td><td>{pay}</td><td>{act}</td></tr>",
+                id = j.id,
+                time = utc(j.created_at),
+                status = j.status,
+                preset = esc(&j.preset),
+                pay = payment_state(j),
+                act = actions(app, j, csrf),
+            )
+        })
+        .collect();
+    let options: String = std::iter::once("all".to_string())
+        .chain(JobStatus::ALL.iter().map(|s| s.to_string()))
+        .map(|s| {
+            let sel = if Some(s.as_str()) == status {
+                " selected"
+            } else {
+                ""
+            };
+            format!("<option{sel}>{s}</option>")
+        })
+        .collect();
+    let notice = done
+        .map(|d| format!("<p class=\"card ok\">{}</p>", esc(d)))
+        .unwrap_or_default();
+    let body = format!(
+        "{notice}<form class=\"card\" method=\"get\" action=\"/admin/jobs\">\
+         <label class=\"inline\">Status <select name=\"status\">{options}</select></label>\
+         <label class=\"inline\">From <input type=\"date\" name=\"from\" value=\"{f}\"></label>\
+         <label class=\"inline\">To <input type=\"date\" name=\"to\" value=\"{t}\"></label>\
+         <button>Filter</button></form>\
+         <p class=\"quiet\">{n} shown (newest first). Times are UTC.</p>\
+         <table><tr><th></th><th>Created</th><th>Status</th><th>Animation</th><th>Price</th>\
+         <th>Payment</th><th>Actions</th></tr>{rows}</table>",
+        f = attr(from.unwrap_or("")),
+        t = attr(to.unwrap_or("")),
+        n = shown.len(),
+    );
+    Ok(layout(Status::Ok, "Jobs", Some(csrf), &body))
+}
+
+#[get("/admin/jobs/<id>/poster.jpg")]
+async fn poster(
+    _staff: Staff,
+    app: &State<Arc<Shared>>,
+    id: &str,
+) -> Result<RangedFile, PageError> {
+    let job = load(app, id)?;
+    let name = job
+        .files
+        .poster
+        .ok_or_else(|| PageError::new(Status::NotFound, "No poster yet."))?;
+    RangedFile::open(
+        &job_dir(&app.settings.data_dir, job.id).join(name),
+        ContentType::JPEG,
+    )
+    .await
+    .map_err(|_| PageError::new(Status::NotFound, "No poster."))
+}
+
+#[get("/admin/jobs/<id>/qr.svg")]
+fn qr(
+    _staff: Staff,
+    app: &State<Arc<Shared>>,
+    id: &str,
+) -> Result<(ContentType, String), PageError> {
+    let job = load(app, id)?;
+    let url = row(app, &job).guest_url;
+    Ok((
+        ContentType::SVG,
+        crate::web::qr::svg(&url).map_err(PageError::internal)?,
+    ))
+}
+
+pub async fn do_unlock(
+    app: &Shared,
+    admin: &Admin,
+    peer: IpAddr,
+    id: JobId,
+    reason: UnlockReason,
+    note: &str,
+) -> Result<Job, admin::ActionError> {
+    let job = staff::unlock(&app.store, id, reason, note)
+        .await
+        .map_err(|e| match e {
+            staff::StaffError::Store(_) if app.store.get(id).ok().flatten().is_none() => {
+                admin::ActionError::NotFound
+            }
+            e => e.into(),
+        })?;
+    let _ = admin
+        .audit
+        .record(
+            peer,
+            "unlock",
+            format!("job {id} unlocked ({reason:?}): {}", note.trim()),
+        )
+        .await;
+    Ok(job)
+}
+
+pub async fn do_rerender(
+    app: &Shared,
+    admin: &Admin,
+    peer: IpAddr,
+    id: JobId,
+    preset: Option<&str>,
+) -> Result<Job, admin::ActionError> {
+    let before = app.store.get(id)?.map(|j| j.preset);
+    let job = admin::rerender(&app.store, &app.queue, id, preset, &app.preset_ids()).await?;
+    let _ = admin
+        .audit
+        .record(
+            peer,
+            "rerender",
+            format!(
+                "job {id} queued again ({} → {})",
+                before.unwrap_or_default(),
+                job.preset
+            ),
+        )
+        .await;
+    Ok(job)
+}
+
+#[derive(FromForm)]
+struct UnlockForm<'r> {
+    reason: &'r str,
+    note: &'r str,
+}
+
+fn back(message: &str) -> Redirect {
+    let q = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("done", message)
+        .finish();
+    Redirect::to(format!("/admin/jobs?{q}"))
+}
+
+#[post("/admin/jobs/<id>/unlock", data = "<form>")]
+async fn unlock(
+    staff: StaffWrite,
+    app: &State<Arc<Shared>>,
+    admin: &State<Arc<Admin>>,
+    id: &str,
+    form: Form<UnlockForm<'_>>,
+) -> Result<Redirect, PageError> {
+    let job_id = self::id(id)?;
+    let reason = staff_reason(form.reason).ok_or_else(|| {
+        PageError::new(
+            Status::UnprocessableEntity,
+            "The reason must be cash or comp.",
+        )
+    })?;
+    do_unlock(app, admin, staff.0.peer, job_id, reason, form.note).await?;
+    Ok(back(&format!("Job {job_id} unlocked.")))
+}
+
+#[derive(FromForm)]
+struct RerenderForm<'r> {
+    preset: Option<&'r str>,
+}
+
+#[post("/admin/jobs/<id>/rerender", data = "<form>")]
+async fn rerender(
+    staff: StaffWrite,
+    app: &State<Arc<Shared>>,
+    admin: &State<Arc<Admin>>,
+    id: &str,
+    form: Form<RerenderForm<'_>>,
+) -> Result<Redirect, PageError> {
+    let job_id = self::id(id)?;
+    do_rerender(app, admin, staff.0.peer, job_id, form.preset).await?;
+    Ok(back(&format!("Job {job_id} is queued to render again.")))
+}
+
+#[derive(FromForm)]
+struct DeleteForm<'r> {
+    confirm: Option<&'r str>,
+}
+
+#[post("/admin/jobs/<id>/delete", data = "<form>")]
+async fn delete(
+    staff: StaffWrite,
+    app: &State<Arc<Shared>>,
+    admin: &State<Arc<Admin>>,
+    id: &str,
+    form: Form<DeleteForm<'_>>,
+) -> Result<Redirect, PageError> {
+    let job_id = self::id(id)?;
+    if form.confirm != Some("yes") {
+        return Err(PageError::new(
+            Status::UnprocessableEntity,
+            "Tick “sure” to delete: deleting cannot be undone.",
+        ));
+    }
+    do_delete(app, admin, staff.0.peer, job_id).await?;
+    Ok(back(&format!("Job {job_id} and its files are deleted.")))
+}
+
+pub async fn do_delete(
+    app: &Shared,
+    admin: &Admin,
+    peer: IpAddr,
+    id: JobId,
+) -> Result<(), admin::ActionError> {
+    admin::delete(&app.store, &app.settings.data_dir, id).await?;
+    let _ = admin
+        .audit
+        .record(peer, "delete", format!("job {id} deleted"))
+        .await;
+    Ok(())
+}

@@ -1,0 +1,170 @@
+//! The admin listener (`admin_address`:`admin_port`): `/admin` pages and
+//! `/api/admin/…` for venue staff. Nothing here exists on the kiosk or
+//! guest listeners.
+//!
+//! Access, in the order Rocket checks it: [`AdminPeer`] (the TCP peer is
+//! in `admin_networks`; forwarded headers are never read), then [`Staff`]
+//! (a live session cookie), then for every state change [`StaffWrite`]
+//! (the session's CSRF token in `X-CSRF-Token` or the `csrf` query
+//! parameter of the form's action). Every route takes one of them; a test
+//! walks the route table to prove it.
+
+mod api;
+mod jobs;
+mod login;
+mod pages;
+mod settings;
+mod view;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use rocket::fairing::AdHoc;
+use rocket::http::{Header, Status};
+use rocket::request::{FromRequest, Outcome, Request};
+use rocket::{catchers, Build, Rocket, Route};
+
+use crate::admin::auth::Session;
+use crate::admin::Admin;
+use crate::app::{Shared, StartError};
+use crate::jobs::now_ms;
+
+pub const COOKIE: &str = "smileloop_staff";
+
+/// Routes anyone on an allowed network may use (sign-in itself).
+pub const OPEN_ROUTES: [&str; 4] = [
+    "GET /admin/login",
+    "POST /admin/login",
+    "GET /admin/setup",
+    "POST /admin/setup",
+];
+
+pub fn routes() -> Vec<Route> {
+    let mut r = login::routes();
+    r.extend(pages::routes());
+    r.extend(api::routes());
+    r
+}
+
+pub fn rocket(shared: Arc<Shared>) -> Result<Rocket<Build>, StartError> {
+    let s = &shared.settings;
+    let mut cfg = super::config(&shared, s.admin_address, s.admin_port);
+    // The peer address is the only judge; a proxy's header never is.
+    cfg.ip_header = None;
+    let admin = Arc::new(Admin::open(&shared.store)?);
+    Ok(rocket::custom(cfg)
+        .mount("/", routes())
+        .register("/", catchers![view::catch_all])
+        .attach(AdHoc::on_response("admin headers", |_, res| {
+            Box::pin(async move {
+                res.set_header(Header::new("Cache-Control", "no-store"));
+                res.set_header(Header::new("Referrer-Policy", "no-referrer"));
+                res.set_header(Header::new("X-Frame-Options", "DENY"));
+                res.set_header(Header::new("X-Content-Type-Options", "nosniff"));
+                res.set_header(Header::new(
+                    "Content-Security-Policy",
+                    "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; \
+                     form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+                ));
+            })
+        }))
+        .manage(shared)
+        .manage(admin))
+}
+
+/// Why a request was refused, for the catcher's message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    None,
+    Network,
+    SignIn,
+    Csrf,
+}
+
+fn refuse<T>(req: &Request<'_>, why: Refusal, status: Status) -> Outcome<T, Refusal> {
+    req.local_cache(|| why);
+    Outcome::Error((status, why))
+}
+
+fn state<'r>(req: &'r Request<'_>) -> Option<(&'r Arc<Shared>, &'r Arc<Admin>)> {
+    Some((
+        req.rocket().state::<Arc<Shared>>()?,
+        req.rocket().state::<Arc<Admin>>()?,
+    ))
+}
+
+/// A request from an allowed network.
+pub struct AdminPeer(pub IpAddr);
+
+fn peer_allowed(req: &Request<'_>) -> Option<IpAddr> {
+    let (app, _) = state(req)?;
+    let ip = req.remote()?.ip();
+    app.live.get().admin_allowed(ip).then_some(ip)
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for AdminPeer {
+    type Error = Refusal;
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Refusal> {
+        match peer_allowed(req) {
+            Some(ip) => Outcome::Success(AdminPeer(ip)),
+            None => refuse(req, Refusal::Network, Status::Forbidden),
+        }
+    }
+}
+
+/// A signed-in staff member on an allowed network.
+pub struct Staff {
+    pub peer: IpAddr,
+    pub token: String,
+    pub session: Session,
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Staff {
+    type Error = Refusal;
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Refusal> {
+        let AdminPeer(peer) = rocket::outcome::try_outcome!(req.guard::<AdminPeer>().await);
+        let Some((_, admin)) = state(req) else {
+            return refuse(req, Refusal::SignIn, Status::InternalServerError);
+        };
+        let token = req.cookies().get(COOKIE).map(|c| c.value().to_string());
+        let session = token.as_deref().map(|t| admin.auth.session(t, now_ms()));
+        match (token, session) {
+            (Some(token), Some(Ok(Some(session)))) => Outcome::Success(Staff {
+                peer,
+                token,
+                session,
+            }),
+            (_, Some(Err(e))) => {
+                tracing::error!("staff session lookup: {e}");
+                refuse(req, Refusal::SignIn, Status::InternalServerError)
+            }
+            _ => refuse(req, Refusal::SignIn, Status::Unauthorized),
+        }
+    }
+}
+
+/// A signed-in staff member making a change, with the session's CSRF
+/// token.
+pub struct StaffWrite(pub Staff);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for StaffWrite {
+    type Error = Refusal;
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Refusal> {
+        let staff = rocket::outcome::try_outcome!(req.guard::<Staff>().await);
+        let given = req
+            .headers()
+            .get_one("X-CSRF-Token")
+            .map(str::to_string)
+            .or_else(|| req.query_value::<String>("csrf").and_then(Result::ok));
+        match given {
+            Some(t) if staff.session.csrf_matches(&t) => Outcome::Success(StaffWrite(staff)),
+            _ => refuse(req, Refusal::Csrf, Status::Forbidden),
+        }
+    }
+}

@@ -1,0 +1,331 @@
+//! The settings page: tonight's event (name, mode, price, animations and
+//! their order, watermark, language, idle timeout, retention, admin
+//! networks) and the staff password. Saved to sled, applied to the next
+//! guest without a restart; every change is in the audit log.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use html_escape::{encode_double_quoted_attribute as attr, encode_text as esc};
+use ipnet::IpNet;
+use rocket::form::{Errors, Form, FromForm};
+use rocket::http::Status;
+use rocket::response::Redirect;
+use rocket::{get, post, routes, Route, State};
+
+use super::view::{layout, Html, PageError};
+use super::{Staff, StaffWrite};
+use crate::admin::{audit, Admin};
+use crate::app::Shared;
+use crate::config::event::{CURRENCIES, LANGUAGES};
+use crate::config::{ConfigError, EventMode, EventSettings};
+
+pub fn routes() -> Vec<Route> {
+    routes![page, save]
+}
+
+/// The form as typed; numbers stay text so a typo gets our message.
+#[derive(Debug, FromForm)]
+pub struct SettingsForm<'r> {
+    pub event_name: &'r str,
+    pub event_mode: &'r str,
+    pub price: &'r str,
+    pub currency: &'r str,
+    /// Preset id → its place ("1", "2", …) or "off".
+    pub position: HashMap<&'r str, &'r str>,
+    pub watermark_text: &'r str,
+    pub kiosk_language: &'r str,
+    pub idle_timeout_s: &'r str,
+    pub retention_unpaid_hours: &'r str,
+    pub retention_paid_hours: &'r str,
+    pub admin_networks: &'r str,
+}
+
+fn bad(key: &str, message: impl Into<String>) -> ConfigError {
+    crate::config::err(key, message)
+}
+
+/// "7.99" → 799 (no decimals for JPY). Refuses negatives and fractions of
+/// a cent.
+pub fn parse_price(s: &str, currency: &str) -> Result<u32, ConfigError> {
+    let s = s.trim().trim_start_matches(['$', '€', '£']);
+    if s.starts_with('-') {
+        return Err(bad("price", "cannot be negative"));
+    }
+    let decimals = if currency == "jpy" { 0 } else { 2 };
+    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+    let digits = |t: &str| !t.is_empty() && t.len() <= 6 && t.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || (!frac.is_empty() && !digits(frac)) || frac.len() > decimals {
+        return Err(bad(
+            "price",
+            format!(
+                "`{}` is not a price like 7.99",
+                s.chars().take(12).collect::<String>()
+            ),
+        ));
+    }
+    let whole: u32 = whole.parse().map_err(|_| bad("price", "too large"))?;
+    let mut frac_v: u32 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse().map_err(|_| bad("price", "bad cents"))?
+    };
+    if decimals == 2 && frac.len() == 1 {
+        frac_v *= 10;
+    }
+    Ok(whole * 10u32.pow(decimals as u32) + frac_v)
+}
+
+fn number(key: &str, s: &str) -> Result<u32, ConfigError> {
+    s.trim().parse().map_err(|_| {
+        bad(
+            key,
+            format!(
+                "`{}` is not a whole number",
+                s.chars().take(12).collect::<String>()
+            ),
+        )
+    })
+}
+
+/// One network per line; a bare address means just that address.
+pub fn parse_networks(text: &str) -> Result<Vec<IpNet>, ConfigError> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            l.parse::<IpNet>()
+                .or_else(|_| l.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    bad(
+                        "admin_networks",
+                        format!(
+                            "`{}` is not a network like 192.168.1.0/24",
+                            l.chars().take(45).collect::<String>()
+                        ),
+                    )
+                })
+        })
+        .collect()
+}
+
+/// The settings the form asks for, checked field by field; `known` is
+/// the presets on disk in their files' order.
+pub fn from_form(f: &SettingsForm<'_>, known: &[&str]) -> Result<EventSettings, ConfigError> {
+    let event_mode = match f.event_mode {
+        "paid" => EventMode::Paid,
+        "free" => EventMode::Free,
+        _ => return Err(bad("event_mode", "must be paid or free")),
+    };
+    let currency = f.currency.trim().to_ascii_lowercase();
+    if let Some(unknown) = f.position.keys().find(|k| !known.contains(k)) {
+        return Err(bad(
+            "presets",
+            format!(
+                "there is no preset `{}`",
+                unknown.chars().take(40).collect::<String>()
+            ),
+        ));
+    }
+    let mut placed: Vec<(u32, usize, &str)> = vec![];
+    for (order, id) in known.iter().enumerate() {
+        match f.position.get(id).map(|p| p.trim()) {
+            None | Some("off") | Some("") => {}
+            Some(p) => placed.push((number("presets", p)?, order, id)),
+        }
+    }
+    if placed.is_empty() {
+        return Err(bad("presets", "enable at least one animation"));
+    }
+    placed.sort();
+    let s = EventSettings {
+        event_name: f.event_name.trim().to_string(),
+        event_mode,
+        price_cents: parse_price(f.price, &currency)?,
+        currency,
+        presets: placed
+            .into_iter()
+            .map(|(_, _, id)| id.to_string())
+            .collect(),
+        watermark_text: f.watermark_text.trim().to_string(),
+        kiosk_language: f.kiosk_language.trim().to_string(),
+        idle_timeout_s: number("idle_timeout_s", f.idle_timeout_s)?,
+        retention_unpaid_hours: number("retention_unpaid_hours", f.retention_unpaid_hours)?,
+        retention_paid_hours: number("retention_paid_hours", f.retention_paid_hours)?,
+        admin_networks: parse_networks(f.admin_networks)?,
+    };
+    s.validate()?;
+    s.validate_presets(known)?;
+    Ok(s)
+}
+
+fn select(name: &str, options: &[&str], current: &str) -> String {
+    let opts: String = options
+        .iter()
+        .map(|o| {
+            let sel = if *o == current { " selected" } else { "" };
+            format!("<option{sel}>{}</option>", esc(o))
+        })
+        .collect();
+    format!("<select name=\"{name}\">{opts}</select>")
+}
+
+#[get("/admin/settings?<saved>")]
+fn page(staff: Staff, app: &State<Arc<Shared>>, saved: Option<bool>) -> Html {
+    let s = app.live.get();
+    let csrf = &staff.session.csrf;
+    let price = crate::admin::export::amount(s.price_cents.into(), &s.currency);
+    let n = app.presets.len();
+    let presets: String = app
+        .presets
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let place = if s.presets.is_empty() {
+                Some(i)
+            } else {
+                s.preset_rank(p.id())
+            };
+            let current = place.map_or("off".to_string(), |r| (r + 1).to_string());
+            let opts: String = std::iter::once("off".to_string())
+                .chain((1..=n).map(|i| i.to_string()))
+                .map(|o| {
+                    let sel = if o == current { " selected" } else { "" };
+                    format!("<option{sel}>{o}</option>")
+                })
+                .collect();
+            format!(
+                "<label>{} <select name=\"position[{}]\">{opts}</select></label>",
+                esc(p.label("en")),
+                attr(p.id())
+            )
+        })
+        .collect();
+    let networks: String = s.admin_networks.iter().map(|n| format!("{n}\n")).collect();
+    let mode = |m: &str| {
+        if (m == "paid") == (s.event_mode == EventMode::Paid) {
+            " selected"
+        } else {
+            ""
+        }
+    };
+    let saved = if saved == Some(true) {
+        "<p class=\"card ok\">Saved. The next guest gets the new settings.</p>"
+    } else {
+        ""
+    };
+    let body = format!(
+        "{saved}<form class=\"card\" method=\"post\" action=\"/admin/settings?csrf={csrf}\">\
+         <label>Event name <input name=\"event_name\" value=\"{name}\" required maxlength=\"80\"></label>\
+         <label>Mode <select name=\"event_mode\"><option value=\"paid\"{paid}>Pay per video</option>\
+         <option value=\"free\"{free}>Host-paid (downloads free)</option></select></label>\
+         <label>Price <input name=\"price\" value=\"{price}\" inputmode=\"decimal\" size=\"8\"> {currency}</label>\
+         <fieldset><legend>Animations (place on the kiosk, or off)</legend>{presets}</fieldset>\
+         <label>Watermark <input name=\"watermark_text\" value=\"{wm}\" required maxlength=\"40\"></label>\
+         <label>Kiosk language {lang}</label>\
+         <label>Idle timeout (seconds) <input name=\"idle_timeout_s\" value=\"{idle}\" size=\"6\"></label>\
+         <label>Keep unpaid videos (hours) <input name=\"retention_unpaid_hours\" value=\"{ru}\" size=\"6\"></label>\
+         <label>Keep paid videos (hours) <input name=\"retention_paid_hours\" value=\"{rp}\" size=\"6\"></label>\
+         <label>Networks allowed to open these pages (one per line)<br>\
+         <textarea name=\"admin_networks\" rows=\"6\" cols=\"30\">{networks}</textarea></label>\
+         <button>Save</button></form>\
+         <form class=\"card\" method=\"post\" action=\"/admin/password?csrf={csrf}\">\
+         <h2>Staff password</h2><p class=\"quiet\">Changing it signs out every device.</p>\
+         <label>Current <input type=\"password\" name=\"current\" required autocomplete=\"current-password\"></label>\
+         <label>New <input type=\"password\" name=\"password\" required autocomplete=\"new-password\"></label>\
+         <label>Again <input type=\"password\" name=\"again\" required autocomplete=\"new-password\"></label>\
+         <button>Change password</button></form>\
+         <form class=\"card\" method=\"post\" action=\"/admin/logout-all?csrf={csrf}\">\
+         <button class=\"danger\">Sign out everywhere</button></form>\
+         <p class=\"quiet\">Stripe keys are set in the kiosk's configuration file and are never shown here. \
+         Stripe: {stripe}.</p>",
+        name = attr(&s.event_name),
+        paid = mode("paid"),
+        free = mode("free"),
+        currency = select("currency", &CURRENCIES, &s.currency),
+        wm = attr(&s.watermark_text),
+        lang = select("kiosk_language", &LANGUAGES, &s.kiosk_language),
+        idle = s.idle_timeout_s,
+        ru = s.retention_unpaid_hours,
+        rp = s.retention_paid_hours,
+        networks = esc(&networks),
+        stripe = if app.stripe.is_some() { "configured" } else { "not configured" },
+    );
+    layout(Status::Ok, "Settings", Some(csrf), &body)
+}
+
+#[post("/admin/settings", data = "<form>")]
+async fn save(
+    staff: StaffWrite,
+    app: &State<Arc<Shared>>,
+    admin: &State<Arc<Admin>>,
+    form: Result<Form<SettingsForm<'_>>, Errors<'_>>,
+) -> Result<Redirect, PageError> {
+    let form = form.map_err(|e| {
+        let fields: Vec<String> = e
+            .iter()
+            .filter_map(|e| e.name.as_ref().map(|n| n.to_string()))
+            .collect();
+        PageError::new(
+            Status::UnprocessableEntity,
+            format!("The form is incomplete ({}).", fields.join(", ")),
+        )
+    })?;
+    let known = app.preset_ids();
+    let new = from_form(&form, &known).map_err(|e| {
+        PageError::new(
+            Status::UnprocessableEntity,
+            format!(
+                "Not saved: {}. Nothing was changed.",
+                e.to_string().replace("configuration key ", "")
+            ),
+        )
+    })?;
+    if !new.admin_allowed(staff.0.peer) {
+        return Err(PageError::new(
+            Status::UnprocessableEntity,
+            format!("Not saved: the allowed networks would lock out this device ({}). Nothing was changed.", staff.0.peer),
+        ));
+    }
+    let old = app.live.get();
+    let diff = audit::diff(
+        &serde_json::to_value(&*old).unwrap_or_default(),
+        &serde_json::to_value(&new).unwrap_or_default(),
+    );
+    app.live
+        .save(new, &known)
+        .await
+        .map_err(PageError::internal)?;
+    if !diff.is_empty() {
+        let _ = admin.audit.record(staff.0.peer, "settings", diff).await;
+    }
+    Ok(Redirect::to("/admin/settings?saved=true"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prices_read_like_a_person_types_them() {
+        assert_eq!(parse_price("7.99", "usd").ok(), Some(799));
+        assert_eq!(parse_price(" $12.5 ", "usd").ok(), Some(1250));
+        assert_eq!(parse_price("8", "eur").ok(), Some(800));
+        assert_eq!(parse_price("800", "jpy").ok(), Some(800));
+        for bad in ["-1", "7.999", "abc", "", "1.2.3", "9999999"] {
+            assert!(parse_price(bad, "usd").is_err(), "{bad}");
+        }
+        assert!(parse_price("-5", "usd")
+            .expect_err("neg")
+            .message
+            .contains("negative"));
+    }
+
+    #[test]
+    fn networks_one_per_line() {
+        let n = parse_networks("192.168.1.0/24\n\n 10.0.0.7 \n::1").expect("parse");
+        assert_eq!(n.len(), 3);
+        assert_eq!(n[1].to_string(), "10.0.0.7/32");
+        assert!(parse_networks("192.168.1.0/33").is_err());
+    }
+}

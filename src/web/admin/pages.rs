@@ -193,10 +193,13 @@ async fn export_csv(
     staff: Staff,
     app: &State<Arc<Shared>>,
     admin: &State<Arc<Admin>>,
-    from: &str,
-    to: &str,
+    from: Option<&str>,
+    to: Option<&str>,
 ) -> Result<Csv, PageError> {
     let bad = |m: String| PageError::new(Status::BadRequest, m);
+    let (Some(from), Some(to)) = (from, to) else {
+        return Err(bad("Choose the first and last day to export.".into()));
+    };
     let (from_ms, to_ms) = (
         parse_day(from).map_err(bad)?,
         parse_day(to).map_err(bad)? + 86_400_000,

@@ -663,3 +663,115 @@ fn set_password_from_the_command_line() {
     assert_eq!(s, 409, "the password is already set");
     Staff::login(&server.admin, PASSWORD).expect("the password from the command line works");
 }
+
+#[test]
+fn staff_run_the_night_in_chromium() {
+    use common::browser::Browser;
+    use common::stripe::{FakeStripe, SECRET_KEY, WEBHOOK_SECRET};
+    use smileloop::config::Secret;
+    let stripe = FakeStripe::start();
+    let server = Server::start(|s| {
+        fast(s);
+        s.event_mode = EventMode::Paid;
+        s.stripe_secret_key = Some(Secret::new(SECRET_KEY));
+        s.stripe_webhook_secret = Some(Secret::new(WEBHOOK_SECRET));
+        s.stripe_api_base = stripe.base.clone();
+    });
+    let a = ready_job(&server);
+    let b = ready_job(&server);
+    let mut phone = Browser::phone();
+    let limit = Duration::from_secs(20);
+
+    // First boot on the kiosk itself: choose the password, land signed in.
+    phone.goto(&format!("{}/admin/setup", server.admin));
+    phone.eval(&format!(
+        "document.querySelector('[name=password]').value = {p:?};\
+         document.querySelector('[name=again]').value = {p:?};\
+         document.querySelector('form').submit()",
+        p = PASSWORD
+    ));
+    phone.wait_for(
+        "location.pathname === '/admin' && document.readyState === 'complete'",
+        limit,
+    );
+    phone.wait_for("document.body.innerText.includes('Photos')", limit);
+    phone.screenshot("admin-dashboard");
+
+    // Change the price; the kiosk's next QR screen shows it.
+    phone.goto(&format!("{}/admin/settings", server.admin));
+    phone.eval(
+        "document.querySelector('[name=price]').value = '9.50';\
+         document.querySelector('form[action^=\"/admin/settings\"] button').click()",
+    );
+    phone.wait_for("location.search.includes('saved=true')", limit);
+    phone.screenshot("admin-settings-saved");
+    let c = ready_job(&server);
+    let mut kiosk = Browser::screen(1280, 800);
+    kiosk.goto(&format!("{}/#job={c}", server.kiosk));
+    kiosk.wait_for(
+        "document.querySelector('#unlock-text').innerText.includes('9.50')",
+        Duration::from_secs(30),
+    );
+
+    // Unlock a guest's video for cash, in two taps and a reason.
+    phone.goto(&format!("{}/admin/jobs", server.admin));
+    phone.wait_for(&format!("!!document.querySelector('#job-{a}')"), limit);
+    phone.eval(&format!(
+        "const row = document.querySelector('#job-{a}');\
+         row.querySelector('[name=note]').value = 'paid $9.50 cash';\
+         row.querySelector('form[action*=unlock] button').click()"
+    ));
+    phone.wait_for(
+        &format!("location.search.includes('done=') && document.querySelector('#job-{a} .status').innerText === 'unlocked'"),
+        limit,
+    );
+    phone.screenshot("admin-jobs-unlocked");
+    assert_eq!(kiosk_job(&server, &a).1["unlock"], "staff_cash");
+
+    // Delete a guest's job on request.
+    phone.eval(&format!(
+        "const row = document.querySelector('#job-{b}');\
+         row.querySelector('[name=confirm]').checked = true;\
+         row.querySelector('form[action*=delete] button').click()"
+    ));
+    phone.wait_for(
+        &format!("location.search.includes('done=') && !document.querySelector('#job-{b}')"),
+        limit,
+    );
+    assert_eq!(kiosk_job(&server, &b).0, 404);
+
+    // Export the night as CSV through the page's own form.
+    let downloads = tempfile::tempdir().expect("tempdir");
+    phone.downloads_to(downloads.path());
+    phone.goto(&format!("{}/admin/export", server.admin));
+    phone.screenshot("admin-export");
+    phone.eval("document.querySelector('main form button').click()");
+    let csv_path = (0..200)
+        .find_map(|_| {
+            let found = std::fs::read_dir(downloads.path())
+                .ok()?
+                .flatten()
+                .map(|e| e.path())
+                .find(|p| p.extension().is_some_and(|x| x == "csv"));
+            if found.is_none() {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            found
+        })
+        .unwrap_or_else(|| {
+            let listing: Vec<_> = std::fs::read_dir(downloads.path()).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+            panic!("no CSV downloaded: {listing:?} at {}", phone.eval("location.href"))
+        });
+    let mut reader = csv::Reader::from_path(&csv_path).expect("open CSV");
+    let rows: Vec<csv::StringRecord> = reader
+        .records()
+        .collect::<Result<_, _>>()
+        .expect("valid CSV");
+    let row = rows
+        .iter()
+        .find(|r| &r[1] == a.as_str())
+        .expect("job a in the CSV");
+    assert_eq!((&row[6], &row[7]), ("staff_cash", "paid $9.50 cash"));
+    assert!(rows.iter().any(|r| &r[1] == c.as_str()));
+    assert!(rows.iter().all(|r| &r[1] != b.as_str()));
+}

@@ -165,6 +165,32 @@ impl Browser {
         );
     }
 
+    /// Saves a PNG of the page under `target/screenshots/NAME.png`, for
+    /// people to look at after a run.
+    pub fn screenshot(&mut self, name: &str) -> std::path::PathBuf {
+        use base64::Engine;
+        let shot = self.call(
+            "Page.captureScreenshot",
+            json!({"format": "png", "captureBeyondViewport": true}),
+        );
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(shot["data"].as_str().expect("screenshot data"))
+            .expect("base64 PNG");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+        std::fs::create_dir_all(&dir).expect("screenshots dir");
+        let path = dir.join(format!("{name}.png"));
+        std::fs::write(&path, png).expect("write screenshot");
+        path
+    }
+
+    /// Downloads land in `dir` instead of being refused.
+    pub fn downloads_to(&mut self, dir: &std::path::Path) {
+        self.call(
+            "Page.setDownloadBehavior",
+            json!({"behavior": "allow", "downloadPath": dir.display().to_string()}),
+        );
+    }
+
     /// Evaluates `js` in the page; returns its value.
     pub fn eval(&mut self, js: &str) -> Value {
         let r = self.call(

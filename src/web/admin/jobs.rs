@@ -214,8 +214,8 @@ fn list(
          <label class=\"inline\">To <input type=\"date\" name=\"to\" value=\"{t}\"></label>\
          <button>Filter</button></form>\
          <p class=\"quiet\">{n} shown (newest first). Times are UTC.</p>\
-         <table><tr><th></th><th>Created</th><th>Status</th><th>Animation</th><th>Price</th>\
-         <th>Payment</th><th>Actions</th></tr>{rows}</table>",
+         <div class=\"scroll\"><table><tr><th></th><th>Created</th><th>Status</th><th>Animation</th>\
+         <th>Price</th><th>Payment</th><th>Actions</th></tr>{rows}</table></div>",
         f = attr(from.unwrap_or("")),
         t = attr(to.unwrap_or("")),
         n = shown.len(),

@@ -86,6 +86,11 @@ fn dashboard(staff: Staff, app: &State<Arc<Shared>>) -> Result<Html, PageError> 
             )
         })
         .collect();
+    let thermal = if thermal.is_empty() {
+        "<div class=\"quiet\">No thermal zones readable on this machine.</div>".to_string()
+    } else {
+        thermal
+    };
     let stripe = match (d.payments_configured, d.payments_offline) {
         (true, true) => "<span class=\"bad\">configured, unreachable</span>",
         (true, false) => "<span class=\"ok\">configured</span>",

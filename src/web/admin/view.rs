@@ -16,7 +16,7 @@ line-height:1.4}header{background:#222;color:#fff;padding:.6rem 1rem;display:fle
 gap:.8rem;align-items:center}header a{color:#fff;text-decoration:none}header b{margin-right:1rem}\
 main{padding:1rem;max-width:70rem;margin:auto}.card{background:#fff;border-radius:.5rem;\
 padding:1rem;margin:.6rem 0;box-shadow:0 1px 2px #0002}.grid{display:grid;gap:.6rem;\
-grid-template-columns:repeat(auto-fill,minmax(13rem,1fr))}.big{font-size:1.6rem;font-weight:bold}\
+grid-template-columns:repeat(auto-fill,minmax(9.5rem,1fr))}.scroll{overflow-x:auto}.big{font-size:1.6rem;font-weight:bold}\
 table{border-collapse:collapse;width:100%;background:#fff}td,th{padding:.4rem;border-bottom:1px \
 solid #ddd;text-align:left;vertical-align:top}img.thumb{width:72px;border-radius:.3rem}\
 .warn{color:#a40}.bad{color:#b00}.ok{color:#080}.quiet{color:#777;font-size:.9rem}\

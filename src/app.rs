@@ -20,7 +20,7 @@ use crate::jobs::retention::{self, InUse};
 use crate::jobs::worker::{self, Queue, Worker};
 use crate::jobs::{JobStore, StoreError};
 use crate::motion::{self, Preset, PresetError};
-use crate::payments::{self, StripeApi};
+use crate::payments::{self, StripeKeys};
 use crate::web;
 
 /// How often retention looks for expired jobs.
@@ -65,8 +65,8 @@ pub struct Shared {
     pub animator_note: Option<String>,
     pub in_use: Arc<InUse>,
     pub started: Instant,
-    /// The Stripe client, when both Stripe secrets are set.
-    pub stripe: Option<Arc<StripeApi>>,
+    /// The Stripe keys and client, when both secrets are set.
+    pub stripe: Arc<StripeKeys>,
     /// Tonight's event settings, changed by staff while the kiosk runs.
     pub live: Arc<LiveSettings>,
 }
@@ -74,7 +74,12 @@ pub struct Shared {
 impl Shared {
     /// Whether a guest can pay on the phone right now.
     pub fn payments_configured(&self) -> bool {
-        self.stripe.is_some() && self.live.get().event_mode == EventMode::Paid
+        self.stripe.api().is_some() && self.live.get().event_mode == EventMode::Paid
+    }
+
+    /// Whether the last Stripe call failed for want of a network.
+    pub fn payments_offline(&self) -> bool {
+        self.stripe.api().is_some_and(|s| s.is_offline())
     }
 
     /// Preset ids found on disk, in the files' order.
@@ -151,13 +156,18 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         defaults,
         &known,
     ));
-    let stripe = match (&settings.stripe_secret_key, settings.stripe_keys_set()) {
-        (Some(key), true) => Some(Arc::new(
-            StripeApi::new(key.expose(), &settings.stripe_api_base)
-                .map_err(|e| StartError::Payments(e.to_string()))?,
-        )),
-        _ => None,
-    };
+    let file_keys = settings
+        .stripe_secret_key
+        .as_ref()
+        .zip(settings.stripe_webhook_secret.as_ref());
+    let stripe = Arc::new(
+        StripeKeys::open(
+            store.tree("settings")?,
+            &settings.stripe_api_base,
+            file_keys,
+        )
+        .map_err(|e| StartError::Payments(e.to_string()))?,
+    );
 
     let shared = Arc::new(Shared {
         store: store.clone(),
@@ -184,14 +194,12 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         live: Arc::clone(&live),
     });
     let mut tasks = vec![];
-    if let Some(api) = &shared.stripe {
-        tasks.push(tokio::spawn(payments::poller::run(
-            store.clone(),
-            Arc::clone(api),
-            Duration::from_millis(s.stripe_poll_ms.into()),
-            shutdown_rx.clone(),
-        )));
-    }
+    tasks.push(tokio::spawn(payments::poller::run(
+        store.clone(),
+        Arc::clone(&shared.stripe),
+        Duration::from_millis(s.stripe_poll_ms.into()),
+        shutdown_rx.clone(),
+    )));
     tasks.extend([
         tokio::spawn(worker.run(shutdown_rx.clone())),
         tokio::spawn(retention::run(

@@ -759,8 +759,13 @@ fn staff_run_the_night_in_chromium() {
             found
         })
         .unwrap_or_else(|| {
-            let listing: Vec<_> = std::fs::read_dir(downloads.path()).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
-            panic!("no CSV downloaded: {listing:?} at {}", phone.eval("location.href"))
+            let listing: Vec<_> = std::fs::read_dir(downloads.path())
+                .map(|d| d.flatten().map(|e| e.path()).collect())
+                .unwrap_or_default();
+            panic!(
+                "no CSV downloaded: {listing:?} at {}",
+                phone.eval("location.href")
+            )
         });
     let mut reader = csv::Reader::from_path(&csv_path).expect("open CSV");
     let rows: Vec<csv::StringRecord> = reader
@@ -774,4 +779,82 @@ fn staff_run_the_night_in_chromium() {
     assert_eq!((&row[6], &row[7]), ("staff_cash", "paid $9.50 cash"));
     assert!(rows.iter().any(|r| &r[1] == c.as_str()));
     assert!(rows.iter().all(|r| &r[1] != b.as_str()));
+}
+
+#[test]
+fn stripe_keys_entered_by_staff_apply_at_once_and_are_never_shown() {
+    let stripe = common::stripe::FakeStripe::start();
+    let server = Server::start(|s| {
+        fast(s);
+        s.event_mode = EventMode::Paid;
+        s.stripe_api_base = stripe.base.clone();
+    });
+    let staff = Staff::setup(&server.admin);
+    let health = || get_json(&format!("{}/api/health", server.kiosk)).1;
+    assert_eq!(health()["payments_configured"], false);
+    let webhook_status = || {
+        send(
+            agent()
+                .post(&format!("{}/api/stripe/webhook", server.guest))
+                .set("Stripe-Signature", "t=1,v1=00"),
+            None,
+        )
+        .0
+    };
+    assert_eq!(webhook_status(), 404, "no keys: no webhook");
+
+    let (s, body) = staff.post(
+        "/admin/stripe",
+        &[
+            ("secret_key", "pk_live_public"),
+            ("webhook_secret", common::stripe::WEBHOOK_SECRET),
+        ],
+    );
+    assert_eq!(s, 422, "{body}");
+    assert_eq!(
+        health()["payments_configured"],
+        false,
+        "a refused pair changes nothing"
+    );
+
+    let (s, body) = staff.post(
+        "/admin/stripe",
+        &[
+            ("secret_key", common::stripe::SECRET_KEY),
+            ("webhook_secret", common::stripe::WEBHOOK_SECRET),
+        ],
+    );
+    assert_eq!(s, 303, "{body}");
+    assert_eq!(health()["payments_configured"], true);
+    assert_eq!(webhook_status(), 400, "the new signing secret is checked");
+    for page in ["/admin/settings", "/admin/audit", "/admin"] {
+        let html = staff.get(page).1;
+        assert!(
+            !html.contains(common::stripe::SECRET_KEY),
+            "{page} shows the key"
+        );
+        assert!(
+            !html.contains(common::stripe::WEBHOOK_SECRET),
+            "{page} shows the secret"
+        );
+    }
+    assert!(staff.get("/admin/audit").1.contains("stripe_keys"));
+
+    // A guest can now pay on the phone: the Pay button opens Checkout.
+    let (s, created) = upload(
+        &server.kiosk,
+        &photo("grace_hopper.jpg"),
+        "g.jpg",
+        "soft_smile",
+    );
+    assert_eq!(s, 201, "{created}");
+    let id = created["job_id"].as_str().expect("id");
+    wait_status(&server.kiosk, id, "preview_ready");
+    let token = created["token"].as_str().expect("token");
+    let (s, _, _) = send(
+        agent().post(&format!("{}/g/{token}/pay", server.guest)),
+        None,
+    );
+    assert_eq!(s, 303, "Checkout opens with the entered key");
+    assert_eq!(stripe.creates().len(), 1);
 }

@@ -168,6 +168,14 @@ pub(crate) fn err(key: &str, message: impl Into<String>) -> ConfigError {
     }
 }
 
+/// Whether `k` looks like a Stripe key with one of `prefixes`.
+pub fn stripe_key_ok(k: &str, prefixes: &[&str]) -> bool {
+    prefixes.iter().any(|p| k.starts_with(p))
+        && k.len() > 8
+        && k.len() <= 256
+        && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
 impl Settings {
     /// Defaults < `Rocket.toml` (or `$SMILELOOP_CONFIG`) < `SMILELOOP_*`.
     pub fn figment() -> Figment {
@@ -251,12 +259,8 @@ impl Settings {
 
     fn validate_stripe(&self) -> Result<(), ConfigError> {
         let key_ok = |k: &Option<Secret>, prefixes: &[&str]| {
-            k.as_ref().is_none_or(|k| {
-                let k = k.expose();
-                prefixes.iter().any(|p| k.starts_with(p))
-                    && k.len() <= 256
-                    && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-            })
+            k.as_ref()
+                .is_none_or(|k| stripe_key_ok(k.expose(), prefixes))
         };
         if !key_ok(&self.stripe_secret_key, &["sk_", "rk_"]) {
             return Err(err(

@@ -4,11 +4,13 @@
 //! marked paid exactly once whichever path sees the payment first.
 
 pub mod confirm;
+pub mod keys;
 pub mod poller;
 pub mod signature;
 pub mod stripe_api;
 
 pub use confirm::{Outcome, SessionFacts};
+pub use keys::StripeKeys;
 pub use stripe_api::{CreatedSession, NewSession, StripeApi};
 
 #[derive(Debug, Clone, thiserror::Error)]

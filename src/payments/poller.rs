@@ -51,13 +51,16 @@ pub async fn reconcile(store: &JobStore, api: &StripeApi) -> Result<Vec<JobId>, 
 /// Runs [`reconcile`] every `every` until shutdown.
 pub async fn run(
     store: JobStore,
-    api: Arc<StripeApi>,
+    keys: Arc<super::StripeKeys>,
     every: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
-        if let Err(e) = reconcile(&store, &api).await {
-            tracing::error!("payment poll failed: {e}");
+        // Keys may arrive or change while the kiosk runs.
+        if let Some(api) = keys.api() {
+            if let Err(e) = reconcile(&store, &api).await {
+                tracing::error!("payment poll failed: {e}");
+            }
         }
         tokio::select! {
             () = tokio::time::sleep(every) => {}

@@ -108,7 +108,7 @@ pub async fn guest_page(
         Err(page) => return *page,
     };
     // Back from Checkout: ask Stripe now rather than wait for the poller.
-    if let (Some(sid), Some(api), Some(c)) = (session_id, &app.stripe, &job.checkout) {
+    if let (Some(sid), Some(api), Some(c)) = (session_id, app.stripe.api(), &job.checkout) {
         if job.status == Status::PreviewReady && c.session_id == sid {
             if let Ok(facts) = api.session(sid).await {
                 if payments::record(&app.store, job.id, &facts, "return")
@@ -152,7 +152,7 @@ pub async fn guest_page(
         ),
         Status::PreviewReady => {
             let waiting = session_id.is_some() && job.staff_flag.is_none();
-            let pay = match (&job.price, &app.stripe) {
+            let pay = match (&job.price, app.stripe.api()) {
                 _ if job.staff_flag.is_some() => {
                     "<p>There is a question about your payment; the staff have been told \
                      and will sort it out with you.</p>"
@@ -206,7 +206,7 @@ pub async fn pay(
         // Already unlocked, not ready, flagged: the page says what to do.
         _ => return Ok(Redirect::to(back)),
     }
-    let (Some(api), Some(price)) = (&app.stripe, &job.price) else {
+    let (Some(api), Some(price)) = (app.stripe.api(), &job.price) else {
         return Err(message(
             app,
             HttpStatus::ServiceUnavailable,

@@ -216,7 +216,7 @@ fn get_job(
         currency: job.price.as_ref().map(|p| p.currency.clone()),
         unlock: job.unlock,
         payments_configured: app.payments_configured(),
-        payments_offline: app.stripe.as_ref().is_some_and(|s| s.is_offline()),
+        payments_offline: app.payments_offline(),
     }))
 }
 
@@ -381,6 +381,6 @@ fn health(app: &State<Arc<Shared>>) -> Json<Health> {
         language: event.kiosk_language.clone(),
         idle_timeout_s: event.idle_timeout_s,
         payments_configured: app.payments_configured(),
-        payments_offline: app.stripe.as_ref().is_some_and(|s| s.is_offline()),
+        payments_offline: app.payments_offline(),
     })
 }

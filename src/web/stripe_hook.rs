@@ -79,18 +79,13 @@ pub async fn webhook(
     signature: SignatureHeader,
     app: &State<Arc<Shared>>,
 ) -> Result<Json<Received>, ApiError> {
-    let secret = app
-        .settings
-        .stripe_webhook_secret
-        .as_ref()
-        .filter(|_| app.stripe.is_some())
-        .ok_or_else(|| {
-            ApiError::new(
-                HttpStatus::NotFound,
-                "payments_not_configured",
-                "This kiosk does not take payments.",
-            )
-        })?;
+    let secret = app.stripe.webhook_secret().ok_or_else(|| {
+        ApiError::new(
+            HttpStatus::NotFound,
+            "payments_not_configured",
+            "This kiosk does not take payments.",
+        )
+    })?;
     let body = body
         .open(MAX_EVENT_KIB.kibibytes())
         .into_bytes()

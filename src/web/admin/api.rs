@@ -96,7 +96,7 @@ pub fn dashboard_data(app: &Shared) -> Result<Dashboard, ApiError> {
         retention_fits,
         thermal: stats::thermal(std::path::Path::new("/sys/class/thermal")),
         payments_configured: app.payments_configured(),
-        payments_offline: app.stripe.as_ref().is_some_and(|s| s.is_offline()),
+        payments_offline: app.payments_offline(),
         event_mode: event.event_mode,
     })
 }

@@ -21,7 +21,7 @@ use crate::config::event::{CURRENCIES, LANGUAGES};
 use crate::config::{ConfigError, EventMode, EventSettings};
 
 pub fn routes() -> Vec<Route> {
-    routes![page, save]
+    routes![page, save, stripe_keys]
 }
 
 /// The form as typed; numbers stay text so a typo gets our message.
@@ -237,8 +237,13 @@ fn page(staff: Staff, app: &State<Arc<Shared>>, saved: Option<bool>) -> Html {
          <button>Change password</button></form>\
          <form class=\"card\" method=\"post\" action=\"/admin/logout-all?csrf={csrf}\">\
          <button class=\"danger\">Sign out everywhere</button></form>\
-         <p class=\"quiet\">Stripe keys are set in the kiosk's configuration file and are never shown here. \
-         Stripe: {stripe}.</p>",
+         <form class=\"card\" method=\"post\" action=\"/admin/stripe?csrf={csrf}\">\
+         <h2>Stripe keys</h2><p class=\"quiet\">Now: {stripe}. Keys entered here are kept on the kiosk \
+         and never shown again.</p>\
+         <label>Secret key <input type=\"password\" name=\"secret_key\" required autocomplete=\"off\" \
+         placeholder=\"sk_live_…\"></label>\
+         <label>Webhook signing secret <input type=\"password\" name=\"webhook_secret\" required \
+         autocomplete=\"off\" placeholder=\"whsec_…\"></label><button>Replace keys</button></form>",
         name = attr(&s.event_name),
         paid = mode("paid"),
         free = mode("free"),
@@ -249,7 +254,11 @@ fn page(staff: Staff, app: &State<Arc<Shared>>, saved: Option<bool>) -> Html {
         ru = s.retention_unpaid_hours,
         rp = s.retention_paid_hours,
         networks = esc(&networks),
-        stripe = if app.stripe.is_some() { "configured" } else { "not configured" },
+        stripe = match app.stripe.live() {
+            Some(true) => "live keys set",
+            Some(false) => "test keys set",
+            None => "no keys",
+        },
     );
     layout(Status::Ok, "Settings", Some(csrf), &body)
 }
@@ -299,6 +308,46 @@ async fn save(
     if !diff.is_empty() {
         let _ = admin.audit.record(staff.0.peer, "settings", diff).await;
     }
+    Ok(Redirect::to("/admin/settings?saved=true"))
+}
+
+#[derive(FromForm)]
+struct KeysForm<'r> {
+    secret_key: &'r str,
+    webhook_secret: &'r str,
+}
+
+/// New Stripe keys, used from the next call on; the audit log records
+/// that they changed, never what they are.
+#[post("/admin/stripe", data = "<form>")]
+async fn stripe_keys(
+    staff: StaffWrite,
+    app: &State<Arc<Shared>>,
+    admin: &State<Arc<Admin>>,
+    form: Form<KeysForm<'_>>,
+) -> Result<Redirect, PageError> {
+    app.stripe
+        .replace(form.secret_key.trim(), form.webhook_secret.trim())
+        .await
+        .map_err(|e| {
+            PageError::new(
+                Status::UnprocessableEntity,
+                format!("Not saved: {e}. The keys in use are unchanged."),
+            )
+        })?;
+    let kind = if app.stripe.live() == Some(true) {
+        "live"
+    } else {
+        "test"
+    };
+    let _ = admin
+        .audit
+        .record(
+            staff.0.peer,
+            "stripe_keys",
+            format!("Stripe keys replaced ({kind} keys)"),
+        )
+        .await;
     Ok(Redirect::to("/admin/settings?saved=true"))
 }
 

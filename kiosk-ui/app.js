@@ -17,8 +17,21 @@
     $("go").disabled = !($("photo").files.length && document.querySelector("input[name=preset]:checked"));
   }
 
+  // Staff set the language and idle timeout on the admin page; the kiosk
+  // reads them from /api/health and picks up changes within a minute.
+  let kiosk = { language: "en", idle_timeout_s: 90 };
+  let lastTouch = Date.now();
+  async function loadKioskSettings() {
+    try {
+      const res = await fetch("/api/health");
+      if (res.ok) kiosk = await res.json();
+    } catch (e) { /* keep the last settings */ }
+  }
+
   async function loadPresets() {
-    const lang = (navigator.language || "en").slice(0, 2);
+    await loadKioskSettings();
+    const lang = kiosk.language || "en";
+    $("presets").querySelectorAll("label").forEach((l) => l.remove());
     const res = await fetch("/api/presets");
     const presets = await res.json();
     presets.forEach((p, i) => {
@@ -90,6 +103,7 @@
     show("result");
     if ($("preview").dataset.job !== job.id) {
       $("preview").dataset.job = job.id;
+      lastTouch = Date.now(); // the guest gets the whole timeout to scan
       $("preview").src = job.preview_url;
       $("preview").poster = job.poster_url;
       $("qr").src = "/api/jobs/" + job.id + "/qr.svg";
@@ -123,7 +137,7 @@
     pollTimer = setTimeout(() => watch(id), 500);
   }
 
-  $("again").addEventListener("click", () => {
+  function startOver() {
     clearTimeout(pollTimer);
     delete $("preview").dataset.job;
     history.replaceState(null, "", location.pathname);
@@ -132,7 +146,23 @@
     $("preview").removeAttribute("src");
     show("start");
     ready();
-  });
+  }
+  $("again").addEventListener("click", startOver);
+
+  // A guest who walks away leaves the result on screen only until the
+  // idle timeout; then the kiosk is ready for the next guest by itself.
+  for (const ev of ["pointerdown", "keydown", "touchstart"]) {
+    document.addEventListener(ev, () => { lastTouch = Date.now(); }, { passive: true });
+  }
+  setInterval(() => {
+    const idle = (Date.now() - lastTouch) / 1000;
+    if (!$("result").hidden && idle > kiosk.idle_timeout_s) {
+      lastTouch = Date.now();
+      startOver();
+      loadPresets().catch(() => {});
+    }
+  }, 1000);
+  setInterval(loadKioskSettings, 60000);
 
   loadPresets().catch(() => error("The kiosk is starting up. Please reload in a moment."));
   const resume = /^#job=([0-9a-f]{16})$/.exec(location.hash);

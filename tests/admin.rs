@@ -701,6 +701,8 @@ fn staff_run_the_night_in_chromium() {
     phone.goto(&format!("{}/admin/settings", server.admin));
     phone.eval(
         "document.querySelector('[name=price]').value = '9.50';\
+         document.querySelector('[name=idle_timeout_s]').value = '15';\
+         document.querySelector('[name=kiosk_language]').value = 'de';\
          document.querySelector('form[action^=\"/admin/settings\"] button').click()",
     );
     phone.wait_for("location.search.includes('saved=true')", limit);
@@ -711,6 +713,16 @@ fn staff_run_the_night_in_chromium() {
     kiosk.wait_for(
         "document.querySelector('#unlock-text').innerText.includes('9.50')",
         Duration::from_secs(30),
+    );
+    // Untouched past the idle timeout, the kiosk starts over by itself,
+    // in the language staff chose.
+    kiosk.wait_for(
+        "!document.querySelector('#start').hidden && location.hash === ''",
+        Duration::from_secs(40),
+    );
+    kiosk.wait_for(
+        "document.querySelector('#presets').innerText.includes('Sanftes Lächeln')",
+        Duration::from_secs(10),
     );
 
     // Unlock a guest's video for cash, in two taps and a reason.

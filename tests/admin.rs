@@ -870,3 +870,51 @@ fn stripe_keys_entered_by_staff_apply_at_once_and_are_never_shown() {
     assert_eq!(s, 303, "Checkout opens with the entered key");
     assert_eq!(stripe.creates().len(), 1);
 }
+
+#[test]
+fn rerender_with_another_backend_through_the_json_api() {
+    let server = Server::start(|_| {});
+    assert_eq!(
+        server.shared().animator.name(),
+        "meshwarp",
+        "the face models are installed"
+    );
+    let staff = Staff::setup(&server.admin);
+    let id = ready_job(&server);
+    let job_id: smileloop::jobs::JobId = id.parse().expect("id");
+    let backend = || {
+        server
+            .shared()
+            .store
+            .get(job_id)
+            .expect("read")
+            .expect("job")
+            .backend
+    };
+    assert_eq!(backend().as_deref(), Some("meshwarp"));
+    let api = |body: &str| {
+        let res = agent()
+            .post(&format!("{}/api/admin/jobs/{id}/rerender", server.admin))
+            .set("Cookie", &staff.cookie)
+            .set("X-CSRF-Token", &staff.csrf)
+            .set("Content-Type", "application/json")
+            .send_string(body);
+        match res {
+            Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
+            Err(ureq::Error::Status(s, r)) => (s, r.into_string().unwrap_or_default()),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let (s, body) = api(r#"{"backend": "liveportrait"}"#);
+    assert_eq!(s, 422, "{body}");
+    assert!(body.contains("liveportrait"), "{body}");
+    let (s, body) = api(r#"{"backend": "gentle", "preset": "smile_wink"}"#);
+    assert_eq!(s, 200, "{body}");
+    let row: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(
+        (row["status"].as_str(), row["preset"].as_str()),
+        (Some("queued"), Some("smile_wink"))
+    );
+    wait_status(&server.kiosk, &id, "preview_ready");
+    assert_eq!(backend().as_deref(), Some("gentle"));
+}

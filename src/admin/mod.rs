@@ -45,23 +45,37 @@ pub enum ActionError {
     NotRerenderable(Status),
     #[error("there is no preset `{0}`")]
     UnknownPreset(String),
+    #[error("this kiosk has no animator backend `{0}`")]
+    UnknownBackend(String),
     #[error("{0}")]
     Staff(#[from] StaffError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-/// Renders a job again, with another preset if given: back in the queue
-/// with its attempts reset, since staff chose to retry it.
+/// What a re-render may change.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Rerender<'a> {
+    pub preset: Option<&'a str>,
+    pub backend: Option<&'a str>,
+}
+
+/// Renders a job again, with another preset or backend if given: back in
+/// the queue with its attempts reset, since staff chose to retry it.
 pub async fn rerender(
     store: &JobStore,
     queue: &Queue,
     id: JobId,
-    preset: Option<&str>,
+    with: Rerender<'_>,
     known_presets: &[&str],
+    known_backends: &[&str],
 ) -> Result<Job, ActionError> {
+    let (preset, backend) = (with.preset, with.backend);
     if let Some(p) = preset.filter(|p| !known_presets.contains(p)) {
         return Err(ActionError::UnknownPreset(p.chars().take(40).collect()));
+    }
+    if let Some(b) = backend.filter(|b| !known_backends.contains(b)) {
+        return Err(ActionError::UnknownBackend(b.chars().take(40).collect()));
     }
     let job = store.get(id)?.ok_or(ActionError::NotFound)?;
     if !matches!(job.status, Status::PreviewReady | Status::Failed) {
@@ -71,13 +85,16 @@ pub async fn rerender(
         if let Some(p) = preset {
             j.preset = p.to_string();
         }
+        if let Some(b) = backend {
+            j.backend_request = Some(b.to_string());
+        }
         j.attempts = 0;
         j.error = None;
         j.progress = Progress::default();
         j.finished_at = None;
     })?;
     store.flush().await?;
-    tracing::info!(job = %id, preset = %job.preset, "queued again by staff");
+    tracing::info!(job = %id, preset = %job.preset, backend = ?job.backend_request, "queued again by staff");
     queue.wake();
     Ok(job)
 }

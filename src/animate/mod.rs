@@ -107,6 +107,28 @@ pub fn from_config(
     }
 }
 
+/// `gentle` needs no models and always works, so staff can re-render any
+/// job with it besides the configured backend.
+static GENTLE: Gentle = Gentle;
+
+/// The backends a job may ask for: the one in use, then `gentle`.
+pub fn available(main: &dyn Animator) -> Vec<&'static str> {
+    let mut names = vec![main.name()];
+    if main.name() != GENTLE.name() {
+        names.push(GENTLE.name());
+    }
+    names
+}
+
+/// The backend for a job that asked for `requested` (by name); the one in
+/// use when it asked for nothing or for a backend this kiosk lacks.
+pub fn pick<'a>(main: &'a dyn Animator, requested: Option<&str>) -> &'a dyn Animator {
+    match requested {
+        Some(name) if name == GENTLE.name() && main.name() != name => &GENTLE,
+        _ => main,
+    }
+}
+
 /// Output size for a `width` × `height` photo: aspect kept, long side
 /// within `limits`, both sides even (H.264 with 4:2:0 needs it).
 pub fn output_size(width: u32, height: u32, limits: SizeLimits) -> (u32, u32) {

@@ -249,6 +249,10 @@ pub struct Job {
     /// Something staff must look at (a payment that does not match).
     #[serde(default)]
     pub staff_flag: Option<String>,
+    /// The animator backend staff asked for on a re-render (none: the
+    /// kiosk's own).
+    #[serde(default)]
+    pub backend_request: Option<String>,
 }
 
 impl Job {
@@ -278,6 +282,7 @@ impl Job {
             checkout: None,
             payment: None,
             staff_flag: None,
+            backend_request: None,
         }
     }
 }

@@ -224,13 +224,14 @@ impl Worker {
         cancel: &AtomicBool,
     ) -> Result<RenderReport, RenderError> {
         let dir = job_dir(&self.data_dir, job.id);
+        let animator = crate::animate::pick(self.animator.as_ref(), job.backend_request.as_deref());
         let preset = self
             .presets
             .iter()
             .find(|p| p.id() == job.preset)
             .ok_or_else(|| {
                 RenderError::Animate(AnimateError::Unsupported {
-                    backend: self.animator.name(),
+                    backend: animator.name(),
                     preset: job.preset.clone(),
                 })
             })?;
@@ -245,7 +246,7 @@ impl Worker {
         let request = render::Job {
             photo: &image,
             preset,
-            animator: self.animator.as_ref(),
+            animator,
             encoder: self.encoder,
             watermark_text: &watermark_text,
         };

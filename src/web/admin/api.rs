@@ -197,6 +197,7 @@ async fn unlock(
 #[derive(Deserialize)]
 struct RerenderBody {
     preset: Option<String>,
+    backend: Option<String>,
 }
 
 #[post("/api/admin/jobs/<id>/rerender", data = "<body>")]
@@ -208,8 +209,11 @@ async fn rerender(
     body: Json<RerenderBody>,
 ) -> Result<Json<JobRow>, ApiError> {
     let id = parse_id(id)?;
-    let job =
-        super::jobs::do_rerender(app, admin, staff.0.peer, id, body.preset.as_deref()).await?;
+    let with = crate::admin::Rerender {
+        preset: body.preset.as_deref(),
+        backend: body.backend.as_deref(),
+    };
+    let job = super::jobs::do_rerender(app, admin, staff.0.peer, id, with).await?;
     Ok(Json(row(app, &job)))
 }
 

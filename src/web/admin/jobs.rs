@@ -118,9 +118,18 @@ fn actions(app: &Shared, j: &Job, csrf: &str) -> String {
                 )
             })
             .collect();
+        let current = j.backend_request.as_deref().unwrap_or(app.animator.name());
+        let backends: String = crate::animate::available(app.animator.as_ref())
+            .iter()
+            .map(|b| {
+                let sel = if *b == current { " selected" } else { "" };
+                format!("<option{sel}>{b}</option>")
+            })
+            .collect();
         out.push_str(&format!(
             "<form class=\"inline\" method=\"post\" action=\"/admin/jobs/{id}/rerender?csrf={csrf}\">\
-             <select name=\"preset\">{options}</select><button>Re-render</button></form>"
+             <select name=\"preset\">{options}</select><select name=\"backend\">{backends}</select>\
+             <button>Re-render</button></form>"
         ));
     }
     if j.status != JobStatus::Rendering {
@@ -288,19 +297,31 @@ pub async fn do_rerender(
     admin: &Admin,
     peer: IpAddr,
     id: JobId,
-    preset: Option<&str>,
+    with: admin::Rerender<'_>,
 ) -> Result<Job, admin::ActionError> {
     let before = app.store.get(id)?.map(|j| j.preset);
-    let job = admin::rerender(&app.store, &app.queue, id, preset, &app.preset_ids()).await?;
+    let backends = crate::animate::available(app.animator.as_ref());
+    let job = admin::rerender(
+        &app.store,
+        &app.queue,
+        id,
+        with,
+        &app.preset_ids(),
+        &backends,
+    )
+    .await?;
     let _ = admin
         .audit
         .record(
             peer,
             "rerender",
             format!(
-                "job {id} queued again ({} → {})",
+                "job {id} queued again ({} → {}, backend {})",
                 before.unwrap_or_default(),
-                job.preset
+                job.preset,
+                job.backend_request
+                    .as_deref()
+                    .unwrap_or(app.animator.name())
             ),
         )
         .await;
@@ -342,6 +363,7 @@ async fn unlock(
 #[derive(FromForm)]
 struct RerenderForm<'r> {
     preset: Option<&'r str>,
+    backend: Option<&'r str>,
 }
 
 #[post("/admin/jobs/<id>/rerender", data = "<form>")]
@@ -353,7 +375,11 @@ async fn rerender(
     form: Form<RerenderForm<'_>>,
 ) -> Result<Redirect, PageError> {
     let job_id = self::id(id)?;
-    do_rerender(app, admin, staff.0.peer, job_id, form.preset).await?;
+    let with = admin::Rerender {
+        preset: form.preset,
+        backend: form.backend,
+    };
+    do_rerender(app, admin, staff.0.peer, job_id, with).await?;
     Ok(back(&format!("Job {job_id} is queued to render again.")))
 }
 

@@ -84,7 +84,9 @@ impl From<ActionError> for PageError {
         let status = match &e {
             ActionError::NotFound => Status::NotFound,
             ActionError::Rendering | ActionError::NotRerenderable(_) => Status::Conflict,
-            ActionError::UnknownPreset(_) => Status::UnprocessableEntity,
+            ActionError::UnknownPreset(_) | ActionError::UnknownBackend(_) => {
+                Status::UnprocessableEntity
+            }
             ActionError::Staff(crate::jobs::staff::StaffError::NotUnlockable(_)) => {
                 Status::Conflict
             }

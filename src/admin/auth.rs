@@ -133,9 +133,23 @@ impl StaffAuth {
             csrf: random_token(),
         };
         let bytes = serde_json::to_vec(&session).map_err(|e| AuthError::Corrupt(e.to_string()))?;
+        self.prune(now_ms)?;
         self.tree.insert(session_key(&token), bytes)?;
         self.tree.flush()?;
         Ok((token, session))
+    }
+
+    /// Removes expired sessions, so a season of sign-ins leaves no trail.
+    fn prune(&self, now_ms: i64) -> Result<(), AuthError> {
+        for kv in self.tree.scan_prefix(SESSION_PREFIX) {
+            let (k, v) = kv?;
+            let expired =
+                serde_json::from_slice::<Session>(&v).map_or(true, |s| now_ms >= s.expires_ms);
+            if expired {
+                self.tree.remove(k)?;
+            }
+        }
+        Ok(())
     }
 
     /// The live session for `token`; an expired one is removed.
@@ -289,6 +303,13 @@ mod tests {
         assert_eq!(auth.session(&a, 2_000).expect("get"), None, "removed");
         assert_eq!(auth.session("zz", 2_000).expect("get"), None);
         assert!(auth.session(&b, 2_000).expect("get").is_some());
+        let (c, _) = auth.open_session(2_000 + SESSION_MS).expect("open");
+        assert_eq!(
+            auth.session(&b, 2_000).expect("get"),
+            None,
+            "pruned when c signed in"
+        );
+        assert!(auth.session(&c, 3_000 + SESSION_MS).expect("get").is_some());
         auth.set_password("another one").expect("set");
         assert_eq!(auth.session(&b, 2_000).expect("get"), None);
     }

@@ -170,6 +170,14 @@ fn post_settings(staff: &Staff, changes: &[(&str, &str)]) -> (u16, String) {
     staff.post("/admin/settings", &pairs)
 }
 
+/// Every record of a CSV, which must parse.
+fn records<R: std::io::Read>(mut reader: csv::Reader<R>) -> Vec<csv::StringRecord> {
+    reader
+        .records()
+        .collect::<Result<_, _>>()
+        .expect("valid CSV")
+}
+
 /// Every admin route with its parameters filled in: (method, path).
 fn admin_routes() -> Vec<(String, String)> {
     let id = "0123456789abcdef";
@@ -563,10 +571,7 @@ fn staff_unlock_rerender_delete_export_and_end_of_event() {
         reader.headers().expect("header").iter().collect::<Vec<_>>(),
         smileloop::admin::export::HEADER
     );
-    let rows: Vec<csv::StringRecord> = reader
-        .records()
-        .collect::<Result<_, _>>()
-        .expect("valid CSV");
+    let rows = records(reader);
     let row = rows
         .iter()
         .find(|r| &r[1] == a.as_str())
@@ -779,11 +784,8 @@ fn staff_run_the_night_in_chromium() {
                 phone.eval("location.href")
             )
         });
-    let mut reader = csv::Reader::from_path(&csv_path).expect("open CSV");
-    let rows: Vec<csv::StringRecord> = reader
-        .records()
-        .collect::<Result<_, _>>()
-        .expect("valid CSV");
+    let reader = csv::Reader::from_path(&csv_path).expect("open CSV");
+    let rows = records(reader);
     let row = rows
         .iter()
         .find(|r| &r[1] == a.as_str())

@@ -24,7 +24,9 @@ pub fn routes() -> Vec<Route> {
     routes![login_page, login, setup_page, setup, logout, logout_all, password]
 }
 
-fn login_form(jar: &CookieJar<'_>, status: Status, note: &str) -> Html {
+/// A fresh double-submit token for a form shown before sign-in: set as a
+/// cookie and echoed in the form.
+fn form_token(jar: &CookieJar<'_>) -> String {
     let token = auth::random_token();
     jar.add(
         Cookie::build((LOGIN_COOKIE, token.clone()))
@@ -32,6 +34,11 @@ fn login_form(jar: &CookieJar<'_>, status: Status, note: &str) -> Html {
             .same_site(SameSite::Strict)
             .path("/admin"),
     );
+    token
+}
+
+fn login_form(jar: &CookieJar<'_>, status: Status, note: &str) -> Html {
+    let token = form_token(jar);
     let body = format!(
         "<div class=\"card\">{note}<form method=\"post\" action=\"/admin/login\">\
          <input type=\"hidden\" name=\"csrf\" value=\"{t}\">\
@@ -158,13 +165,7 @@ fn setup_page(
     jar: &CookieJar<'_>,
 ) -> Result<Html, PageError> {
     setup_allowed(&peer, admin)?;
-    let token = auth::random_token();
-    jar.add(
-        Cookie::build((LOGIN_COOKIE, token.clone()))
-            .http_only(true)
-            .same_site(SameSite::Strict)
-            .path("/admin"),
-    );
+    let token = form_token(jar);
     let body = format!(
         "<div class=\"card\"><p>Welcome. Choose the staff password for this kiosk \
          ({min}+ characters). Staff sign in with it from their phones.</p>\

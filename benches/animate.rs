@@ -81,7 +81,8 @@ fn main() {
             watermark_text: "SmileLoop preview",
         };
         let out = OutputPaths::in_dir(out_dir.path());
-        let report = render(&job, &out, &mut |_, _| {}, &AtomicBool::new(false)).expect("renders");
+        let report =
+            render(&job, &out, &mut |_, _, _| {}, &AtomicBool::new(false)).expect("renders");
         let p = report.plan;
         println!(
             "{:<26} {:>10} {:>9.1} {:>9.2} {:>9.2} {:>10.1} {:>9.0}",

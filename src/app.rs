@@ -14,8 +14,11 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::animate::{self, Animator};
+use crate::capture::handoff::Handoffs;
+use crate::capture::{self, CameraHub};
 use crate::config::{EventMode, LiveSettings, Settings};
 use crate::encode::{self, EncodeError, H264Encoder};
+use crate::jobs::live::LiveRenders;
 use crate::jobs::retention::{self, InUse};
 use crate::jobs::worker::{self, Queue, Worker};
 use crate::jobs::{JobStore, StoreError};
@@ -69,6 +72,11 @@ pub struct Shared {
     pub stripe: Arc<StripeKeys>,
     /// Tonight's event settings, changed by staff while the kiosk runs.
     pub live: Arc<LiveSettings>,
+    pub camera: Arc<CameraHub>,
+    /// Photos on their way from a guest's phone to the kiosk screen.
+    pub handoffs: Arc<Handoffs>,
+    /// The render in progress, frame by frame, for the kiosk screen.
+    pub renders: Arc<LiveRenders>,
 }
 
 impl Shared {
@@ -180,6 +188,9 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         started: Instant::now(),
         stripe,
         live: Arc::clone(&live),
+        camera: Arc::new(capture::start(&settings)),
+        handoffs: Arc::new(Handoffs::default()),
+        renders: Arc::new(LiveRenders::default()),
         settings,
     });
     let (shutdown, shutdown_rx) = watch::channel(false);
@@ -192,6 +203,7 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         encoder,
         data_dir: s.data_dir.clone(),
         live: Arc::clone(&live),
+        renders: Arc::clone(&shared.renders),
     });
     let mut tasks = vec![];
     tasks.push(tokio::spawn(payments::poller::run(
@@ -301,6 +313,8 @@ impl Running {
         for task in self.tasks {
             let _ = task.await;
         }
+        let camera = Arc::clone(&self.shared.camera);
+        let _ = tokio::task::spawn_blocking(move || camera.stop()).await;
         if let Err(e) = self.shared.store.flush().await {
             tracing::error!("final flush failed: {e}");
         }

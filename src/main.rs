@@ -48,6 +48,10 @@ enum Command {
     },
     /// List the presets.
     Presets,
+    /// Render the sample loop of every preset from one photo, for the
+    /// attract screen and the animation picker (into `data_dir/samples`).
+    /// Use a photo whose subject agreed to be shown to every guest.
+    Samples { photo: PathBuf },
     /// Staff access to the admin page.
     Admin {
         #[command(subcommand)]
@@ -106,6 +110,7 @@ fn main() -> ExitCode {
             output,
             cell,
         } => sheet(&settings, &photos, &output, cell),
+        Command::Samples { photo } => samples(&settings, &photo),
         Command::Faces { photos, draw } => faces(&settings, &photos, draw.as_deref()),
         Command::Admin {
             command: AdminCommand::SetPassword,
@@ -163,6 +168,36 @@ fn set_password(settings: &Settings) -> Result<(), String> {
 }
 
 /// The configured animator; a fallback is reported on stderr.
+fn samples(settings: &Settings, photo: &std::path::Path) -> Result<(), String> {
+    let presets = motion::load_dir(&settings.presets_dir).map_err(|e| e.to_string())?;
+    let image = read_photo(photo)?;
+    let encoder = encode::detect(settings.encoder).map_err(|e| e.to_string())?;
+    let animator = load_animator(settings);
+    let dir = render::samples_dir(&settings.data_dir);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for preset in presets
+        .iter()
+        .filter(|p| p.supports_backend(animator.name()))
+    {
+        let job = render::Job {
+            photo: &image,
+            preset,
+            animator: animator.as_ref(),
+            encoder,
+            watermark_text: "Sample",
+        };
+        let report = render::sample(&job, &dir).map_err(|e| format!("{}: {e}", preset.id()))?;
+        println!(
+            "{:<16} {} frames in {:.1} s",
+            preset.id(),
+            report.plan.frame_count,
+            report.preview_ready.as_secs_f64()
+        );
+    }
+    println!("samples in {}", dir.display());
+    Ok(())
+}
+
 fn load_animator(settings: &Settings) -> Box<dyn animate::Animator> {
     let (animator, fallback) = animate::from_config(
         settings.animator,
@@ -205,7 +240,7 @@ fn animate_one(
         encoder,
         watermark_text: &settings.watermark_text,
     };
-    let report = render::render(&job, out, &mut |_, _| {}, &AtomicBool::new(false))
+    let report = render::render(&job, out, &mut |_, _, _| {}, &AtomicBool::new(false))
         .map_err(|e| e.to_string())?;
     let p = report.plan;
     let secs = |d: std::time::Duration| d.as_secs_f64();

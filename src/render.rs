@@ -89,12 +89,13 @@ pub struct Job<'a> {
     pub watermark_text: &'a str,
 }
 
-/// Renders `job` into `out`. `progress(done, total)` is called after every
-/// frame; setting `cancel` stops at the next frame boundary.
+/// Renders `job` into `out`. `progress(done, total, preview_frame)` is
+/// called after every frame with the watermarked preview-size frame;
+/// setting `cancel` stops at the next frame boundary.
 pub fn render(
     job: &Job<'_>,
     out: &OutputPaths,
-    progress: &mut dyn FnMut(u32, u32),
+    progress: &mut dyn FnMut(u32, u32, &RgbImage),
     cancel: &AtomicBool,
 ) -> Result<RenderReport, RenderError> {
     for path in out.all() {
@@ -119,7 +120,7 @@ pub fn render(
 fn render_parts(
     job: &Job<'_>,
     out: &OutputPaths,
-    progress: &mut dyn FnMut(u32, u32),
+    progress: &mut dyn FnMut(u32, u32, &RgbImage),
     cancel: &AtomicBool,
 ) -> Result<RenderReport, RenderError> {
     let start = Instant::now();
@@ -175,7 +176,7 @@ fn render_parts(
         if index == poster_at {
             write_poster(&small, &part(&out.poster))?;
         }
-        progress(index + 1, plan.frame_count);
+        progress(index + 1, plan.frame_count, &small);
     }
     let frames_done = start.elapsed();
     full.finish()?;
@@ -216,4 +217,32 @@ fn remove_if_present(path: &Path) -> Result<(), RenderError> {
         }),
         _ => Ok(()),
     }
+}
+
+/// Where the kiosk keeps the sample loops of its presets.
+pub fn samples_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("samples")
+}
+
+/// Renders the attract screen's sample loop of `job.preset` into
+/// `<dir>/<preset>.mp4` (preview quality, watermarked) and its poster
+/// `<dir>/<preset>.jpg`. The photo must be one its subject agreed to show.
+pub fn sample(job: &Job<'_>, dir: &Path) -> Result<RenderReport, RenderError> {
+    let io = |path: &Path, source| RenderError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let work = dir.join(format!(".{}.work", job.preset.id()));
+    std::fs::create_dir_all(&work).map_err(|e| io(&work, e))?;
+    let out = OutputPaths::in_dir(&work);
+    let report = render(job, &out, &mut |_, _, _| {}, &AtomicBool::new(false));
+    let moved = report.and_then(|report| {
+        for (from, name) in [(&out.preview, "mp4"), (&out.poster, "jpg")] {
+            let to = dir.join(format!("{}.{name}", job.preset.id()));
+            std::fs::rename(from, &to).map_err(|e| io(&to, e))?;
+        }
+        Ok(report)
+    });
+    let _ = std::fs::remove_dir_all(&work);
+    moved
 }

@@ -20,11 +20,16 @@ pub struct Entry {
 #[derive(Clone)]
 pub struct Audit {
     tree: sled::Tree,
+    /// Orders entries recorded in the same millisecond.
+    seq: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Audit {
     pub fn new(tree: sled::Tree) -> Self {
-        Self { tree }
+        Self {
+            tree,
+            seq: std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0)),
+        }
     }
 
     /// Records one action, flushed before it returns.
@@ -41,10 +46,9 @@ impl Audit {
             detail: detail.into(),
         };
         let mut key = ((entry.at_ms as u64) ^ (1 << 63)).to_be_bytes().to_vec();
-        let mut tie = [0u8; 8];
-        // Two actions in the same millisecond keep both entries.
-        getrandom::fill(&mut tie).expect("OS random source");
-        key.extend_from_slice(&tie);
+        // Two actions in the same millisecond keep both entries, in order.
+        let tie = self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        key.extend_from_slice(&tie.to_be_bytes());
         let value = serde_json::to_vec(&entry).unwrap_or_default();
         self.tree.insert(key, value)?;
         self.tree.flush_async().await?;

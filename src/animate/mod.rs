@@ -9,7 +9,7 @@
 //!
 //! Backends are CPU-heavy and blocking: call them from a blocking thread.
 
-mod gentle;
+pub mod gentle;
 pub mod meshwarp;
 pub mod rig;
 pub mod warp;

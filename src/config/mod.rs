@@ -37,6 +37,22 @@ pub enum AnimatorKind {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+pub enum CameraKind {
+    /// The USB camera when a V4L2 device exists, else the test camera
+    /// (`camera_files` if set, else the test pattern).
+    Auto,
+    /// The USB camera (`camera_device`, or the first one found).
+    V4l2,
+    /// The test camera serving the first image in `camera_files`.
+    Files,
+    /// The test camera's moving colour bars.
+    Pattern,
+    /// No camera: guests upload from their phones.
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum EncoderPref {
     /// Hardware if the GStreamer registry has it, else software.
     Auto,
@@ -101,6 +117,13 @@ pub struct Settings {
     pub max_upload_mb: u32,
     pub animator: AnimatorKind,
     pub encoder: EncoderPref,
+    pub camera: CameraKind,
+    /// e.g. `/dev/video0`; unset picks the first capture device.
+    pub camera_device: Option<PathBuf>,
+    /// The folder the `files` test camera serves from.
+    pub camera_files: Option<PathBuf>,
+    /// The test camera's live-view rate.
+    pub camera_fps: u32,
     /// `sk_…` or restricted `rk_…` key; without it (and the webhook
     /// secret) paid mode offers only the staff unlock.
     pub stripe_secret_key: Option<Secret>,
@@ -138,13 +161,17 @@ impl Default for Settings {
             watermark_text: "SmileLoop preview".into(),
             presets: vec![],
             kiosk_language: "en".into(),
-            idle_timeout_s: 90,
+            idle_timeout_s: 60,
             retention_unpaid_hours: 24,
             retention_paid_hours: 72,
             queue_limit: 20,
             max_upload_mb: 20,
             animator: AnimatorKind::Meshwarp,
             encoder: EncoderPref::Auto,
+            camera: CameraKind::Auto,
+            camera_device: None,
+            camera_files: None,
+            camera_fps: 30,
             stripe_secret_key: None,
             stripe_webhook_secret: None,
             stripe_api_base: "https://api.stripe.com".into(),
@@ -253,6 +280,15 @@ impl Settings {
         }
         if !(1..=100).contains(&self.max_upload_mb) {
             return Err(err("max_upload_mb", "must be between 1 and 100"));
+        }
+        if !(1..=60).contains(&self.camera_fps) {
+            return Err(err("camera_fps", "must be between 1 and 60"));
+        }
+        if self.camera == CameraKind::Files && self.camera_files.is_none() {
+            return Err(err(
+                "camera_files",
+                "the files camera needs a folder of photos",
+            ));
         }
         self.validate_stripe()
     }

@@ -104,6 +104,18 @@ pub enum PhotoProblem {
     Turned,
 }
 
+impl PhotoProblem {
+    /// The machine code pages translate.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::NoFace => "no_face",
+            Self::TooSmall => "face_too_small",
+            Self::CutOff => "face_cut_off",
+            Self::Turned => "face_turned",
+        }
+    }
+}
+
 pub mod check {
     //! Pure checks of a found face against the photo it came from.
     use super::{mesh, Face, PhotoProblem};

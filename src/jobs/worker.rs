@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{watch, Notify};
 
+use super::live::LiveRenders;
 use super::{job_dir, now_ms, JobId, JobStore, Progress, Status, StoreError, UnlockReason};
 use crate::animate::{AnimateError, Animator};
 use crate::capture::photo;
@@ -67,6 +68,8 @@ pub struct Worker {
     /// Watermark and event mode, read per job so staff changes apply to
     /// the next guest.
     pub live: Arc<LiveSettings>,
+    /// Frames for the kiosk screen while the render runs.
+    pub renders: Arc<LiveRenders>,
 }
 
 /// At start-up, before serving: interrupted renders go back in the queue;
@@ -251,7 +254,8 @@ impl Worker {
             watermark_text: &watermark_text,
         };
         let mut last_write = Instant::now();
-        let mut progress = |done: u32, total: u32| {
+        let mut progress = |done: u32, total: u32, frame: &image::RgbImage| {
+            self.renders.publish(job.id, done - 1, total, frame);
             // Progress is not a state change: written often enough for a
             // progress bar, not flushed.
             if done == total || last_write.elapsed() >= Duration::from_millis(150) {

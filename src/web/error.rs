@@ -101,14 +101,26 @@ impl From<PhotoError> for ApiError {
 
 impl From<crate::face::PhotoProblem> for ApiError {
     fn from(p: crate::face::PhotoProblem) -> Self {
-        use crate::face::PhotoProblem;
-        let code = match p {
-            PhotoProblem::NoFace => "no_face",
-            PhotoProblem::TooSmall => "face_too_small",
-            PhotoProblem::CutOff => "face_cut_off",
-            PhotoProblem::Turned => "face_turned",
-        };
-        Self::new(Status::UnprocessableEntity, code, p.to_string())
+        Self::new(Status::UnprocessableEntity, p.code(), p.to_string())
+    }
+}
+
+impl From<crate::capture::CameraError> for ApiError {
+    fn from(e: crate::capture::CameraError) -> Self {
+        use crate::capture::CameraError;
+        tracing::warn!("camera: {e}");
+        match e {
+            CameraError::Busy(_) => Self::new(
+                Status::ServiceUnavailable,
+                "camera_busy",
+                "The camera is busy. Please try again in a moment.",
+            ),
+            _ => Self::new(
+                Status::ServiceUnavailable,
+                "camera_unavailable",
+                "The camera isn't working right now. You can send your photo from your phone instead.",
+            ),
+        }
     }
 }
 

@@ -17,7 +17,7 @@ use crate::app::Shared;
 use crate::jobs::{retention, Checkout, GuestToken, Job, MalformedId, Status};
 use crate::payments::{self, NewSession, PaymentError};
 
-type Page = (HttpStatus, RawHtml<String>);
+pub(super) type Page = (HttpStatus, RawHtml<String>);
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;padding:1rem;max-width:32rem;\
 margin:auto;background:#111;color:#eee;line-height:1.4}h1{font-size:1.3rem}\
@@ -26,7 +26,7 @@ box-sizing:border-box;padding:1rem;margin:1rem 0;border:0;border-radius:.5rem;fo
 text-align:center;text-decoration:none;background:#2b7de9;color:#fff}.danger{background:#a33}\
 .quiet{color:#aaa;font-size:.9rem}.ok{color:#6d6}a{color:#8bf}";
 
-fn page(status: HttpStatus, title: &str, event: &str, body: &str) -> Page {
+pub(super) fn page(status: HttpStatus, title: &str, event: &str, body: &str) -> Page {
     (
         status,
         RawHtml(format!(
@@ -40,7 +40,7 @@ fn page(status: HttpStatus, title: &str, event: &str, body: &str) -> Page {
     )
 }
 
-fn message(app: &Shared, status: HttpStatus, title: &str, text: &str) -> Page {
+pub(super) fn message(app: &Shared, status: HttpStatus, title: &str, text: &str) -> Page {
     page(
         status,
         title,

@@ -21,7 +21,7 @@ use crate::jobs::retention::InUseGuard;
 use crate::jobs::{job_dir, now_ms, Job, JobId, MalformedId, Price, Status, UnlockReason};
 
 pub fn routes() -> Vec<Route> {
-    routes![create_job, get_job, preview, poster, qr_svg, qr_png, presets, health]
+    routes![create_job, get_job, preview, poster, qr_svg, qr_png, presets, sample, health]
 }
 
 #[derive(FromForm)]
@@ -37,7 +37,7 @@ pub struct Created {
     status: Status,
 }
 
-fn form_error(errors: &Errors<'_>, limit_mb: u32) -> ApiError {
+pub(super) fn form_error(errors: &Errors<'_>, limit_mb: u32) -> ApiError {
     use rocket::form::error::ErrorKind;
     for e in errors.iter() {
         match &e.kind {
@@ -96,30 +96,8 @@ async fn create_job(
             "The kiosk is busy with other guests' photos. Please try again in a minute.",
         ));
     }
-    let mut bytes = Vec::new();
-    let mut reader = form.photo.open().await.map_err(ApiError::internal)?;
-    reader
-        .read_to_end(&mut bytes)
-        .await
-        .map_err(ApiError::internal)?;
-    let info = photo::inspect(&bytes)?;
-    // A full decode proves the file is whole before we promise anything,
-    // and the animator says now whether it can use the photo.
-    let animator = std::sync::Arc::clone(&app.animator);
-    let bytes = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, ApiError> {
-        let image = photo::decode(&bytes)?;
-        match animator.check_photo(&image) {
-            Err(AnimateError::Photo(problem)) => Err(problem.into()),
-            // An inference hiccup is the worker's to retry, not the guest's fault.
-            Err(e) => {
-                tracing::warn!("photo check skipped: {e}");
-                Ok(bytes)
-            }
-            Ok(()) => Ok(bytes),
-        }
-    })
-    .await
-    .map_err(ApiError::internal)??;
+    let bytes = read_upload(&form.photo).await?;
+    let (info, bytes) = checked_photo(app, bytes).await?;
 
     let source = format!("source.{}", info.extension());
     let mut job = Job::new(preset.id(), &source, now_ms());
@@ -154,6 +132,43 @@ async fn create_job(
     ))
 }
 
+/// The bytes of an uploaded file field.
+pub(super) async fn read_upload(file: &TempFile<'_>) -> Result<Vec<u8>, ApiError> {
+    let mut bytes = Vec::new();
+    let mut reader = file.open().await.map_err(ApiError::internal)?;
+    reader
+        .read_to_end(&mut bytes)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(bytes)
+}
+
+/// Checks a photo before anything is promised: its header, a full decode
+/// (proves the file is whole) and the animator's face check, so that the
+/// guest hears at once when it cannot be animated.
+pub(super) async fn checked_photo(
+    app: &Shared,
+    bytes: Vec<u8>,
+) -> Result<(photo::PhotoInfo, Vec<u8>), ApiError> {
+    let info = photo::inspect(&bytes)?;
+    let animator = Arc::clone(&app.animator);
+    let bytes = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, ApiError> {
+        let image = photo::decode(&bytes)?;
+        match animator.check_photo(&image) {
+            Err(AnimateError::Photo(problem)) => Err(problem.into()),
+            // An inference hiccup is the worker's to retry, not the guest's fault.
+            Err(e) => {
+                tracing::warn!("photo check skipped: {e}");
+                Ok(bytes)
+            }
+            Ok(()) => Ok(bytes),
+        }
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok((info, bytes))
+}
+
 async fn write_durably(dir: &std::path::Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
     use tokio::io::AsyncWriteExt;
     tokio::fs::create_dir_all(dir).await?;
@@ -169,6 +184,8 @@ pub struct JobView {
     preset: String,
     frames_done: u32,
     frames_total: u32,
+    /// While queued: how many renders come before this one (1 = next).
+    queue_position: Option<usize>,
     error: Option<String>,
     created_at: i64,
     preview_url: Option<String>,
@@ -206,6 +223,7 @@ fn get_job(
         preset: job.preset.clone(),
         frames_done: job.progress.frames_done,
         frames_total: job.progress.frames_total,
+        queue_position: queue_position(app, &job),
         error: job.error.clone(),
         created_at: job.created_at,
         preview_url: has_preview.then(|| format!("/api/jobs/{}/preview.mp4", job.id)),
@@ -218,6 +236,19 @@ fn get_job(
         payments_configured: app.payments_configured(),
         payments_offline: app.payments_offline(),
     }))
+}
+
+fn queue_position(app: &Shared, job: &Job) -> Option<usize> {
+    if job.status != Status::Queued {
+        return None;
+    }
+    let ahead = app
+        .store
+        .ids_with_status(Status::Queued)
+        .ok()?
+        .iter()
+        .position(|id| *id == job.id)?;
+    Some(ahead + usize::from(app.queue.current().is_some()) + 1)
 }
 
 /// Opens one of a finished job's files, held against retention while sent.
@@ -314,6 +345,9 @@ pub struct PresetView {
     duration_s: f32,
     fps: u32,
     frames: u32,
+    /// A sample loop of this animation (`smileloop samples`), if rendered.
+    sample_url: Option<String>,
+    sample_poster_url: Option<String>,
 }
 
 /// `GET /api/presets`, in display order.
@@ -327,6 +361,8 @@ fn presets(app: &State<Arc<Shared>>) -> Json<Vec<PresetView>> {
         .filter_map(|p| event.preset_rank(p.id()).map(|rank| (rank, p)))
         .collect();
     enabled.sort_by_key(|(rank, _)| *rank);
+    let samples = crate::render::samples_dir(&app.settings.data_dir);
+    let has = |id: &str, ext: &str| samples.join(format!("{id}.{ext}")).is_file();
     Json(
         enabled
             .into_iter()
@@ -336,9 +372,38 @@ fn presets(app: &State<Arc<Shared>>) -> Json<Vec<PresetView>> {
                 duration_s: p.file.duration_s,
                 fps: p.fps(),
                 frames: p.frame_count(),
+                sample_url: has(p.id(), "mp4")
+                    .then(|| format!("/api/presets/{}/sample.mp4", p.id())),
+                sample_poster_url: has(p.id(), "jpg")
+                    .then(|| format!("/api/presets/{}/sample.jpg", p.id())),
             })
             .collect(),
     )
+}
+
+/// `GET /api/presets/{id}/sample.mp4` or `.jpg`: the preset's sample loop.
+#[get("/api/presets/<id>/<file>")]
+async fn sample(id: &str, file: &str, app: &State<Arc<Shared>>) -> Result<RangedFile, ApiError> {
+    let missing = || {
+        ApiError::new(
+            HttpStatus::NotFound,
+            "no_sample",
+            "This animation has no sample.",
+        )
+    };
+    // Only known preset ids reach the file system.
+    let preset = app.preset(id).ok_or_else(missing)?;
+    let content_type = match file {
+        "sample.mp4" => ContentType::new("video", "mp4"),
+        "sample.jpg" => ContentType::JPEG,
+        _ => return Err(missing()),
+    };
+    let ext = if file.ends_with("mp4") { "mp4" } else { "jpg" };
+    let path =
+        crate::render::samples_dir(&app.settings.data_dir).join(format!("{}.{ext}", preset.id()));
+    RangedFile::open(&path, content_type)
+        .await
+        .map_err(|_| missing())
 }
 
 #[derive(Serialize)]

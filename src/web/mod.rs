@@ -9,10 +9,12 @@
 //!   `/admin` and `/api/admin/…`, from allowed networks only.
 
 pub mod admin;
+mod camera;
 pub mod error;
 mod guest;
 mod guest_pages;
 mod kiosk;
+mod phone;
 pub mod qr;
 pub mod ranged;
 mod stripe_hook;
@@ -57,6 +59,8 @@ pub fn kiosk(shared: Arc<Shared>) -> Rocket<Build> {
     let s = &shared.settings;
     rocket::custom(config(&shared, s.address, s.port))
         .mount("/", kiosk::routes())
+        .mount("/", camera::routes())
+        .mount("/", phone::kiosk_routes())
         .mount("/", FileServer::from(s.ui_dir.clone()).rank(20))
         .register("/", catchers![error::catch_all])
         .manage(shared)
@@ -70,6 +74,7 @@ pub fn guest(shared: Arc<Shared>) -> Rocket<Build> {
     let s = &shared.settings;
     rocket::custom(config(&shared, s.guest_address, s.guest_port))
         .mount("/", guest::routes())
+        .mount("/", phone::guest_routes())
         .register("/", catchers![error::catch_all])
         .manage(shared)
 }

@@ -57,6 +57,8 @@ pub fn settings(data_dir: &Path) -> Settings {
         ui_dir: repo().join("kiosk-ui"),
         models_dir: repo().join("models"),
         onnxruntime_lib: repo().join("models/libonnxruntime.so"),
+        // Tests about the camera turn it on (the files camera).
+        camera: smileloop::config::CameraKind::None,
         ..Settings::default()
     }
 }
@@ -297,4 +299,62 @@ pub fn raw_post(url: &str, content_type: &str, body: Vec<u8>) -> (u16, Value) {
         .expect("status line");
     let json = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
     (status, serde_json::from_str(json).unwrap_or(Value::Null))
+}
+
+/// A folder holding one test photo, for the files camera (the photo is
+/// copied into a temp dir, never into the repo).
+pub fn camera_folder(photo_name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join(photo_name), photo(photo_name)).expect("copy photo");
+    dir
+}
+
+/// Reads the JPEG parts of a `multipart/x-mixed-replace` stream.
+pub struct MjpegReader {
+    reader: std::io::BufReader<Box<dyn std::io::Read + Send + Sync>>,
+}
+
+impl MjpegReader {
+    pub fn open(url: &str) -> Self {
+        let res = agent().get(url).call().expect("stream opens");
+        assert_eq!(res.status(), 200);
+        let ct = res.header("Content-Type").unwrap_or_default().to_string();
+        assert!(ct.starts_with("multipart/x-mixed-replace"), "{ct}");
+        Self {
+            reader: std::io::BufReader::new(res.into_reader()),
+        }
+    }
+
+    fn line(&mut self) -> Option<String> {
+        let mut line = String::new();
+        match std::io::BufRead::read_line(&mut self.reader, &mut line) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(line.trim_end().to_string()),
+        }
+    }
+
+    /// The next JPEG, or `None` when the stream ended.
+    pub fn next_jpeg(&mut self) -> Option<Vec<u8>> {
+        let boundary = self.line()?;
+        assert!(boundary.starts_with("--"), "boundary line: {boundary:?}");
+        let mut len = None;
+        loop {
+            let header = self.line()?;
+            if header.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = header.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    len = v.trim().parse::<usize>().ok();
+                }
+                if k.eq_ignore_ascii_case("content-type") {
+                    assert_eq!(v.trim(), "image/jpeg");
+                }
+            }
+        }
+        let mut jpeg = vec![0; len.expect("Content-Length in every part")];
+        std::io::Read::read_exact(&mut self.reader, &mut jpeg).ok()?;
+        assert_eq!(self.line().as_deref(), Some(""), "CRLF after the part");
+        Some(jpeg)
+    }
 }

@@ -30,8 +30,7 @@ pub struct Dashboard {
     pub last_ms_per_frame: Option<f64>,
     pub encoder: &'static str,
     pub encoder_hardware: bool,
-    /// The camera module arrives with the touchscreen kiosk (issue 7).
-    pub camera: &'static str,
+    pub camera: crate::capture::CameraStatus,
     pub disk: Option<stats::Disk>,
     pub retention_fits: Option<bool>,
     pub thermal: Vec<stats::Thermal>,
@@ -91,7 +90,7 @@ pub fn dashboard_data(app: &Shared) -> Result<Dashboard, ApiError> {
         last_ms_per_frame: app.queue.last_ms_per_frame(),
         encoder: app.encoder.element(),
         encoder_hardware: app.encoder.is_hardware(),
-        camera: "none (phone upload)",
+        camera: app.camera.status(),
         disk,
         retention_fits,
         thermal: stats::thermal(std::path::Path::new("/sys/class/thermal")),

@@ -41,6 +41,23 @@ fn gib(bytes: u64) -> String {
 #[get("/admin")]
 fn dashboard(staff: Staff, app: &State<Arc<Shared>>) -> Result<Html, PageError> {
     let d = dashboard_data(app).map_err(|e| PageError::internal(e.message))?;
+    let camera = {
+        let c = &d.camera;
+        let state = serde_json::to_value(c.state)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let problem = c
+            .error
+            .as_deref()
+            .map(|e| format!(" · {e}"))
+            .unwrap_or_default();
+        esc(&format!(
+            "{state} · {}{problem} · {} reconnects",
+            c.source, c.reconnects
+        ))
+        .into_owned()
+    };
     let f = &d.last_24h;
     let revenue = if f.revenue.is_empty() {
         "—".to_string()
@@ -121,7 +138,7 @@ fn dashboard(staff: Staff, app: &State<Arc<Shared>>) -> Result<Html, PageError> 
         card("Failed", &f.failed.to_string()),
         card("Animator", &format!("{} · {ms}", d.animator)),
         card("Encoder", &format!("{}{}", d.encoder, if d.encoder_hardware { " (hardware)" } else { " (software)" })),
-        card("Camera", d.camera),
+        card("Camera", &camera),
         card("Disk", &disk),
         card("Stripe", stripe),
         d.version,

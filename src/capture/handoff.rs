@@ -1,0 +1,132 @@
+//! Photos handed over from a guest's phone: the kiosk opens a slot and
+//! shows its link as a QR code, the phone uploads into it on the guest
+//! listener, and the kiosk picks the photo up for review. Slots live in
+//! memory for a few minutes: nothing is stored until the guest presses
+//! "Use this photo" on the kiosk, which makes an ordinary upload of it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A slot nobody used is forgotten after this.
+pub const SLOT_TTL: Duration = Duration::from_secs(10 * 60);
+/// One kiosk screen has one slot open at a time; a few more cover reloads.
+const MAX_SLOTS: usize = 8;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HandoffState {
+    Waiting,
+    Received,
+}
+
+struct Slot {
+    created: Instant,
+    photo: Option<Arc<Vec<u8>>>,
+}
+
+#[derive(Default)]
+pub struct Handoffs {
+    slots: Mutex<HashMap<String, Slot>>,
+}
+
+/// Slot codes are 128-bit random hex: unguessable, safe in a URL.
+pub fn valid_code(code: &str) -> bool {
+    code.len() == 32 && code.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+impl Handoffs {
+    fn slots(&self) -> std::sync::MutexGuard<'_, HashMap<String, Slot>> {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots.retain(|_, s| s.created.elapsed() < SLOT_TTL);
+        slots
+    }
+
+    /// A new slot's code.
+    pub fn open(&self) -> String {
+        let mut bytes = [0u8; 16];
+        // An unguessable code is the slot's only protection.
+        getrandom::fill(&mut bytes).expect("OS random source");
+        let code = hex::encode(bytes);
+        let mut slots = self.slots();
+        while slots.len() >= MAX_SLOTS {
+            let Some(oldest) = slots
+                .iter()
+                .min_by_key(|(_, s)| s.created)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            slots.remove(&oldest);
+        }
+        slots.insert(
+            code.clone(),
+            Slot {
+                created: Instant::now(),
+                photo: None,
+            },
+        );
+        code
+    }
+
+    pub fn state(&self, code: &str) -> Option<HandoffState> {
+        self.slots().get(code).map(|s| match s.photo {
+            Some(_) => HandoffState::Received,
+            None => HandoffState::Waiting,
+        })
+    }
+
+    /// Puts a checked photo into an open slot; a second upload replaces
+    /// the first (the guest picked a better one). False: no such slot.
+    pub fn deliver(&self, code: &str, photo: Vec<u8>) -> bool {
+        match self.slots().get_mut(code) {
+            Some(slot) => {
+                slot.photo = Some(Arc::new(photo));
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn photo(&self, code: &str) -> Option<Arc<Vec<u8>>> {
+        self.slots().get(code).and_then(|s| s.photo.clone())
+    }
+
+    pub fn close(&self, code: &str) {
+        self.slots().remove(code);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slot_lifecycle() {
+        let h = Handoffs::default();
+        let code = h.open();
+        assert!(valid_code(&code), "{code}");
+        assert_eq!(h.state(&code), Some(HandoffState::Waiting));
+        assert!(h.photo(&code).is_none());
+        assert!(h.deliver(&code, vec![1, 2, 3]));
+        assert!(h.deliver(&code, vec![4]));
+        assert_eq!(h.state(&code), Some(HandoffState::Received));
+        assert_eq!(h.photo(&code).as_deref(), Some(&vec![4]));
+        h.close(&code);
+        assert_eq!(h.state(&code), None);
+        assert!(!h.deliver(&code, vec![5]));
+    }
+
+    #[test]
+    fn slots_are_bounded_and_codes_checked() {
+        let h = Handoffs::default();
+        let first = h.open();
+        for _ in 0..MAX_SLOTS {
+            h.open();
+        }
+        assert_eq!(h.state(&first), None, "the oldest slot made room");
+        assert!(!valid_code("../../etc/passwd"));
+        assert!(!valid_code(&"A".repeat(32)));
+        assert!(!valid_code(""));
+    }
+}

@@ -1,0 +1,201 @@
+//! "Send a photo from your phone": the kiosk opens a slot and shows its
+//! link as a QR code (kiosk listener, `/api/phone-uploads/…`); the guest's
+//! phone opens `/u/{code}` on the guest listener and uploads; the photo
+//! appears on the kiosk for review. Slots are in memory
+//! ([`crate::capture::handoff`]); nothing is stored until the guest taps
+//! "Use this photo" on the kiosk.
+
+use std::sync::Arc;
+
+use html_escape::encode_double_quoted_attribute as attr;
+use rocket::form::{Errors, Form};
+use rocket::fs::TempFile;
+use rocket::http::{ContentType, Status as HttpStatus};
+use rocket::serde::json::Json;
+use rocket::{delete, get, post, routes, FromForm, Route, State};
+use serde::Serialize;
+
+use super::error::ApiError;
+use super::guest_pages::{message, page, Page};
+use super::kiosk::{checked_photo, form_error, read_upload};
+use crate::app::Shared;
+use crate::capture::handoff::{valid_code, HandoffState};
+use crate::capture::photo;
+
+/// Kiosk-listener routes.
+pub fn kiosk_routes() -> Vec<Route> {
+    routes![open, state, qr_svg, received_photo, close]
+}
+
+/// Guest-listener routes.
+pub fn guest_routes() -> Vec<Route> {
+    routes![upload_page, upload]
+}
+
+fn unknown() -> ApiError {
+    ApiError::new(
+        HttpStatus::NotFound,
+        "upload_link_expired",
+        "This upload link has expired. Please start again on the kiosk.",
+    )
+}
+
+fn checked(app: &Shared, code: &str) -> Result<HandoffState, ApiError> {
+    if !valid_code(code) {
+        return Err(unknown());
+    }
+    app.handoffs.state(code).ok_or_else(unknown)
+}
+
+fn upload_url(app: &Shared, code: &str) -> String {
+    format!("{}/u/{code}", app.settings.public_base())
+}
+
+#[derive(Serialize)]
+struct Opened {
+    code: String,
+    upload_url: String,
+    qr_url: String,
+}
+
+/// `POST /api/phone-uploads`: a new slot and the link for its QR code.
+#[post("/api/phone-uploads")]
+fn open(app: &State<Arc<Shared>>) -> (HttpStatus, Json<Opened>) {
+    let code = app.handoffs.open();
+    (
+        HttpStatus::Created,
+        Json(Opened {
+            upload_url: upload_url(app, &code),
+            qr_url: format!("/api/phone-uploads/{code}/qr.svg"),
+            code,
+        }),
+    )
+}
+
+#[derive(Serialize)]
+struct StateView {
+    state: HandoffState,
+}
+
+/// `GET /api/phone-uploads/{code}`: `waiting` or `received`.
+#[get("/api/phone-uploads/<code>")]
+fn state(code: &str, app: &State<Arc<Shared>>) -> Result<Json<StateView>, ApiError> {
+    checked(app, code).map(|state| Json(StateView { state }))
+}
+
+/// `GET /api/phone-uploads/{code}/qr.svg`
+#[get("/api/phone-uploads/<code>/qr.svg")]
+fn qr_svg(code: &str, app: &State<Arc<Shared>>) -> Result<(ContentType, String), ApiError> {
+    checked(app, code)?;
+    let svg = super::qr::svg(&upload_url(app, code)).map_err(ApiError::internal)?;
+    Ok((ContentType::SVG, svg))
+}
+
+/// `GET /api/phone-uploads/{code}/photo`: the photo the phone sent.
+#[get("/api/phone-uploads/<code>/photo")]
+fn received_photo(
+    code: &str,
+    app: &State<Arc<Shared>>,
+) -> Result<(ContentType, Vec<u8>), ApiError> {
+    checked(app, code)?;
+    let bytes = app.handoffs.photo(code).ok_or_else(|| {
+        ApiError::new(
+            HttpStatus::Conflict,
+            "not_yet",
+            "No photo has arrived from the phone yet.",
+        )
+    })?;
+    let content_type = match photo::inspect(&bytes).map(|i| i.extension()) {
+        Ok("png") => ContentType::PNG,
+        Ok("webp") => ContentType::new("image", "webp"),
+        _ => ContentType::JPEG,
+    };
+    Ok((content_type, bytes.as_ref().clone()))
+}
+
+/// `DELETE /api/phone-uploads/{code}`: the kiosk is done with the slot.
+#[delete("/api/phone-uploads/<code>")]
+fn close(code: &str, app: &State<Arc<Shared>>) -> HttpStatus {
+    if valid_code(code) {
+        app.handoffs.close(code);
+    }
+    HttpStatus::NoContent
+}
+
+fn expired_page(app: &Shared) -> Page {
+    message(
+        app,
+        HttpStatus::NotFound,
+        "Link expired",
+        "This upload link has expired. Tap \"Use my phone\" on the kiosk and scan the new code.",
+    )
+}
+
+fn form_page(app: &Shared, code: &str, status: HttpStatus, problem: Option<&str>) -> Page {
+    let problem = problem
+        .map(|p| {
+            format!(
+                "<p class=\"ok\" style=\"color:#f98\">{}</p>",
+                html_escape::encode_text(p)
+            )
+        })
+        .unwrap_or_default();
+    let body = format!(
+        "<p>Choose a portrait: one face, looking at the camera, not too far away.</p>{problem}\
+         <form method=\"post\" action=\"/u/{code}\" enctype=\"multipart/form-data\">\
+         <input type=\"file\" name=\"photo\" accept=\"image/jpeg,image/png,image/webp\" required \
+         style=\"font-size:1.1rem;margin:1rem 0\">\
+         <button class=\"btn\" type=\"submit\">Send to the kiosk</button></form>\
+         <p class=\"quiet\">The photo goes to the kiosk screen only. It is stored once you \
+         choose an animation there, and you can delete it from your phone at any time.</p>",
+        code = attr(code)
+    );
+    page(status, "Send a photo", &app.live.get().event_name, &body)
+}
+
+/// `GET /u/{code}`: the phone's upload form.
+#[get("/u/<code>")]
+fn upload_page(code: &str, app: &State<Arc<Shared>>) -> Page {
+    match checked(app, code) {
+        Ok(_) => form_page(app, code, HttpStatus::Ok, None),
+        Err(_) => expired_page(app),
+    }
+}
+
+#[derive(FromForm)]
+struct PhoneUpload<'r> {
+    photo: TempFile<'r>,
+}
+
+/// `POST /u/{code}`: the photo from the phone, checked like any upload.
+#[post("/u/<code>", data = "<form>")]
+async fn upload(
+    code: &str,
+    form: Result<Form<PhoneUpload<'_>>, Errors<'_>>,
+    app: &State<Arc<Shared>>,
+) -> Page {
+    if checked(app, code).is_err() {
+        return expired_page(app);
+    }
+    let result = async {
+        let form = form.map_err(|e| form_error(&e, app.settings.max_upload_mb))?;
+        let bytes = read_upload(&form.photo).await?;
+        checked_photo(app, bytes).await
+    }
+    .await;
+    match result {
+        Ok((_, bytes)) => {
+            if !app.handoffs.deliver(code, bytes) {
+                return expired_page(app);
+            }
+            tracing::info!("photo received from a phone");
+            message(
+                app,
+                HttpStatus::Ok,
+                "Photo sent",
+                "Done! Your photo is on the kiosk screen: choose your animation there.",
+            )
+        }
+        Err(e) => form_page(app, code, e.status, Some(&e.message)),
+    }
+}

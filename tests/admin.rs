@@ -716,17 +716,17 @@ fn staff_run_the_night_in_chromium() {
     let mut kiosk = Browser::screen(1280, 800);
     kiosk.goto(&format!("{}/#job={c}", server.kiosk));
     kiosk.wait_for(
-        "document.querySelector('#unlock-text').innerText.includes('9.50')",
+        "document.querySelector('#unlock-text').textContent.includes('9,50')",
         Duration::from_secs(30),
     );
     // Untouched past the idle timeout, the kiosk starts over by itself,
     // in the language staff chose.
     kiosk.wait_for(
-        "!document.querySelector('#start').hidden && location.hash === ''",
+        "!document.querySelector('#attract').hidden && location.hash === ''",
         Duration::from_secs(40),
     );
     kiosk.wait_for(
-        "document.querySelector('#presets').innerText.includes('Sanftes Lächeln')",
+        "document.querySelector('#presets').textContent.includes('Sanftes Lächeln') && document.documentElement.lang === 'de'",
         Duration::from_secs(10),
     );
 

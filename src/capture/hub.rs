@@ -46,6 +46,8 @@ pub struct CameraStatus {
     /// Live frames in the last second.
     pub fps: f32,
     pub frames: u64,
+    /// Stills taken since start.
+    pub stills: u64,
     /// Times the camera came back after going away.
     pub reconnects: u64,
     pub error: Option<String>,
@@ -78,6 +80,7 @@ impl CameraHub {
                 source: "none (phone upload only)".into(),
                 fps: 0.0,
                 frames: 0,
+                stills: 0,
                 reconnects: 0,
                 error: None,
             })),
@@ -345,6 +348,9 @@ impl Runner {
             ));
         }
         let shot = self.camera.still();
+        if shot.is_ok() {
+            self.update(|s| s.stills += 1);
+        }
         if let Err(e @ (CameraError::Disconnected(_) | CameraError::NotFound(_))) = &shot {
             self.lost(e);
         }

@@ -20,12 +20,32 @@ pub struct VideoWriter {
     bus: gst::Bus,
     fps: u32,
     frame_bytes: usize,
+    /// GStreamer's row stride for RGB (rows padded to 4 bytes): a width
+    /// of 614 has 1842-byte rows in our frames but 1844 in GStreamer's.
+    stride: usize,
+    row_bytes: usize,
     frames: u64,
     path: PathBuf,
 }
 
 fn pipeline_err(e: impl std::fmt::Display) -> EncodeError {
     EncodeError::Pipeline(e.to_string())
+}
+
+/// Tightly packed rows of `row_bytes`, copied into rows of `stride` bytes.
+fn padded_rows(rgb: &[u8], row_bytes: usize, stride: usize) -> Vec<u8> {
+    if stride == row_bytes || row_bytes == 0 {
+        return rgb.to_vec();
+    }
+    let rows = rgb.len() / row_bytes;
+    let mut out = vec![0u8; rows * stride];
+    for (dst, src) in out
+        .chunks_exact_mut(stride)
+        .zip(rgb.chunks_exact(row_bytes))
+    {
+        dst[..row_bytes].copy_from_slice(src);
+    }
+    out
 }
 
 impl VideoWriter {
@@ -52,6 +72,7 @@ impl VideoWriter {
                 .map_err(pipeline_err)?;
         let caps = info.to_caps().map_err(pipeline_err)?;
         let frame_bytes = width as usize * height as usize * 3;
+        let stride = usize::try_from(info.stride()[0]).map_err(pipeline_err)?;
         let src = gst_app::AppSrc::builder()
             .caps(&caps)
             .format(gst::Format::Time)
@@ -95,6 +116,8 @@ impl VideoWriter {
             bus,
             fps,
             frame_bytes,
+            stride,
+            row_bytes: width as usize * 3,
             frames: 0,
             path: path.to_path_buf(),
         })
@@ -112,7 +135,7 @@ impl VideoWriter {
         if let Some(e) = take_error(&self.bus) {
             return Err(e);
         }
-        let mut buffer = gst::Buffer::from_slice(rgb.to_vec());
+        let mut buffer = gst::Buffer::from_slice(padded_rows(rgb, self.row_bytes, self.stride));
         let frame_ns = |i: u64| i * 1_000_000_000 / u64::from(self.fps);
         if let Some(b) = buffer.get_mut() {
             b.set_pts(gst::ClockTime::from_nseconds(frame_ns(self.frames)));
@@ -166,5 +189,21 @@ fn take_error(bus: &gst::Bus) -> Option<EncodeError> {
     match msg.view() {
         gst::MessageView::Error(e) => Some(EncodeError::Stream(describe(e))),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::padded_rows;
+
+    #[test]
+    fn rows_are_padded_to_the_stride() {
+        // Two rows of a 2-pixel-wide RGB frame (6 bytes) into 8-byte rows.
+        let rgb = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+        assert_eq!(
+            padded_rows(&rgb, 6, 8),
+            [1, 2, 3, 4, 5, 6, 0, 0, 7, 8, 9, 10, 11, 12, 0, 0]
+        );
+        assert_eq!(padded_rows(&rgb, 6, 6), rgb);
     }
 }

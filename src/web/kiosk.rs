@@ -422,6 +422,8 @@ pub struct Health {
     event_name: String,
     language: String,
     idle_timeout_s: u32,
+    /// Hours an unpaid guest's photo is kept (told to the guest).
+    retention_unpaid_hours: u32,
     payments_configured: bool,
     payments_offline: bool,
 }
@@ -445,6 +447,7 @@ fn health(app: &State<Arc<Shared>>) -> Json<Health> {
         event_name: event.event_name.clone(),
         language: event.kiosk_language.clone(),
         idle_timeout_s: event.idle_timeout_s,
+        retention_unpaid_hours: event.retention_unpaid_hours,
         payments_configured: app.payments_configured(),
         payments_offline: app.payments_offline(),
     })

@@ -358,3 +358,14 @@ impl MjpegReader {
         Some(jpeg)
     }
 }
+
+/// Every QR code a real decoder finds in a PNG (a screenshot).
+pub fn scan_qr_codes(png: &Path) -> Vec<String> {
+    let img = image::open(png).expect("screenshot").to_luma8();
+    let mut prepared = rqrr::PreparedImage::prepare(img);
+    prepared
+        .detect_grids()
+        .iter()
+        .filter_map(|g| g.decode().ok().map(|(_, text)| text))
+        .collect()
+}

@@ -1,0 +1,230 @@
+//! The guest's whole flow on the kiosk screen in headless Chromium, at the
+//! kiosk's two screen shapes, against the real server with the files
+//! camera showing a real portrait. Screenshots of every step land in
+//! `target/screenshots/kiosk-*.png` for people to look at.
+
+mod common;
+
+use std::time::Duration;
+
+use common::browser::Browser;
+use common::*;
+use smileloop::config::{CameraKind, EventMode};
+
+const PHOTO: &str = "grace_hopper.jpg";
+const STEP: Duration = Duration::from_secs(40);
+const RENDER: Duration = Duration::from_secs(240);
+
+fn visible(id: &str) -> String {
+    format!("!document.getElementById('{id}').hidden")
+}
+
+fn click(b: &mut Browser, selector: &str) {
+    b.eval(&format!("document.querySelector({:?}).click()", selector));
+}
+
+fn text(b: &mut Browser, id: &str) -> String {
+    b.eval(&format!("document.getElementById('{id}').innerText"))
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn server(folder: &std::path::Path, mode: EventMode) -> Server {
+    let folder = folder.to_path_buf();
+    Server::start(move |s| {
+        s.camera = CameraKind::Files;
+        s.camera_files = Some(folder);
+        s.event_mode = mode;
+        s.idle_timeout_s = 15;
+    })
+}
+
+/// attract → consent → camera → countdown → review → pick.
+fn to_pick(b: &mut Browser, server: &Server, shots: &str) {
+    b.wait_for(&visible("attract"), STEP);
+    b.wait_for(
+        "document.querySelectorAll('#presets .card').length === 3",
+        STEP,
+    );
+    b.screenshot(&format!("{shots}-1-attract"));
+    click(b, "#attract");
+    b.wait_for(&visible("consent"), STEP);
+    assert!(text(b, "consent-text").contains("24 hours"));
+    b.screenshot(&format!("{shots}-2-consent"));
+    click(b, "#consent-accept");
+    b.wait_for(&visible("camera"), STEP);
+    b.wait_for("document.getElementById('live').naturalWidth > 0", STEP);
+    // The guide sees the real face in the live view.
+    b.wait_for(
+        "document.getElementById('hint').innerText === 'Great, hold still'",
+        STEP,
+    );
+    b.screenshot(&format!("{shots}-3-camera"));
+    let before = server.shared().camera.status().stills;
+    // A double tap takes one photo.
+    b.eval(
+        "document.getElementById('shutter').click(); document.getElementById('shutter').click()",
+    );
+    b.wait_for(&visible("countdown"), STEP);
+    b.screenshot(&format!("{shots}-4-countdown"));
+    b.wait_for(&visible("review"), STEP);
+    b.wait_for(
+        "document.getElementById('review-photo').naturalWidth > 0",
+        STEP,
+    );
+    assert_eq!(
+        server.shared().camera.status().stills,
+        before + 1,
+        "one still for a double tap"
+    );
+    b.screenshot(&format!("{shots}-5-review"));
+    click(b, "#use-photo");
+    b.wait_for(&visible("pick"), STEP);
+    b.screenshot(&format!("{shots}-6-pick"));
+}
+
+/// pick → live render → loop with a QR code that decodes to the guest URL.
+fn render_and_result(b: &mut Browser, server: &Server, shots: &str) -> String {
+    click(b, "#presets .card");
+    b.wait_for(&visible("result"), STEP);
+    b.wait_for(
+        "location.hash.startsWith('#job=') && document.getElementById('render-live').naturalWidth > 0",
+        RENDER,
+    );
+    b.screenshot(&format!("{shots}-7-rendering"));
+    b.wait_for(
+        "!document.getElementById('pay-box').hidden && document.getElementById('preview').readyState >= 2 \
+         && document.getElementById('render-live').hidden && document.getElementById('qr').naturalWidth > 0",
+        RENDER,
+    );
+    let shot = b.screenshot(&format!("{shots}-8-result"));
+    // The browser really decodes the loop: its picture matches the poster
+    // (the same photo), not a green frame from rows GStreamer misread.
+    let means = b.eval(
+        "(async () => { const mean = (el, w, h) => { const c = document.createElement('canvas');          c.width = w; c.height = h; const g = c.getContext('2d'); g.drawImage(el, 0, 0, w, h);          const d = g.getImageData(0, 0, w, h).data; const m = [0, 0, 0];          for (let i = 0; i < d.length; i += 4) { m[0] += d[i]; m[1] += d[i + 1]; m[2] += d[i + 2]; }          return m.map(x => x / (w * h)); };          const v = document.getElementById('preview'); const p = new Image(); p.src = v.poster; await p.decode();          return [mean(v, v.videoWidth, v.videoHeight), mean(p, p.naturalWidth, p.naturalHeight)]; })()",
+    );
+    for c in 0..3 {
+        let (v, p) = (
+            means[0][c].as_f64().expect("mean"),
+            means[1][c].as_f64().expect("mean"),
+        );
+        assert!(
+            (v - p).abs() < 25.0,
+            "video and poster differ in channel {c}: {means}"
+        );
+    }
+    let id = b
+        .eval("location.hash.slice(5)")
+        .as_str()
+        .expect("id")
+        .to_string();
+    let (_, job) = get_json(&format!("{}/api/jobs/{id}", server.kiosk));
+    let codes = scan_qr_codes(&shot);
+    assert_eq!(
+        codes,
+        vec![job["guest_url"].as_str().expect("url").to_string()]
+    );
+    id
+}
+
+/// Untouched, the screen goes back to attract and forgets the guest.
+fn idle_reset(b: &mut Browser, shots: &str) {
+    b.wait_for(&visible("attract"), Duration::from_secs(40));
+    assert_eq!(b.eval("location.hash"), "");
+    assert_eq!(
+        b.eval("[document.getElementById('review-photo').src, document.getElementById('preview').src, document.getElementById('render-stage').style.backgroundImage].join('')"),
+        ""
+    );
+    b.screenshot(&format!("{shots}-9-idle-reset"));
+}
+
+#[test]
+fn portrait_kiosk_free_event_from_tap_to_loop_and_back() {
+    let folder = camera_folder(PHOTO);
+    let server = server(folder.path(), EventMode::Free);
+    let mut b = Browser::screen(1080, 1920);
+    b.goto(&format!("{}/", server.kiosk));
+    to_pick(&mut b, &server, "kiosk-portrait");
+    render_and_result(&mut b, &server, "kiosk-portrait");
+    assert_eq!(text(&mut b, "paid-text"), "Free tonight: scan to download");
+    // Nothing on screen needs scrolling, and every button is big enough.
+    assert_eq!(
+        b.eval("document.documentElement.scrollHeight <= innerHeight && document.documentElement.scrollWidth <= innerWidth"),
+        true
+    );
+    let small = b.eval(
+        "[...document.querySelectorAll('button')].filter(x => x.offsetParent && (x.offsetWidth < 64 || x.offsetHeight < 64)).map(x => x.id || x.innerText)",
+    );
+    assert_eq!(small, serde_json::json!([]), "buttons under 64 px");
+    idle_reset(&mut b, "kiosk-portrait");
+}
+
+#[test]
+fn landscape_kiosk_in_german_with_a_phone_photo_and_a_camera_outage() {
+    let parent = tempfile::tempdir().expect("tmp");
+    let folder = parent.path().join("camera");
+    std::fs::create_dir(&folder).expect("mkdir");
+    std::fs::write(folder.join(PHOTO), photo(PHOTO)).expect("copy");
+    let server = server(&folder, EventMode::Paid);
+    let mut b = Browser::screen(1920, 1080);
+    b.goto(&format!("{}/", server.kiosk));
+    b.wait_for(&visible("attract"), STEP);
+
+    // The guest switches to German; the whole screen follows.
+    click(&mut b, "[data-lang=de]");
+    assert_eq!(b.eval("document.documentElement.lang"), "de");
+    click(&mut b, "#attract");
+    b.wait_for(&visible("consent"), STEP);
+    assert!(text(&mut b, "consent").contains("Bevor es losgeht"));
+    click(&mut b, "#consent-accept");
+    b.wait_for(&visible("camera"), STEP);
+    b.wait_for("document.getElementById('live').naturalWidth > 0", STEP);
+
+    // Unplugged: the cover says so, and the view comes back by itself.
+    let unplugged = parent.path().join("unplugged");
+    std::fs::rename(&folder, &unplugged).expect("unplug");
+    b.wait_for(&visible("camera-down"), STEP);
+    assert_eq!(text(&mut b, "camera-down"), "Kamera verbindet sich neu…");
+    b.screenshot("kiosk-landscape-camera-reconnecting");
+    std::fs::rename(&unplugged, &folder).expect("plug back in");
+    b.wait_for("document.getElementById('camera-down').hidden", STEP);
+
+    // The photo comes from the guest's phone instead.
+    click(&mut b, "#to-phone");
+    b.wait_for(&visible("phone"), STEP);
+    b.wait_for("document.getElementById('phone-qr').naturalWidth > 0", STEP);
+    let shot = b.screenshot("kiosk-landscape-phone");
+    let codes = scan_qr_codes(&shot);
+    assert_eq!(codes.len(), 1, "{codes:?}");
+    let url = codes[0].clone();
+    assert!(url.starts_with("http://localhost:8080/u/"), "{url}");
+    let path = url.trim_start_matches("http://localhost:8080");
+    let (ct, body) = multipart(&[("photo", Some(PHOTO), &photo(PHOTO))]);
+    let (s, page, _) = call(
+        agent().post(&format!("{}{path}", server.guest)),
+        Some((&ct, body)),
+    );
+    assert_eq!(s, 200, "{}", String::from_utf8_lossy(&page));
+    b.wait_for(&visible("review"), STEP);
+    b.wait_for(
+        "document.getElementById('review-photo').naturalWidth > 0",
+        STEP,
+    );
+    click(&mut b, "#use-photo");
+    b.wait_for(&visible("pick"), STEP);
+    assert!(b
+        .eval("document.getElementById('presets').innerText")
+        .as_str()
+        .is_some_and(|t| t.contains("Sanftes Lächeln")));
+    b.screenshot("kiosk-landscape-6-pick");
+    render_and_result(&mut b, &server, "kiosk-landscape");
+    // Paid mode without Stripe keys: the guest is sent to the staff.
+    assert!(text(&mut b, "unlock-text").contains("Personal"));
+    idle_reset(&mut b, "kiosk-landscape");
+    assert_eq!(
+        b.eval("document.documentElement.lang"),
+        "en",
+        "the next guest gets the staff's language"
+    );
+}

@@ -30,14 +30,35 @@ fn text(b: &mut Browser, id: &str) -> String {
         .to_string()
 }
 
-fn server(folder: &std::path::Path, mode: EventMode) -> Server {
-    let folder = folder.to_path_buf();
-    Server::start(move |s| {
-        s.camera = CameraKind::Files;
-        s.camera_files = Some(folder);
-        s.event_mode = mode;
-        s.idle_timeout_s = 15;
-    })
+fn server(folder: &std::path::Path, mode: EventMode, samples: bool) -> Server {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut s = settings(dir.path());
+    s.camera = CameraKind::Files;
+    s.camera_files = Some(folder.to_path_buf());
+    s.event_mode = mode;
+    s.idle_timeout_s = 15;
+    if samples {
+        render_samples(&s);
+    }
+    Server::start_with(dir, s)
+}
+
+/// What `smileloop samples` does, with the fast `gentle` animator.
+fn render_samples(s: &smileloop::config::Settings) {
+    let out = smileloop::render::samples_dir(&s.data_dir);
+    std::fs::create_dir_all(&out).expect("samples dir");
+    let image =
+        smileloop::capture::photo::decode(&photo("kphotoalbum_jesper_2.jpg")).expect("decode");
+    for preset in smileloop::motion::load_dir(&s.presets_dir).expect("presets") {
+        let job = smileloop::render::Job {
+            photo: &image,
+            preset: &preset,
+            animator: &smileloop::animate::gentle::Gentle,
+            encoder: smileloop::encode::detect(s.encoder).expect("encoder"),
+            watermark_text: "Sample",
+        };
+        smileloop::render::sample(&job, &out).expect("sample");
+    }
 }
 
 /// attract → consent → camera → countdown → review → pick.
@@ -142,7 +163,7 @@ fn idle_reset(b: &mut Browser, shots: &str) {
 #[test]
 fn portrait_kiosk_free_event_from_tap_to_loop_and_back() {
     let folder = camera_folder(PHOTO);
-    let server = server(folder.path(), EventMode::Free);
+    let server = server(folder.path(), EventMode::Free, true);
     let mut b = Browser::screen(1080, 1920);
     b.goto(&format!("{}/", server.kiosk));
     to_pick(&mut b, &server, "kiosk-portrait");
@@ -166,7 +187,7 @@ fn landscape_kiosk_in_german_with_a_phone_photo_and_a_camera_outage() {
     let folder = parent.path().join("camera");
     std::fs::create_dir(&folder).expect("mkdir");
     std::fs::write(folder.join(PHOTO), photo(PHOTO)).expect("copy");
-    let server = server(&folder, EventMode::Paid);
+    let server = server(&folder, EventMode::Paid, false);
     let mut b = Browser::screen(1920, 1080);
     b.goto(&format!("{}/", server.kiosk));
     b.wait_for(&visible("attract"), STEP);
@@ -187,6 +208,19 @@ fn landscape_kiosk_in_german_with_a_phone_photo_and_a_camera_outage() {
     b.wait_for(&visible("camera-down"), STEP);
     assert_eq!(text(&mut b, "camera-down"), "Kamera verbindet sich neu…");
     b.screenshot("kiosk-landscape-camera-reconnecting");
+    // The shutter while it is gone: the guest's words and a way back.
+    click(&mut b, "#shutter");
+    b.wait_for(&visible("error"), STEP);
+    assert_eq!(
+        text(&mut b, "error-text"),
+        "Die Kamera funktioniert gerade nicht. Du kannst dein Foto vom Handy senden."
+    );
+    b.screenshot("kiosk-landscape-error");
+    click(&mut b, "#error-back");
+    b.wait_for(
+        "document.getElementById('error').hidden && !document.getElementById('camera').hidden",
+        STEP,
+    );
     std::fs::rename(&unplugged, &folder).expect("plug back in");
     b.wait_for("document.getElementById('camera-down').hidden", STEP);
 

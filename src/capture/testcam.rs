@@ -108,7 +108,8 @@ fn load(path: &Path) -> Result<Loaded, CameraError> {
 }
 
 /// SMPTE-like bars with a band that moves one step per frame, so a frozen
-/// view is obvious.
+/// view is obvious, and the frame number in binary along the bottom, so
+/// no two frames are alike.
 pub fn pattern(width: u32, height: u32, tick: u64) -> RgbImage {
     const BARS: [[u8; 3]; 7] = [
         [192, 192, 192],
@@ -120,8 +121,13 @@ pub fn pattern(width: u32, height: u32, tick: u64) -> RgbImage {
         [0, 0, 192],
     ];
     let band = (tick * 8 % u64::from(width.max(1))) as u32;
+    let bits = width.max(1).div_ceil(32);
     RgbImage::from_fn(width, height, |x, y| {
-        if x.abs_diff(band) < 12 || y > height * 7 / 8 {
+        if y > height * 7 / 8 {
+            let bit = (x / bits).min(63);
+            let on = (tick >> bit) & 1 == 1;
+            Rgb(if on { [235, 235, 235] } else { [16, 16, 16] })
+        } else if x.abs_diff(band) < 12 {
             Rgb([16, 16, 16])
         } else {
             Rgb(BARS[(x * 7 / width.max(1)) as usize % 7])

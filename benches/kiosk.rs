@@ -101,16 +101,6 @@ fn live_view() {
     );
 }
 
-fn mean_abs_diff(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
-    let sum: u64 = a
-        .as_raw()
-        .iter()
-        .zip(b.as_raw())
-        .map(|(x, y)| u64::from(x.abs_diff(*y)))
-        .sum();
-    sum as f64 / a.as_raw().len().max(1) as f64
-}
-
 fn tap_to_loop() {
     let server = Server::start(|_| {});
     println!("animator    {}", server.shared().animator.name());

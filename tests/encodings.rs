@@ -53,16 +53,6 @@ fn png16(img: &RgbImage) -> Vec<u8> {
     out.into_inner()
 }
 
-fn mean_abs_diff(a: &RgbImage, b: &RgbImage) -> f64 {
-    let sum: u64 = a
-        .as_raw()
-        .iter()
-        .zip(b.as_raw())
-        .map(|(x, y)| u64::from(x.abs_diff(*y)))
-        .sum();
-    sum as f64 / a.as_raw().len() as f64
-}
-
 #[test]
 fn grayscale_cmyk_and_16_bit_photos_animate_like_colour_ones() {
     let original = smileloop::capture::photo::decode(&photo("grace_hopper.jpg")).expect("decodes");

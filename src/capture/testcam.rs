@@ -135,6 +135,25 @@ pub fn pattern(width: u32, height: u32, tick: u64) -> RgbImage {
     })
 }
 
+impl TestCamera {
+    /// The loaded photo; with `check`, first whether its folder is still
+    /// there (unplugged otherwise).
+    fn loaded(&mut self, check: bool) -> Result<&Loaded, CameraError> {
+        if let (true, TestSource::Files(dir)) = (check, &self.source) {
+            if !dir.is_dir() {
+                self.loaded = None;
+                return Err(CameraError::Disconnected(format!(
+                    "{} is gone",
+                    dir.display()
+                )));
+            }
+        }
+        self.loaded
+            .as_ref()
+            .ok_or_else(|| CameraError::NotFound("camera not open".into()))
+    }
+}
+
 impl Camera for TestCamera {
     fn describe(&self) -> String {
         match (&self.source, &self.loaded) {
@@ -162,20 +181,8 @@ impl Camera for TestCamera {
     fn next_frame(&mut self) -> Result<Jpeg, CameraError> {
         self.pace();
         match &self.source {
-            TestSource::Files(dir) => {
-                // Once a second, as a USB camera would notice its cable.
-                if self.tick % 15 == 0 && !dir.is_dir() {
-                    self.loaded = None;
-                    return Err(CameraError::Disconnected(format!(
-                        "{} is gone",
-                        dir.display()
-                    )));
-                }
-                self.loaded
-                    .as_ref()
-                    .map(|l| l.live.clone())
-                    .ok_or_else(|| CameraError::NotFound("camera not open".into()))
-            }
+            // Every 15th frame, as a USB camera would notice its cable.
+            TestSource::Files(_) => self.loaded(self.tick % 15 == 0).map(|l| l.live.clone()),
             TestSource::Pattern => {
                 let (w, h) = PATTERN_SIZE;
                 Jpeg::encode(&pattern(w, h, self.tick), 80)
@@ -185,19 +192,7 @@ impl Camera for TestCamera {
 
     fn still(&mut self) -> Result<Jpeg, CameraError> {
         match &self.source {
-            TestSource::Files(dir) => {
-                if !dir.is_dir() {
-                    self.loaded = None;
-                    return Err(CameraError::Disconnected(format!(
-                        "{} is gone",
-                        dir.display()
-                    )));
-                }
-                self.loaded
-                    .as_ref()
-                    .map(|l| l.original.clone())
-                    .ok_or_else(|| CameraError::NotFound("camera not open".into()))
-            }
+            TestSource::Files(_) => self.loaded(true).map(|l| l.original.clone()),
             TestSource::Pattern => {
                 let (w, h) = STILL_PATTERN_SIZE;
                 Jpeg::encode(&pattern(w, h, self.tick), 92)

@@ -369,3 +369,14 @@ pub fn scan_qr_codes(png: &Path) -> Vec<String> {
         .filter_map(|g| g.decode().ok().map(|(_, text)| text))
         .collect()
 }
+
+/// Mean absolute difference of two same-size RGB images, in grey levels.
+pub fn mean_abs_diff(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
+    let sum: u64 = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(x, y)| u64::from(x.abs_diff(*y)))
+        .sum();
+    sum as f64 / a.as_raw().len().max(1) as f64
+}

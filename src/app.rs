@@ -24,7 +24,7 @@ use crate::jobs::worker::{self, Queue, Worker};
 use crate::jobs::{JobStore, StoreError};
 use crate::motion::{self, Preset, PresetError};
 use crate::payments::{self, StripeKeys};
-use crate::web;
+use crate::{service, web};
 
 /// How often retention looks for expired jobs.
 const RETENTION_EVERY: Duration = Duration::from_secs(300);
@@ -253,6 +253,15 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         running.stop().await;
         return Err(e);
     }
+    running.tasks.push(tokio::spawn(service::watchdog(
+        Arc::clone(&shared.queue),
+        service::loopback_for(s.address, running.kiosk_port),
+        running.shutdown.subscribe(),
+    )));
+    service::ready(&format!(
+        "kiosk on port {}, guest {}, admin {}",
+        running.kiosk_port, running.guest_port, running.admin_port
+    ));
     tracing::info!(
         kiosk = %format!("{}:{}", s.address, running.kiosk_port),
         guest = %format!("{}:{}", s.guest_address, running.guest_port),
@@ -303,6 +312,7 @@ async fn launch(
 impl Running {
     /// Stops listeners and tasks; a render in progress is queued again.
     pub async fn stop(self) {
+        service::stopping();
         let _ = self.shutdown.send(true);
         for (handle, _) in &self.listeners {
             handle.clone().notify();

@@ -19,4 +19,5 @@ pub mod jobs;
 pub mod motion;
 pub mod payments;
 pub mod render;
+pub mod service;
 pub mod web;

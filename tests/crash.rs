@@ -5,51 +5,13 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command};
+use std::time::Duration;
 
 use common::*;
 
 fn spawn(data: &Path, port: u16, guest_port: u16) -> Child {
     spawn_with(data, port, guest_port, &[("SMILELOOP_EVENT_MODE", "free")])
-}
-
-/// The binary with the test defaults, then `env` on top.
-fn spawn_with(data: &Path, port: u16, guest_port: u16, env: &[(&str, &str)]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_smileloop"))
-        .arg("serve")
-        .env("SMILELOOP_DATA_DIR", data)
-        .env("SMILELOOP_PORT", port.to_string())
-        .env("SMILELOOP_GUEST_ADDRESS", "127.0.0.1")
-        .env("SMILELOOP_GUEST_PORT", guest_port.to_string())
-        .env("SMILELOOP_ADMIN_ADDRESS", "127.0.0.1")
-        .env("SMILELOOP_ADMIN_PORT", free_port().to_string())
-        .env("SMILELOOP_PRESETS_DIR", repo().join("presets"))
-        .env("SMILELOOP_UI_DIR", repo().join("kiosk-ui"))
-        .env("SMILELOOP_MODELS_DIR", repo().join("models"))
-        .env(
-            "SMILELOOP_ONNXRUNTIME_LIB",
-            repo().join("models/libonnxruntime.so"),
-        )
-        .env("SMILELOOP_CONFIG", data.join("absent.toml"))
-        .envs(env.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start smileloop")
-}
-
-fn wait_healthy(kiosk: &str) {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(60) {
-        if let Ok(r) = agent().get(&format!("{kiosk}/api/health")).call() {
-            if r.status() == 200 {
-                return;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("kiosk did not come up");
 }
 
 fn part_files(dir: &Path) -> Vec<String> {

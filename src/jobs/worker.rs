@@ -33,6 +33,8 @@ pub struct Queue {
     current: Mutex<Option<JobId>>,
     /// The last render's animator time per frame, in µs (0: none yet).
     last_us_per_frame: AtomicU64,
+    /// When the worker last showed it is alive, for the watchdog.
+    heartbeat: Mutex<Option<Instant>>,
 }
 
 impl Queue {
@@ -48,6 +50,23 @@ impl Queue {
     pub fn last_ms_per_frame(&self) -> Option<f64> {
         let us = self.last_us_per_frame.load(Ordering::Relaxed);
         (us > 0).then(|| us as f64 / 1000.0)
+    }
+
+    /// The worker is alive (its loop turned, or a frame was rendered).
+    pub fn beat(&self) {
+        if let Ok(mut h) = self.heartbeat.lock() {
+            *h = Some(Instant::now());
+        }
+    }
+
+    /// How long since the last [`Queue::beat`] (zero before the first:
+    /// the worker has not started yet).
+    pub fn silent_for(&self) -> Duration {
+        self.heartbeat
+            .lock()
+            .ok()
+            .and_then(|h| h.map(|t| t.elapsed()))
+            .unwrap_or(Duration::ZERO)
     }
 
     fn set_current(&self, id: Option<JobId>) {
@@ -112,6 +131,7 @@ impl Worker {
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         tracing::info!(backend = self.animator.name(), "render worker started");
         loop {
+            self.queue.beat();
             if *shutdown.borrow() {
                 break;
             }
@@ -255,6 +275,7 @@ impl Worker {
         };
         let mut last_write = Instant::now();
         let mut progress = |done: u32, total: u32, frame: &image::RgbImage| {
+            self.queue.beat();
             self.renders.publish(job.id, done - 1, total, frame);
             // Progress is not a state change: written often enough for a
             // progress bar, not flushed.

@@ -380,3 +380,53 @@ pub fn mean_abs_diff(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
         .sum();
     sum as f64 / a.as_raw().len().max(1) as f64
 }
+
+/// `smileloop serve` with the test defaults (loopback ports, this
+/// checkout's presets, page and models, no config file).
+pub fn kiosk_command(data: &Path, port: u16, guest_port: u16) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_smileloop"));
+    cmd.arg("serve")
+        .env("SMILELOOP_DATA_DIR", data)
+        .env("SMILELOOP_PORT", port.to_string())
+        .env("SMILELOOP_GUEST_ADDRESS", "127.0.0.1")
+        .env("SMILELOOP_GUEST_PORT", guest_port.to_string())
+        .env("SMILELOOP_ADMIN_ADDRESS", "127.0.0.1")
+        .env("SMILELOOP_ADMIN_PORT", free_port().to_string())
+        .env("SMILELOOP_PRESETS_DIR", repo().join("presets"))
+        .env("SMILELOOP_UI_DIR", repo().join("kiosk-ui"))
+        .env("SMILELOOP_MODELS_DIR", repo().join("models"))
+        .env(
+            "SMILELOOP_ONNXRUNTIME_LIB",
+            repo().join("models/libonnxruntime.so"),
+        )
+        .env("SMILELOOP_CONFIG", data.join("absent.toml"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit());
+    cmd
+}
+
+/// The binary with the test defaults, then `env` on top.
+pub fn spawn_with(
+    data: &Path,
+    port: u16,
+    guest_port: u16,
+    env: &[(&str, &str)],
+) -> std::process::Child {
+    kiosk_command(data, port, guest_port)
+        .envs(env.iter().copied())
+        .spawn()
+        .expect("start smileloop")
+}
+
+pub fn wait_healthy(kiosk: &str) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(60) {
+        if let Ok(r) = agent().get(&format!("{kiosk}/api/health")).call() {
+            if r.status() == 200 {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("kiosk did not come up");
+}

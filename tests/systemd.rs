@@ -1,0 +1,167 @@
+//! The appliance's systemd side: every unit in `systemd/` passes
+//! `systemd-analyze verify`, the sysusers file is accepted, and the real
+//! binary speaks the notify protocol (READY, WATCHDOG, STOPPING) to a
+//! notify socket the way systemd provides one.
+
+mod common;
+
+use std::os::unix::net::UnixDatagram;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// `systemd-analyze verify` on a unit, with the installed binary's path
+/// mapped to this build's; everything it prints counts as a finding.
+fn verify(unit_text: &str, name: &str, dir: &Path) -> (bool, String) {
+    let text = unit_text.replace("/usr/bin/smileloop", env!("CARGO_BIN_EXE_smileloop"));
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write unit");
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .expect("systemd-analyze runs (Debian's systemd package)");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success() && said.trim().is_empty(), said)
+}
+
+#[test]
+fn every_unit_passes_systemd_analyze_verify() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut units = 0;
+    for entry in std::fs::read_dir(repo().join("systemd")).expect("systemd/") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "service") {
+            let name = path
+                .file_name()
+                .expect("name")
+                .to_string_lossy()
+                .into_owned();
+            let text = std::fs::read_to_string(&path).expect("read unit");
+            let (ok, said) = verify(&text, &name, dir.path());
+            assert!(ok, "{name}: {said}");
+            units += 1;
+        }
+    }
+    assert!(units >= 2, "the server and the screen units");
+    // The check itself notices a typo.
+    let (ok, said) = verify(
+        "[Service]\nExecStart=/usr/bin/smileloop serve\nRestrat=always\n",
+        "typo.service",
+        dir.path(),
+    );
+    assert!(!ok && said.contains("Restrat"), "{said}");
+}
+
+#[test]
+fn the_server_unit_is_hardened_and_notifies() {
+    let text = std::fs::read_to_string(repo().join("systemd/smileloop.service")).expect("unit");
+    for line in [
+        "Type=notify",
+        "WatchdogSec=",
+        "Restart=on-failure",
+        "StartLimitBurst=",
+        "User=smileloop",
+        "StateDirectory=smileloop",
+        "ConfigurationDirectory=smileloop",
+        "ProtectSystem=strict",
+        "ProtectHome=yes",
+        "PrivateTmp=yes",
+        "NoNewPrivileges=yes",
+        "CapabilityBoundingSet=\n",
+        "RestrictAddressFamilies=",
+        "DeviceAllow=char-video4linux rw",
+        "SupplementaryGroups=video render",
+    ] {
+        assert!(text.contains(line), "smileloop.service lacks {line:?}");
+    }
+}
+
+#[test]
+fn sysusers_creates_the_service_users() {
+    let root = tempfile::tempdir().expect("tmp");
+    std::fs::create_dir(root.path().join("etc")).expect("etc");
+    for f in ["passwd", "group"] {
+        std::fs::copy(Path::new("/etc").join(f), root.path().join("etc").join(f)).expect("copy");
+    }
+    let out = Command::new("systemd-sysusers")
+        .arg("--dry-run")
+        .arg(format!("--root={}", root.path().display()))
+        .arg(repo().join("systemd/smileloop.sysusers"))
+        .output()
+        .expect("systemd-sysusers runs");
+    let said =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("Creating user 'smileloop'"), "{said}");
+    assert!(said.contains("Creating user 'smileloop-screen'"), "{said}");
+}
+
+#[test]
+fn the_binary_says_ready_pings_the_watchdog_and_says_stopping() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let socket_path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).expect("notify socket");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    let data = dir.path().join("data");
+    let port = free_port();
+    // systemd names the watched process in WATCHDOG_PID: a shell that
+    // execs the binary knows that pid in advance ($$).
+    let kiosk = kiosk_command(&data, port, free_port());
+    let mut cmd = Command::new("sh");
+    cmd.args([
+        "-c",
+        "WATCHDOG_PID=$$ exec \"$0\" serve",
+        env!("CARGO_BIN_EXE_smileloop"),
+    ]);
+    for (k, v) in kiosk.get_envs() {
+        if let Some(v) = v {
+            cmd.env(k, v);
+        }
+    }
+    let mut child = cmd
+        .env("NOTIFY_SOCKET", &socket_path)
+        // 2 s: a ping every 0.5 s while healthy.
+        .env("WATCHDOG_USEC", "2000000")
+        .env("SMILELOOP_CAMERA", "none")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start smileloop");
+    let mut messages = Vec::new();
+    let mut buf = [0u8; 4096];
+    let start = Instant::now();
+    while !messages.iter().any(|m: &String| m.contains("WATCHDOG=1")) {
+        assert!(start.elapsed() < Duration::from_secs(60), "{messages:?}");
+        let n = socket.recv(&mut buf).expect("a notify message");
+        messages.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert!(
+        messages[0].contains("READY=1"),
+        "READY comes first: {messages:?}"
+    );
+    assert!(messages[0].contains("STATUS="), "{messages:?}");
+    // READY is sent only once the kiosk answers.
+    assert_eq!(get(&format!("http://127.0.0.1:{port}/api/health")).0, 200);
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    loop {
+        let n = socket.recv(&mut buf).expect("STOPPING before exit");
+        if String::from_utf8_lossy(&buf[..n]).contains("STOPPING=1") {
+            break;
+        }
+    }
+    let exit = child.wait().expect("exits");
+    assert!(exit.success(), "{exit:?}");
+}

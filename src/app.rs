@@ -22,6 +22,7 @@ use crate::jobs::live::LiveRenders;
 use crate::jobs::retention::{self, InUse};
 use crate::jobs::worker::{self, Queue, Worker};
 use crate::jobs::{JobStore, StoreError};
+use crate::metrics::Metrics;
 use crate::motion::{self, Preset, PresetError};
 use crate::payments::{self, StripeKeys};
 use crate::{service, web};
@@ -46,6 +47,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Config(crate::config::ConfigError),
+    #[error("metrics: {0}")]
+    Metrics(String),
     #[error("payments: {0}")]
     Payments(String),
     #[error("the {which} listener could not start on {addr}: {message}")]
@@ -77,6 +80,7 @@ pub struct Shared {
     pub handoffs: Arc<Handoffs>,
     /// The render in progress, frame by frame, for the kiosk screen.
     pub renders: Arc<LiveRenders>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl Shared {
@@ -191,6 +195,7 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         camera: Arc::new(capture::start(&settings)),
         handoffs: Arc::new(Handoffs::default()),
         renders: Arc::new(LiveRenders::default()),
+        metrics: Arc::new(Metrics::new().map_err(|e| StartError::Metrics(e.to_string()))?),
         settings,
     });
     let (shutdown, shutdown_rx) = watch::channel(false);
@@ -204,6 +209,7 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         data_dir: s.data_dir.clone(),
         live: Arc::clone(&live),
         renders: Arc::clone(&shared.renders),
+        metrics: Arc::clone(&shared.metrics),
     });
     let mut tasks = vec![];
     tasks.push(tokio::spawn(payments::poller::run(

@@ -243,7 +243,7 @@ fn every_admin_route_refuses_anonymous_requests_and_writes_need_csrf() {
             assert_eq!(s, 403, "{method} {path} with a wrong CSRF token");
         }
     }
-    // The open routes are exactly sign-in and first-boot setup.
+    // The open routes are exactly sign-in, first-boot setup and metrics.
     for r in open {
         assert!(routes.iter().any(|(m, p)| format!("{m} {p}") == r), "{r}");
     }
@@ -919,4 +919,45 @@ fn rerender_with_another_backend_through_the_json_api() {
     );
     wait_status(&server.kiosk, &id, "preview_ready");
     assert_eq!(backend().as_deref(), Some("gentle"));
+
+    // A fleet's Prometheus sees both renders, without signing in.
+    let (s, text, _) = send(agent().get(&format!("{}/metrics", server.admin)), None);
+    assert_eq!(s, 200, "{text}");
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
+        .expect("Prometheus text");
+    let sample = |name: &str, labels: &[(&str, &str)]| {
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+            .map(|s| s.value.clone())
+    };
+    let gauge = |name: &str, labels: &[(&str, &str)]| match sample(name, labels) {
+        Some(prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v)) => v,
+        other => panic!("{name} {labels:?}: {other:?}\n{text}"),
+    };
+    for b in ["meshwarp", "gentle"] {
+        let ok = gauge(
+            "smileloop_renders_total",
+            &[("backend", b), ("outcome", "ok")],
+        );
+        assert_eq!(ok, 1.0, "{b}");
+        assert!(gauge("smileloop_animate_ms_per_frame", &[("backend", b)]) > 0.0);
+        match sample("smileloop_render_duration_seconds", &[("backend", b)]) {
+            Some(prometheus_parse::Value::Histogram(buckets)) => {
+                let all = buckets.iter().map(|b| b.count).fold(0.0, f64::max);
+                assert_eq!(all, 1.0, "{b}: {buckets:?}");
+            }
+            other => panic!("{b}: {other:?}"),
+        }
+    }
+    assert_eq!(gauge("smileloop_jobs", &[("state", "preview_ready")]), 1.0);
+    assert_eq!(gauge("smileloop_jobs", &[("state", "failed")]), 0.0);
+    assert_eq!(gauge("smileloop_queue_length", &[]), 0.0);
+    assert!(gauge("smileloop_encode_fps", &[("encoder", "x264enc")]) > 0.0);
+    assert!(gauge("smileloop_disk_free_bytes", &[]) > 0.0);
+    assert!(
+        text.contains("smileloop_camera_reconnects_total 0"),
+        "{text}"
+    );
 }

@@ -38,6 +38,19 @@ pub enum CameraState {
     Absent,
 }
 
+impl CameraState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CameraState::Off => "off",
+            CameraState::Starting => "starting",
+            CameraState::Live => "live",
+            CameraState::Idle => "idle",
+            CameraState::Reconnecting => "reconnecting",
+            CameraState::Absent => "absent",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct CameraStatus {
     pub state: CameraState,

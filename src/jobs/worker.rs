@@ -19,6 +19,7 @@ use crate::animate::{AnimateError, Animator};
 use crate::capture::photo;
 use crate::config::{EventMode, LiveSettings};
 use crate::encode::H264Encoder;
+use crate::metrics::{Metrics, Outcome, RenderFigures};
 use crate::motion::Preset;
 use crate::render::{self, OutputPaths, RenderError, RenderReport};
 
@@ -89,6 +90,7 @@ pub struct Worker {
     pub live: Arc<LiveSettings>,
     /// Frames for the kiosk screen while the render runs.
     pub renders: Arc<LiveRenders>,
+    pub metrics: Arc<Metrics>,
 }
 
 /// At start-up, before serving: interrupted renders go back in the queue;
@@ -170,6 +172,8 @@ impl Worker {
         tracing::info!(job = %id, preset = %job.preset, attempt = job.attempts, "rendering");
         self.queue.set_current(Some(id));
 
+        let backend =
+            crate::animate::pick(self.animator.as_ref(), job.backend_request.as_deref()).name();
         let cancel = Arc::new(AtomicBool::new(false));
         let this = Arc::clone(self);
         let flag = Arc::clone(&cancel);
@@ -186,14 +190,19 @@ impl Worker {
         match outcome {
             Ok(Ok(report)) => self.finish(id, &report).await,
             Ok(Err(RenderError::Cancelled)) => {
+                self.metrics.render_ended(backend, Outcome::Requeued);
                 self.store
                     .transition(id, Status::Queued, |j| j.progress = Progress::default())?;
                 self.store.flush().await?;
                 tracing::info!(job = %id, "queued again: the kiosk is shutting down");
                 Ok(())
             }
-            Ok(Err(e)) => self.fail(id, &guest_message(&e), &e.to_string()).await,
+            Ok(Err(e)) => {
+                self.metrics.render_ended(backend, Outcome::Failed);
+                self.fail(id, &guest_message(&e), &e.to_string()).await
+            }
             Err(join) => {
+                self.metrics.render_ended(backend, Outcome::Failed);
                 self.fail(id, GUEST_FAILED, &format!("render panicked: {join}"))
                     .await
             }
@@ -212,6 +221,14 @@ impl Worker {
             j.finished_at = Some(now_ms());
             j.progress.frames_done = report.plan.frame_count;
         })?;
+        let encoding = report.full_ready.saturating_sub(report.prepared);
+        self.metrics.render_finished(RenderFigures {
+            backend: report.backend,
+            encoder: report.encoder.element(),
+            seconds: report.preview_ready.as_secs_f64(),
+            ms_per_frame,
+            encode_fps: f64::from(report.plan.frame_count) / encoding.as_secs_f64(),
+        });
         self.queue.last_us_per_frame.store(
             (ms_per_frame * 1000.0).round().max(1.0) as u64,
             Ordering::Relaxed,

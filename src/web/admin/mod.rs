@@ -12,6 +12,7 @@
 mod api;
 mod jobs;
 mod login;
+mod metrics;
 mod pages;
 mod settings;
 mod view;
@@ -31,8 +32,10 @@ use crate::jobs::now_ms;
 
 pub const COOKIE: &str = "smileloop_staff";
 
-/// Routes anyone on an allowed network may use (sign-in itself).
-pub const OPEN_ROUTES: [&str; 4] = [
+/// Routes anyone on an allowed network may use: sign-in itself, and the
+/// read-only metrics a fleet's Prometheus scrapes.
+pub const OPEN_ROUTES: [&str; 5] = [
+    "GET /metrics",
     "GET /admin/login",
     "POST /admin/login",
     "GET /admin/setup",
@@ -43,6 +46,7 @@ pub fn routes() -> Vec<Route> {
     let mut r = login::routes();
     r.extend(pages::routes());
     r.extend(api::routes());
+    r.extend(metrics::routes());
     r
 }
 

@@ -1,0 +1,70 @@
+//! `GET /metrics` for a fleet's Prometheus: allowed networks only, no
+//! sign-in (a scraper has no session), read-only.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rocket::http::{ContentType, Status as HttpStatus};
+use rocket::{get, routes, Route, State};
+
+use super::AdminPeer;
+use crate::admin::stats;
+use crate::app::Shared;
+use crate::jobs::Status;
+use crate::metrics::{Snapshot, CONTENT_TYPE};
+use crate::web::error::ApiError;
+
+pub fn routes() -> Vec<Route> {
+    routes![metrics]
+}
+
+#[get("/metrics")]
+fn metrics(_peer: AdminPeer, app: &State<Arc<Shared>>) -> Result<(ContentType, String), ApiError> {
+    let text = app
+        .metrics
+        .encode(&snapshot(app)?)
+        .map_err(|e| ApiError::new(HttpStatus::InternalServerError, "metrics", e.to_string()))?;
+    let content_type = ContentType::parse_flexible(CONTENT_TYPE).unwrap_or(ContentType::Plain);
+    Ok((content_type, text))
+}
+
+fn snapshot(app: &Shared) -> Result<Snapshot, ApiError> {
+    let mut payments: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    let mut add = |currency: &str, minor: i64| {
+        let e = payments.entry(currency.to_string()).or_default();
+        e.0 += 1;
+        e.1 += u64::try_from(minor).unwrap_or(0);
+    };
+    for job in app.store.all()? {
+        if let Some(p) = &job.payment {
+            add(&p.currency, p.amount_cents);
+        }
+    }
+    for (_, p) in app.store.ledger()? {
+        add(&p.currency, p.amount_cents);
+    }
+    let camera = app.camera.status();
+    let disk = stats::disk(&app.settings.data_dir);
+    Ok(Snapshot {
+        version: env!("CARGO_PKG_VERSION").into(),
+        backend: app.animator.name().into(),
+        encoder: app.encoder.element().into(),
+        encoder_hardware: app.encoder.is_hardware(),
+        uptime_s: app.started.elapsed().as_secs_f64(),
+        jobs_by_state: Status::ALL
+            .iter()
+            .map(|s| (s.as_str(), app.store.count_with_status(*s) as u64))
+            .collect(),
+        queue_length: app.store.count_with_status(Status::Queued) as u64,
+        payments,
+        camera_state: camera.state.as_str().into(),
+        camera_reconnects: camera.reconnects,
+        camera_frames: camera.frames,
+        temperatures: stats::thermal(std::path::Path::new("/sys/class/thermal"))
+            .into_iter()
+            .map(|t| (t.zone, t.celsius))
+            .collect(),
+        disk_free_bytes: disk.map(|d| d.0),
+        disk_total_bytes: disk.map(|d| d.1),
+    })
+}

@@ -112,6 +112,9 @@ pub fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        // stdout is for command output (`selftest --json`); the journal
+        // reads both.
+        .with_writer(std::io::stderr)
         .try_init();
 }
 

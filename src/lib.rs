@@ -4,7 +4,7 @@
 //!
 //! One module per domain: `capture` (photos in), `motion` (presets),
 //! `animate` (backends), `encode` (GStreamer), `render` (one job's outputs),
-//! `jobs` (store, worker, retention), `payments`, `metrics` (for a fleet), `admin` (staff sign-in,
+//! `jobs` (store, worker, retention), `payments`, `metrics` (for a fleet), `selftest` (is the box ready?), `admin` (staff sign-in,
 //! audit, export), `web` (the listeners), `config`, and
 //! `app`, the boot sequence that ties them together.
 
@@ -20,5 +20,6 @@ pub mod metrics;
 pub mod motion;
 pub mod payments;
 pub mod render;
+pub mod selftest;
 pub mod service;
 pub mod web;

@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 use clap::{Parser, Subcommand};
 
 use smileloop::config::Settings;
-use smileloop::{animate, app, capture, encode, motion, render};
+use smileloop::{animate, app, capture, encode, motion, render, selftest, service};
 
 #[derive(Parser)]
 #[command(name = "smileloop", version, about = "SmileLoop photo-animation kiosk")]
@@ -48,6 +48,18 @@ enum Command {
     },
     /// List the presets.
     Presets,
+    /// Is the box ready for guests? Camera, animator, encoder, disk, clock,
+    /// Stripe, public URL. Exit code 0 only when nothing failed. Asks the
+    /// running kiosk, or starts one for the test when none runs.
+    Selftest {
+        /// The report as JSON on stdout, for machines.
+        #[arg(long)]
+        json: bool,
+        /// A portrait to time the animator with (default: a preset
+        /// sample's poster from `smileloop samples`).
+        #[arg(long)]
+        photo: Option<PathBuf>,
+    },
     /// Render the sample loop of every preset from one photo, for the
     /// attract screen and the animation picker (into `data_dir/samples`).
     /// Use a photo whose subject agreed to be shown to every guest.
@@ -85,6 +97,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Selftest { json, photo } => return selftest(settings, json, photo),
         Command::Serve => app::serve(settings),
         Command::Animate {
             photo,
@@ -134,6 +147,73 @@ fn main() -> ExitCode {
         Err(message) => {
             eprintln!("smileloop: {message}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+fn selftest(settings: Settings, json: bool, photo: Option<PathBuf>) -> ExitCode {
+    // The kiosk may run as another user in another folder: send it a full path.
+    let photo = photo.map(|p| std::fs::canonicalize(&p).unwrap_or(p));
+    let report = rocket::execute(selftest_report(settings, photo));
+    if json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(text) => println!("{text}"),
+            Err(e) => eprintln!("smileloop: {e}"),
+        }
+    } else {
+        print!("{}", report.text());
+    }
+    if report.ready {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+async fn selftest_report(settings: Settings, photo: Option<PathBuf>) -> selftest::Report {
+    use selftest::{Check, Level, Report};
+    let kiosk = service::loopback_for(settings.address, settings.port);
+    if service::http_ok(kiosk).await {
+        // The running kiosk holds the camera and the store: it runs the checks.
+        let admin = service::loopback_for(settings.admin_address, settings.admin_port);
+        let mut url = format!("http://{admin}/api/selftest");
+        if let Some(p) = &photo {
+            let query: String = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("photo", &p.to_string_lossy())
+                .finish();
+            url = format!("{url}?{query}");
+        }
+        let asked = tokio::task::spawn_blocking(move || {
+            let agent = ureq::AgentBuilder::new()
+                .timeout(std::time::Duration::from_secs(400))
+                .build();
+            agent
+                .get(&url)
+                .call()
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.into_string().map_err(|e| e.to_string()))
+                .and_then(|body| serde_json::from_str::<Report>(&body).map_err(|e| e.to_string()))
+        })
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
+        return asked.unwrap_or_else(|e| {
+            Report::from_checks(vec![Check::new(
+                "kiosk",
+                Level::Fail,
+                format!("the running kiosk answers on {kiosk} but its self-test on {admin} did not: {e}"),
+            )])
+        });
+    }
+    match app::start(settings).await {
+        Err(e) => Report::from_checks(vec![Check::new("start", Level::Fail, e.to_string())]),
+        Ok(running) => {
+            let report = selftest::run(
+                std::sync::Arc::clone(&running.shared),
+                selftest::Options { photo },
+            )
+            .await;
+            running.stop().await;
+            report
         }
     }
 }

@@ -33,6 +33,17 @@ fn has_video_device() -> bool {
 
 /// The camera the settings ask for, started; `auto` takes the USB camera
 /// when the machine has a video device, else the test camera.
+/// Whether `auto` (or the configuration) ends up on the files or
+/// test-pattern camera rather than a real one: fine on a desk, not at a
+/// party.
+pub fn uses_test_camera(settings: &Settings) -> bool {
+    match settings.camera {
+        CameraKind::Files | CameraKind::Pattern => true,
+        CameraKind::Auto => settings.camera_device.is_none() && !has_video_device(),
+        CameraKind::None | CameraKind::V4l2 => false,
+    }
+}
+
 pub fn start(settings: &Settings) -> CameraHub {
     let test_source = || match &settings.camera_files {
         Some(dir) => TestSource::Files(dir.clone()),

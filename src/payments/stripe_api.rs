@@ -125,6 +125,23 @@ impl StripeApi {
         })
     }
 
+    /// A read-only call that proves the secret key works: reading a
+    /// session that cannot exist answers 404 to a valid key and 401 to a
+    /// bad one, and changes nothing in the account.
+    pub async fn check_key(&self) -> Result<(), PaymentError> {
+        let request = RetrieveCheckoutSession::new("cs_smileloop_key_check");
+        let call = request.send(&self.client);
+        let answer = match tokio::time::timeout(CALL_LIMIT, call).await {
+            Err(_) => Err(PaymentError::Offline("no answer within 10 s".into())),
+            Ok(Ok(_)) | Ok(Err(StripeError::Stripe(_, 404))) => Ok(()),
+            Ok(Err(StripeError::Stripe(err, status @ (401 | 403)))) => Err(PaymentError::Rejected(
+                format!("{status}: {}", err.message.unwrap_or_default()),
+            )),
+            Ok(Err(e)) => Err(e.into()),
+        };
+        self.note(answer)
+    }
+
     pub async fn session(&self, id: &str) -> Result<SessionFacts, PaymentError> {
         let session =
             self.note(limit(RetrieveCheckoutSession::new(id).send(&self.client)).await)?;

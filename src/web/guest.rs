@@ -26,7 +26,16 @@ pub fn routes() -> Vec<Route> {
         super::guest_pages::confirm_delete,
         super::guest_pages::delete,
         super::stripe_hook::webhook,
+        ping,
     ]
+}
+
+/// `GET /api/ping`: proves an address reaches this kiosk's guest listener
+/// (`smileloop selftest` checks `public_base_url` with it). Says nothing
+/// about the kiosk.
+#[get("/api/ping")]
+fn ping() -> rocket::serde::json::Json<serde_json::Value> {
+    rocket::serde::json::Json(serde_json::json!({"service": "smileloop", "listener": "guest"}))
 }
 
 async fn by_token(

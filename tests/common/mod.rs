@@ -384,9 +384,15 @@ pub fn mean_abs_diff(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
 /// `smileloop serve` with the test defaults (loopback ports, this
 /// checkout's presets, page and models, no config file).
 pub fn kiosk_command(data: &Path, port: u16, guest_port: u16) -> std::process::Command {
+    let mut cmd = smileloop_command(data, port, guest_port);
+    cmd.arg("serve");
+    cmd
+}
+
+/// The binary with the test defaults' environment, no subcommand yet.
+pub fn smileloop_command(data: &Path, port: u16, guest_port: u16) -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_smileloop"));
-    cmd.arg("serve")
-        .env("SMILELOOP_DATA_DIR", data)
+    cmd.env("SMILELOOP_DATA_DIR", data)
         .env("SMILELOOP_PORT", port.to_string())
         .env("SMILELOOP_GUEST_ADDRESS", "127.0.0.1")
         .env("SMILELOOP_GUEST_PORT", guest_port.to_string())

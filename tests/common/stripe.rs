@@ -2,7 +2,8 @@
 //! the same shapes: form-encoded `POST /v1/checkout/sessions` (kept for the
 //! test to check field by field, answered once per idempotency key),
 //! `GET /v1/checkout/sessions/{id}`, and a hosted "checkout page" at
-//! `/pay/{id}` that a browser can pay on. Webhook events are signed with
+//! `/pay/{id}` that a browser can pay on; any secret key but [`SECRET_KEY`]
+//! gets Stripe's 401. Webhook events are signed with
 //! Stripe's documented scheme by [`FakeStripe::signed_event`].
 
 use std::collections::HashMap;
@@ -146,6 +147,15 @@ fn handle(mut req: tiny_http::Request, state: &Mutex<State>, base: &str) {
             req,
             503,
             &json!({"error": {"type": "api_error", "message": "Service unavailable"}}),
+        );
+    }
+    // Like Stripe, any other secret key is refused before anything else.
+    let bearer = header(&req, "Authorization");
+    if path.starts_with("/v1/") && bearer.as_deref() != Some(&format!("Bearer {SECRET_KEY}")) {
+        return respond(
+            req,
+            401,
+            &json!({"error": {"type": "invalid_request_error", "message": "Invalid API Key provided"}}),
         );
     }
     match (method.as_str(), path.as_str()) {

@@ -14,6 +14,7 @@ mod jobs;
 mod login;
 mod metrics;
 mod pages;
+mod selftest;
 mod settings;
 mod view;
 
@@ -33,9 +34,11 @@ use crate::jobs::now_ms;
 pub const COOKIE: &str = "smileloop_staff";
 
 /// Routes anyone on an allowed network may use: sign-in itself, and the
-/// read-only metrics a fleet's Prometheus scrapes.
-pub const OPEN_ROUTES: [&str; 5] = [
+/// read-only metrics a fleet's Prometheus scrapes; the self-test answers
+/// the box itself only.
+pub const OPEN_ROUTES: [&str; 6] = [
     "GET /metrics",
+    "GET /api/selftest",
     "GET /admin/login",
     "POST /admin/login",
     "GET /admin/setup",
@@ -47,6 +50,7 @@ pub fn routes() -> Vec<Route> {
     r.extend(pages::routes());
     r.extend(api::routes());
     r.extend(metrics::routes());
+    r.extend(selftest::routes());
     r
 }
 

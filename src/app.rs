@@ -39,6 +39,10 @@ pub enum StartError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "data_dir {path}: the disk is full; free space there (old jobs, logs) or shorten retention"
+    )]
+    DiskFull { path: PathBuf },
     #[error("{0} (check presets_dir / SMILELOOP_PRESETS_DIR)")]
     Presets(#[from] PresetError),
     #[error(transparent)]
@@ -130,9 +134,17 @@ pub struct Running {
 }
 
 fn prepare_data_dir(dir: &Path) -> Result<(), StartError> {
-    let fail = |source| StartError::DataDir {
-        path: dir.to_path_buf(),
-        source,
+    let fail = |source: std::io::Error| {
+        if source.kind() == std::io::ErrorKind::StorageFull {
+            StartError::DiskFull {
+                path: dir.to_path_buf(),
+            }
+        } else {
+            StartError::DataDir {
+                path: dir.to_path_buf(),
+                source,
+            }
+        }
     };
     for sub in ["jobs", "tmp"] {
         std::fs::create_dir_all(dir.join(sub)).map_err(fail)?;

@@ -203,6 +203,40 @@ pub fn stripe_key_ok(k: &str, prefixes: &[&str]) -> bool {
         && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
+/// A config file the operator named must be there and readable: starting
+/// on defaults instead would silently ignore every setting in it.
+pub fn check_config_file(path: &std::path::Path) -> Result<(), ConfigError> {
+    match std::fs::read(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(err(
+            "SMILELOOP_CONFIG",
+            format!(
+                "{} does not exist: create it (README, Configuration) or unset SMILELOOP_CONFIG",
+                path.display()
+            ),
+        )),
+        Err(e) => Err(err(
+            "SMILELOOP_CONFIG",
+            format!("{} cannot be read: {e}", path.display()),
+        )),
+    }
+}
+
+/// A parser's multi-line message (TOML shows the line with a caret) as
+/// one log line: where, then what.
+fn one_line(message: &str) -> String {
+    let lines: Vec<&str> = message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    match lines.as_slice() {
+        [] => String::new(),
+        [only] => (*only).to_string(),
+        [first, .., last] => format!("{first}: {last}"),
+    }
+}
+
 impl Settings {
     /// Defaults < `Rocket.toml` (or `$SMILELOOP_CONFIG`) < `SMILELOOP_*`.
     pub fn figment() -> Figment {
@@ -218,13 +252,16 @@ impl Settings {
     }
 
     pub fn load() -> Result<Self, ConfigError> {
+        if let Some(path) = std::env::var_os("SMILELOOP_CONFIG") {
+            check_config_file(std::path::Path::new(&path))?;
+        }
         Self::from_figment(&Self::figment())
     }
 
     pub fn from_figment(figment: &Figment) -> Result<Self, ConfigError> {
         let settings: Settings = figment.extract().map_err(|e| {
             let key = e.path.join(".");
-            let mut message = e.kind.to_string();
+            let mut message = one_line(&e.kind.to_string());
             if let Some(source) = &e.metadata.as_ref().and_then(|m| m.source.as_ref()) {
                 message = format!("{message} (from {source})");
             }
@@ -363,6 +400,37 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parser_messages_become_one_line() {
+        let toml = "TOML parse error at line 3, column 27\n  |\n3 | x = \"a\n  |     ^\ninvalid basic string\n";
+        assert_eq!(
+            one_line(toml),
+            "TOML parse error at line 3, column 27: invalid basic string"
+        );
+        assert_eq!(one_line("plain"), "plain");
+    }
+
+    #[test]
+    fn camera_settings_are_checked() {
+        assert!(with(&[("camera_fps", "0")]).is_err());
+        assert!(with(&[("camera_fps", "61")]).is_err());
+        assert!(with(&[("camera_fps", "30")]).is_ok());
+        let files = with(&[("camera", "\"files\"")]).expect_err("files need a folder");
+        assert_eq!(files.key, "camera_files");
+    }
+
+    #[test]
+    fn a_named_config_file_must_exist_and_be_readable() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let missing = check_config_file(&dir.path().join("none.toml")).expect_err("missing");
+        assert!(missing.message.contains("does not exist"), "{missing}");
+        let folder = check_config_file(dir.path()).expect_err("a folder");
+        assert!(folder.message.contains("cannot be read"), "{folder}");
+        let file = dir.path().join("ok.toml");
+        std::fs::write(&file, "[default]\n").expect("write");
+        assert_eq!(check_config_file(&file), Ok(()));
+    }
 
     fn with(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
         let mut f = Figment::from(Serialized::defaults(Settings::default()));

@@ -385,7 +385,9 @@ pub fn mean_abs_diff(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
 /// checkout's presets, page and models, no config file).
 pub fn kiosk_command(data: &Path, port: u16, guest_port: u16) -> std::process::Command {
     let mut cmd = smileloop_command(data, port, guest_port);
-    cmd.arg("serve");
+    cmd.arg("serve")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit());
     cmd
 }
 
@@ -405,9 +407,7 @@ pub fn smileloop_command(data: &Path, port: u16, guest_port: u16) -> std::proces
             "SMILELOOP_ONNXRUNTIME_LIB",
             repo().join("models/libonnxruntime.so"),
         )
-        .env("SMILELOOP_CONFIG", data.join("absent.toml"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::inherit());
+        .env("SMILELOOP_CONFIG", "/dev/null");
     cmd
 }
 

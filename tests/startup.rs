@@ -41,6 +41,9 @@ fn start_fails(data: &Path, env: &[(&str, &str)]) -> (i32, String) {
     (status.code().unwrap_or(-1), stderr)
 }
 
+/// Variables for one start, and the words its error line must contain.
+type Env<'a> = Vec<(&'a str, &'a str)>;
+
 fn one_line(stderr: &str) -> &str {
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "one line, not {stderr:?}");
@@ -75,7 +78,7 @@ fn each_bad_start_says_what_is_wrong_in_one_line() {
     // in CI can write anywhere, so permissions cannot show it).
     let under_file = format!("{wrong_type}/data");
 
-    let cases: Vec<(Vec<(&str, &str)>, &[&str])> = vec![
+    let cases: Vec<(Env, &[&str])> = vec![
         (
             vec![("SMILELOOP_CONFIG", missing.as_str())],
             &[

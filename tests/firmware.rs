@@ -267,3 +267,27 @@ fn the_browser_policy_allows_the_kiosk_page_only_and_chromium_knows_it() {
         );
     }
 }
+
+#[test]
+fn glibc_check_accepts_this_build_for_jetpack_6_and_names_what_is_too_new() {
+    let check = |max: &str| {
+        Command::new("bash")
+            .arg(repo().join("firmware-image/glibc-check"))
+            .arg(env!("CARGO_BIN_EXE_smileloop"))
+            .arg(max)
+            .output()
+            .expect("run glibc-check")
+    };
+    // Debian 12 has glibc 2.36, yet what the kiosk calls is older: the
+    // same holds for the aarch64 cross build (checked by cross-build).
+    let ok = check("2.35");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let old = check("2.17");
+    assert_eq!(old.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&old.stderr);
+    assert!(said.contains("GLIBC_2.") && said.contains("2.17"), "{said}");
+}

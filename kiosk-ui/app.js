@@ -6,7 +6,7 @@
 (function () {
   const $ = (id) => document.getElementById(id);
   const I18N = window.SMILELOOP_I18N;
-  const SCREENS = ["attract", "consent", "camera", "phone", "review", "pick", "result"];
+  const SCREENS = ["standby", "attract", "consent", "camera", "phone", "review", "pick", "result"];
 
   let kiosk = { language: "en", idle_timeout_s: 60, retention_unpaid_hours: 24, event_name: "SmileLoop" };
   let lang = "en";
@@ -444,11 +444,24 @@
   document.addEventListener("gesturestart", (ev) => ev.preventDefault());
   setInterval(() => {
     const idle = (Date.now() - lastTouch) / 1000;
-    if (screen !== "attract" && idle > kiosk.idle_timeout_s) {
+    if (screen !== "attract" && screen !== "standby" && idle > kiosk.idle_timeout_s) {
       lastTouch = Date.now();
       reset();
+    } else if (screen === "attract" && idle > kiosk.idle_timeout_s && !awake(new Date())) {
+      show("standby");
     }
   }, 1000);
+
+  // Staff set the event's hours (`screen_hours`, the box's local time);
+  // outside them the screen is black until someone touches it.
+  function awake(now) {
+    const hours = kiosk.screen_hours;
+    if (!hours) return true;
+    const m = now.getHours() * 60 + now.getMinutes();
+    const [from, until] = hours;
+    return from < until ? m >= from && m < until : m >= from || m < until;
+  }
+  $("standby").addEventListener("click", () => { lastTouch = Date.now(); show("attract"); });
   setInterval(loadKioskSettings, 60000);
 
   (async function boot() {
@@ -459,6 +472,6 @@
     try { await cameraStatus(); } catch (e) { /* asked again at consent */ }
     const resume = /^#job=([0-9a-f]{16})$/.exec(location.hash);
     if (resume) openJob(resume[1]);
-    else show("attract");
+    else show(awake(new Date()) ? "attract" : "standby");
   })();
 })();

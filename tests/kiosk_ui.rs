@@ -262,3 +262,35 @@ fn landscape_kiosk_in_german_with_a_phone_photo_and_a_camera_outage() {
         "the next guest gets the staff's language"
     );
 }
+
+#[test]
+fn outside_event_hours_the_screen_is_black_until_touched() {
+    let folder = camera_folder(PHOTO);
+    let mut b = Browser::screen(1080, 1920);
+    // The page judges the hours by the box's local clock, as Chromium sees it.
+    let now = b
+        .eval("new Date().getHours() * 60 + new Date().getMinutes()")
+        .as_u64()
+        .expect("minutes");
+    let hm = |m: u64| format!("{:02}:{:02}", (m % 1440) / 60, m % 60);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut s = settings(dir.path());
+    s.camera = CameraKind::Files;
+    s.camera_files = Some(folder.path().to_path_buf());
+    s.idle_timeout_s = 15;
+    // The event starts in two hours: now is outside its hours.
+    s.screen_hours = format!("{}-{}", hm(now + 120), hm(now + 300));
+    let server = Server::start_with(dir, s);
+    b.goto(&format!("{}/", server.kiosk));
+    b.wait_for(&visible("standby"), STEP);
+    assert_eq!(
+        b.eval("getComputedStyle(document.getElementById('standby')).backgroundColor"),
+        "rgb(0, 0, 0)"
+    );
+    assert_eq!(text(&mut b, "standby"), "Touch to wake");
+    b.screenshot("kiosk-standby");
+    // A touch wakes it for a guest; left alone, it goes black again.
+    click(&mut b, "#standby");
+    b.wait_for(&visible("attract"), STEP);
+    b.wait_for(&visible("standby"), Duration::from_secs(40));
+}

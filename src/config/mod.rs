@@ -124,6 +124,10 @@ pub struct Settings {
     pub camera_files: Option<PathBuf>,
     /// The test camera's live-view rate.
     pub camera_fps: u32,
+    /// When the kiosk screen stays lit, `HH:MM-HH:MM` in the box's local
+    /// time (may pass midnight); outside it the page goes black until
+    /// touched. Empty: always lit.
+    pub screen_hours: String,
     /// `sk_…` or restricted `rk_…` key; without it (and the webhook
     /// secret) paid mode offers only the staff unlock.
     pub stripe_secret_key: Option<Secret>,
@@ -172,6 +176,7 @@ impl Default for Settings {
             camera_device: None,
             camera_files: None,
             camera_fps: 30,
+            screen_hours: String::new(),
             stripe_secret_key: None,
             stripe_webhook_secret: None,
             stripe_api_base: "https://api.stripe.com".into(),
@@ -220,6 +225,36 @@ pub fn check_config_file(path: &std::path::Path) -> Result<(), ConfigError> {
             format!("{} cannot be read: {e}", path.display()),
         )),
     }
+}
+
+/// `HH:MM-HH:MM` as minutes after midnight, start and end; `None` for an
+/// empty value (always lit). The window may pass midnight (`16:00-02:00`).
+pub fn parse_screen_hours(text: &str) -> Result<Option<[u16; 2]>, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let minutes = |hm: &str| -> Option<u16> {
+        let (h, m) = hm.trim().split_once(':')?;
+        let (h, m): (u16, u16) = (h.parse().ok()?, m.parse().ok()?);
+        (h < 24 && m < 60 && hm.trim().len() == 5).then_some(h * 60 + m)
+    };
+    let bad = || {
+        format!(
+            "{text:?} is not HH:MM-HH:MM (e.g. \"16:00-02:00\"), or leave it empty for always on"
+        )
+    };
+    let (from, until) = text.split_once('-').ok_or_else(bad)?;
+    let (from, until) = (
+        minutes(from).ok_or_else(bad)?,
+        minutes(until).ok_or_else(bad)?,
+    );
+    if from == until {
+        return Err(format!(
+            "{text:?} starts and ends at the same minute; leave it empty for always on"
+        ));
+    }
+    Ok(Some([from, until]))
 }
 
 /// A parser's multi-line message (TOML shows the line with a caret) as
@@ -321,6 +356,7 @@ impl Settings {
         if !(1..=60).contains(&self.camera_fps) {
             return Err(err("camera_fps", "must be between 1 and 60"));
         }
+        parse_screen_hours(&self.screen_hours).map_err(|m| err("screen_hours", m))?;
         if self.camera == CameraKind::Files && self.camera_files.is_none() {
             return Err(err(
                 "camera_files",
@@ -400,6 +436,25 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn screen_hours_are_a_window_that_may_pass_midnight() {
+        assert_eq!(parse_screen_hours(""), Ok(None));
+        assert_eq!(parse_screen_hours("16:00-02:00"), Ok(Some([960, 120])));
+        assert_eq!(parse_screen_hours(" 09:30 - 17:45 "), Ok(Some([570, 1065])));
+        for bad in [
+            "16-02",
+            "24:00-02:00",
+            "16:60-02:00",
+            "16:00",
+            "9:00-17:00",
+            "10:00-10:00",
+        ] {
+            assert!(parse_screen_hours(bad).is_err(), "{bad}");
+        }
+        let e = with(&[("screen_hours", "\"late\"")]).expect_err("bad hours");
+        assert_eq!(e.key, "screen_hours");
+    }
 
     #[test]
     fn parser_messages_become_one_line() {

@@ -82,6 +82,16 @@ pub fn choose(
     }
 }
 
+/// The `auto` choice once `broken` turned out not to work.
+pub fn choose_without(
+    broken: H264Encoder,
+    available: impl Fn(&str) -> bool,
+) -> Result<H264Encoder, ChoiceError> {
+    choose(EncoderPref::Auto, |name| {
+        name != broken.element() && available(name)
+    })
+}
+
 /// What a stream is for: the clean download or the watermarked preview.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Quality {
@@ -242,6 +252,26 @@ mod tests {
         );
         assert_eq!(
             choose(EncoderPref::Auto, with(&["appsrc"])),
+            Err(ChoiceError::None)
+        );
+    }
+
+    #[test]
+    fn a_broken_hardware_encoder_falls_back_to_software() {
+        assert_eq!(
+            choose_without(H264Encoder::Nvv4l2h264enc, with(JETSON)),
+            Ok(H264Encoder::X264enc)
+        );
+        let only_hw: &[&str] = &[
+            "appsrc",
+            "nvvidconv",
+            "h264parse",
+            "mp4mux",
+            "filesink",
+            "nvv4l2h264enc",
+        ];
+        assert_eq!(
+            choose_without(H264Encoder::Nvv4l2h264enc, with(only_hw)),
             Err(ChoiceError::None)
         );
     }

@@ -422,6 +422,9 @@ pub struct Health {
     event_name: String,
     language: String,
     idle_timeout_s: u32,
+    /// When the screen stays lit: minutes after midnight (local), start
+    /// and end; null for always.
+    screen_hours: Option<[u16; 2]>,
     /// Hours an unpaid guest's photo is kept (told to the guest).
     retention_unpaid_hours: u32,
     payments_configured: bool,
@@ -447,6 +450,10 @@ fn health(app: &State<Arc<Shared>>) -> Json<Health> {
         event_name: event.event_name.clone(),
         language: event.kiosk_language.clone(),
         idle_timeout_s: event.idle_timeout_s,
+        // Checked at start-up, so a bad value cannot reach here.
+        screen_hours: crate::config::parse_screen_hours(&app.settings.screen_hours)
+            .ok()
+            .flatten(),
         retention_unpaid_hours: event.retention_unpaid_hours,
         payments_configured: app.payments_configured(),
         payments_offline: app.payments_offline(),

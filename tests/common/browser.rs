@@ -109,6 +109,14 @@ impl Browser {
 
     /// Sends one DevTools command and returns its result.
     pub fn call(&mut self, method: &str, params: Value) -> Value {
+        match self.try_call(method, params) {
+            Ok(v) => v,
+            Err(e) => panic!("{method}: {e}"),
+        }
+    }
+
+    /// Like [`Browser::call`], with DevTools' error as the `Err`.
+    pub fn try_call(&mut self, method: &str, params: Value) -> Result<Value, Value> {
         self.next_id += 1;
         let id = self.next_id;
         let msg = json!({"id": id, "method": method, "params": params});
@@ -120,8 +128,10 @@ impl Browser {
             let Message::Text(text) = reply else { continue };
             let v: Value = serde_json::from_str(text.as_str()).expect("DevTools JSON");
             if v["id"] == id {
-                assert!(v.get("error").is_none(), "{method}: {v}");
-                return v["result"].clone();
+                return match v.get("error") {
+                    Some(e) => Err(e.clone()),
+                    None => Ok(v["result"].clone()),
+                };
             }
         }
     }
@@ -193,10 +203,17 @@ impl Browser {
 
     /// Evaluates `js` in the page; returns its value.
     pub fn eval(&mut self, js: &str) -> Value {
-        let r = self.call(
+        let r = self.try_call(
             "Runtime.evaluate",
             json!({"expression": js, "returnByValue": true, "awaitPromise": true}),
         );
+        // A script that submits a form can lose its answer to the page's
+        // navigation: it ran, and the caller waits for the next page.
+        let r = match r {
+            Ok(r) => r,
+            Err(e) if navigated(&e) => return Value::Null,
+            Err(e) => panic!("{js}: {e}"),
+        };
         assert!(r.get("exceptionDetails").is_none(), "{js}: {r}");
         r["result"]["value"].clone()
     }
@@ -205,12 +222,15 @@ impl Browser {
     pub fn wait_for(&mut self, condition: &str, limit: Duration) {
         let start = Instant::now();
         loop {
-            let ok = self.call(
+            let ok = self.try_call(
                 "Runtime.evaluate",
                 json!({"expression": format!("!!({condition})"), "returnByValue": true}),
             );
-            if ok["result"]["value"] == true {
-                return;
+            match ok {
+                Ok(ok) if ok["result"]["value"] == true => return,
+                // Mid-navigation: ask again on the next page.
+                Err(e) if !navigated(&e) => panic!("{condition}: {e}"),
+                _ => {}
             }
             if start.elapsed() > limit {
                 let html = self.eval("document.documentElement.outerHTML");
@@ -227,4 +247,10 @@ impl Drop for Browser {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// DevTools' answer when the page went away under a running script.
+fn navigated(error: &Value) -> bool {
+    let m = error["message"].as_str().unwrap_or_default();
+    m.contains("navigated or closed") || m.contains("Cannot find context")
 }

@@ -147,10 +147,6 @@ impl CameraHub {
             .clone()
     }
 
-    pub fn is_configured(&self) -> bool {
-        self.status().state != CameraState::Off
-    }
-
     /// Live frames; holding the receiver keeps the camera streaming.
     pub fn subscribe(&self) -> watch::Receiver<Option<LiveFrame>> {
         self.frames.subscribe()
@@ -158,9 +154,14 @@ impl CameraHub {
 
     /// The newest live frame, if the camera is streaming.
     pub fn latest(&self) -> Option<LiveFrame> {
-        (self.status().state == CameraState::Live)
+        (self.state() == CameraState::Live)
             .then(|| self.frames.borrow().clone())
             .flatten()
+    }
+
+    /// The state alone, without copying the rest of the status.
+    pub fn state(&self) -> CameraState {
+        self.status.lock().unwrap_or_else(|p| p.into_inner()).state
     }
 
     /// A full-resolution still.

@@ -472,6 +472,7 @@
     try { await cameraStatus(); } catch (e) { /* asked again at consent */ }
     const resume = /^#job=([0-9a-f]{16})$/.exec(location.hash);
     if (resume) openJob(resume[1]);
-    else show(awake(new Date()) ? "attract" : "standby");
+    // A guest who tapped while the page was loading keeps their screen.
+    else if (screen === null) show(awake(new Date()) ? "attract" : "standby");
   })();
 })();

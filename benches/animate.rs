@@ -36,8 +36,13 @@ fn main() {
         _ => AnimatorKind::Meshwarp,
     };
     let models = root.join("models");
-    let (animator, fallback) =
-        animate::from_config(kind, &models.join("libonnxruntime.so"), &models);
+    let settings = smileloop::config::Settings {
+        animator: kind,
+        onnxruntime_lib: models.join("libonnxruntime.so"),
+        models_dir: models,
+        ..Default::default()
+    };
+    let (animator, fallback) = animate::from_config(&settings);
     assert!(fallback.is_none(), "{fallback:?}");
     let out_dir = tempfile::tempdir().expect("tempdir");
     println!(

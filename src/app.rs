@@ -88,6 +88,12 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// Why the animator is not doing what was configured: it fell back at
+    /// start, or its last job fell back.
+    pub fn animator_status(&self) -> Option<String> {
+        self.animator.note().or_else(|| self.animator_note.clone())
+    }
+
     /// Whether a guest can pay on the phone right now.
     pub fn payments_configured(&self) -> bool {
         self.stripe.api().is_some() && self.live.get().event_mode == EventMode::Paid
@@ -164,11 +170,7 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         tracing::info!(orphans, "removed job folders without a record");
     }
     worker::recover(&store, &settings.data_dir).await?;
-    let (animator, fallback) = animate::from_config(
-        settings.animator,
-        &settings.onnxruntime_lib,
-        &settings.models_dir,
-    );
+    let (animator, fallback) = animate::from_config(&settings);
     if let Some(reason) = &fallback {
         tracing::warn!("{reason}");
     }

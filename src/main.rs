@@ -279,11 +279,7 @@ fn samples(settings: &Settings, photo: &std::path::Path) -> Result<(), String> {
 }
 
 fn load_animator(settings: &Settings) -> Box<dyn animate::Animator> {
-    let (animator, fallback) = animate::from_config(
-        settings.animator,
-        &settings.onnxruntime_lib,
-        &settings.models_dir,
-    );
+    let (animator, fallback) = animate::from_config(settings);
     if let Some(reason) = fallback {
         eprintln!("smileloop: {reason}");
     }
@@ -426,8 +422,12 @@ fn sheet(
     output: &std::path::Path,
     cell: u32,
 ) -> Result<(), String> {
-    let presets = motion::load_dir(&settings.presets_dir).map_err(|e| e.to_string())?;
     let animator = load_animator(settings);
+    let presets: Vec<_> = motion::load_dir(&settings.presets_dir)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|p| p.supports_backend(animator.name()))
+        .collect();
     let mut rows: Vec<Vec<image::RgbImage>> = Vec::new();
     for path in photos {
         let photo = read_photo(path)?;

@@ -98,8 +98,12 @@ fn the_layer_has_the_appliance_tree_owners_and_modes() {
         let expected = match e.kind {
             tar::EntryType::Directory => 0o755,
             tar::EntryType::Symlink => e.mode,
-            _ if name == "usr/bin/smileloop"
-                || name == "usr/share/smileloop/engines/face/install" =>
+            _ if name == "usr/bin/smileloop" => 0o755,
+            // Scripts (a `#!` line) are executable, their data is not.
+            _ if name
+                .strip_prefix("usr/share/smileloop/engines/")
+                .and_then(|f| std::fs::read(repo().join("engines").join(f)).ok())
+                .is_some_and(|b| b.starts_with(b"#!")) =>
             {
                 0o755
             }
@@ -118,6 +122,8 @@ fn the_layer_has_the_appliance_tree_owners_and_modes() {
         "usr/share/smileloop/kiosk-ui/index.html",
         "usr/share/smileloop/kiosk-ui/fonts/DejaVuSans.ttf",
         "usr/share/smileloop/presets/soft_smile.toml",
+        "usr/share/smileloop/presets/templates/talking.json",
+        "usr/share/smileloop/engines/liveportrait/contract_models.py",
         "usr/share/smileloop/engines/face/install",
         "usr/share/smileloop/models/face_landmark.onnx",
         "usr/share/smileloop/models/libonnxruntime.so",

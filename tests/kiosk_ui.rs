@@ -49,7 +49,8 @@ fn render_samples(s: &smileloop::config::Settings) {
     std::fs::create_dir_all(&out).expect("samples dir");
     let image =
         smileloop::capture::photo::decode(&photo("kphotoalbum_jesper_2.jpg")).expect("decode");
-    for preset in smileloop::motion::load_dir(&s.presets_dir).expect("presets") {
+    let presets = smileloop::motion::load_dir(&s.presets_dir).expect("presets");
+    for preset in presets.into_iter().filter(|p| p.supports_backend("gentle")) {
         let job = smileloop::render::Job {
             photo: &image,
             preset: &preset,

@@ -20,8 +20,12 @@ fn models() -> Arc<FaceModels> {
     )
 }
 
+/// The presets this backend plays (not the LivePortrait-only ones).
 fn presets() -> Vec<Preset> {
-    load_dir(&repo().join("presets")).expect("presets")
+    let all = load_dir(&repo().join("presets")).expect("presets");
+    all.into_iter()
+        .filter(|p| p.supports_backend("meshwarp"))
+        .collect()
 }
 
 fn preset<'a>(all: &'a [Preset], id: &str) -> &'a Preset {

@@ -10,16 +10,18 @@
 //! Backends are CPU-heavy and blocking: call them from a blocking thread.
 
 pub mod gentle;
+pub mod liveportrait;
 pub mod meshwarp;
 pub mod rig;
 pub mod warp;
 
 pub use gentle::Gentle;
+pub use liveportrait::LivePortrait;
 pub use meshwarp::MeshWarp;
 
 use image::RgbImage;
 
-use crate::config::AnimatorKind;
+use crate::config::{AnimatorKind, Settings};
 use crate::motion::Preset;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +77,15 @@ pub trait Animator: Send + Sync {
         preset: &Preset,
         limits: SizeLimits,
     ) -> Result<Box<dyn Animation>, AnimateError>;
+    /// The backend that re-renders a job this one failed on (not for a
+    /// photo problem, which no backend fixes).
+    fn fallback(&self) -> Option<&dyn Animator> {
+        None
+    }
+    /// Why the last job fell back, for the admin health page.
+    fn note(&self) -> Option<String> {
+        None
+    }
 }
 
 pub trait Animation: Send {
@@ -84,23 +95,49 @@ pub trait Animation: Send {
     fn next_frame(&mut self) -> Result<Option<&RgbImage>, AnimateError>;
 }
 
-/// The backend configured by `animator`. A face-aware backend whose face
-/// models cannot load falls back to `gentle`, with the reason returned so
-/// that it can be logged and shown on the health page: a guest never sees
-/// an error for it.
-pub fn from_config(
-    kind: AnimatorKind,
-    onnxruntime_lib: &std::path::Path,
-    models_dir: &std::path::Path,
-) -> (Box<dyn Animator>, Option<String>) {
-    match kind {
+/// The backend configured by `animator`. A backend whose models cannot
+/// load falls back to the next simpler one (liveportrait → meshwarp →
+/// gentle), with the reason returned so that it can be logged and shown on
+/// the health page: a guest never sees an error for it.
+pub fn from_config(settings: &Settings) -> (Box<dyn Animator>, Option<String>) {
+    let faces = || {
+        crate::face::FaceModels::load(&settings.onnxruntime_lib, &settings.models_dir)
+            .map(std::sync::Arc::new)
+    };
+    match settings.animator {
         AnimatorKind::Gentle => (Box::new(Gentle), None),
-        AnimatorKind::Meshwarp => {
-            match crate::face::FaceModels::load(onnxruntime_lib, models_dir) {
-                Ok(models) => (Box::new(MeshWarp::new(std::sync::Arc::new(models))), None),
+        AnimatorKind::Meshwarp => match faces() {
+            Ok(models) => (Box::new(MeshWarp::new(models)), None),
+            Err(e) => (
+                Box::new(Gentle),
+                Some(format!("meshwarp unavailable, using gentle: {e}")),
+            ),
+        },
+        AnimatorKind::Liveportrait => {
+            let models = match faces() {
+                Ok(m) => m,
+                Err(e) => {
+                    return (
+                        Box::new(Gentle),
+                        Some(format!("liveportrait unavailable, using gentle: {e}")),
+                    )
+                }
+            };
+            let options = liveportrait::Options {
+                onnxruntime_lib: &settings.onnxruntime_lib,
+                dir: &settings.liveportrait_dir,
+                provider: settings.liveportrait_provider,
+                cache_dir: settings.data_dir.join("tensorrt-cache"),
+                threads: 0,
+            };
+            let loaded = liveportrait::Nets::load(&options).and_then(|nets| {
+                LivePortrait::new(models.clone(), nets, MeshWarp::new(models.clone()))
+            });
+            match loaded {
+                Ok(lp) => (Box::new(lp), None),
                 Err(e) => (
-                    Box::new(Gentle),
-                    Some(format!("meshwarp unavailable, using gentle: {e}")),
+                    Box::new(MeshWarp::new(models)),
+                    Some(format!("liveportrait unavailable, using meshwarp: {e}")),
                 ),
             }
         }
@@ -111,10 +148,14 @@ pub fn from_config(
 /// job with it besides the configured backend.
 static GENTLE: Gentle = Gentle;
 
-/// The backends a job may ask for: the one in use, then `gentle`.
+/// The backends a job may ask for: the one in use, its fallback, then
+/// `gentle`.
 pub fn available(main: &dyn Animator) -> Vec<&'static str> {
     let mut names = vec![main.name()];
-    if main.name() != GENTLE.name() {
+    if let Some(f) = main.fallback() {
+        names.push(f.name());
+    }
+    if !names.contains(&GENTLE.name()) {
         names.push(GENTLE.name());
     }
     names
@@ -123,8 +164,9 @@ pub fn available(main: &dyn Animator) -> Vec<&'static str> {
 /// The backend for a job that asked for `requested` (by name); the one in
 /// use when it asked for nothing or for a backend this kiosk lacks.
 pub fn pick<'a>(main: &'a dyn Animator, requested: Option<&str>) -> &'a dyn Animator {
-    match requested {
-        Some(name) if name == GENTLE.name() && main.name() != name => &GENTLE,
+    match (requested, main.fallback()) {
+        (Some(name), Some(f)) if name == f.name() => f,
+        (Some(name), _) if name == GENTLE.name() && main.name() != name => &GENTLE,
         _ => main,
     }
 }

@@ -33,6 +33,9 @@ pub enum AnimatorKind {
     Gentle,
     /// Face-aware mesh warp on the CPU (needs the face models).
     Meshwarp,
+    /// LivePortrait's networks (`liveportrait_dir`) on TensorRT, CUDA or
+    /// the CPU; falls back to meshwarp.
+    Liveportrait,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,6 +119,10 @@ pub struct Settings {
     pub queue_limit: u32,
     pub max_upload_mb: u32,
     pub animator: AnimatorKind,
+    /// Where `engines/fetch` put LivePortrait's ONNX files.
+    pub liveportrait_dir: PathBuf,
+    /// `auto` (TensorRT, else CUDA, else CPU), `tensorrt`, `cuda` or `cpu`.
+    pub liveportrait_provider: crate::animate::liveportrait::engine::Provider,
     pub encoder: EncoderPref,
     pub camera: CameraKind,
     /// e.g. `/dev/video0`; unset picks the first capture device.
@@ -171,6 +178,8 @@ impl Default for Settings {
             queue_limit: 20,
             max_upload_mb: 20,
             animator: AnimatorKind::Meshwarp,
+            liveportrait_dir: PathBuf::from("models/liveportrait"),
+            liveportrait_provider: crate::animate::liveportrait::engine::Provider::Auto,
             encoder: EncoderPref::Auto,
             camera: CameraKind::Auto,
             camera_device: None,

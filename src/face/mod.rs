@@ -10,6 +10,7 @@ pub mod detect;
 mod models;
 pub mod roi;
 
+pub(crate) use models::environment;
 pub use models::{detector_input, landmark_input, roi_for, FaceModels, LANDMARK_INPUT};
 
 /// Landmark indices used across the crate (MediaPipe Face Mesh topology).

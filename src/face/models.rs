@@ -25,7 +25,7 @@ const MIN_FACE_PRESENCE: f32 = 0.5;
 /// first path asked for, and every later caller shares it.
 static ENVIRONMENT: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
 
-fn environment(lib: &Path) -> Result<&'static ort::environment::Environment, FaceError> {
+pub(crate) fn environment(lib: &Path) -> Result<&'static ort::environment::Environment, FaceError> {
     let env = ENVIRONMENT.get_or_init(|| {
         if !lib.is_file() {
             return Err("file not found".to_string());

@@ -309,7 +309,23 @@ impl Worker {
                 }
             }
         };
-        render::render(&request, &OutputPaths::in_dir(&dir), &mut progress, cancel)
+        let paths = OutputPaths::in_dir(&dir);
+        match (
+            render::render(&request, &paths, &mut progress, cancel),
+            animator.fallback(),
+        ) {
+            // The engine broke, not the photo: the fallback backend renders
+            // the job again from the start (the outputs are rewritten).
+            (Err(RenderError::Animate(AnimateError::Backend(e))), Some(fallback)) => {
+                tracing::warn!(job = %job.id, backend = animator.name(), fallback = fallback.name(), "re-rendering after: {e}");
+                let request = render::Job {
+                    animator: fallback,
+                    ..request
+                };
+                render::render(&request, &paths, &mut progress, cancel)
+            }
+            (other, _) => other,
+        }
     }
 }
 

@@ -9,8 +9,10 @@
 
 mod curve;
 mod preset;
+mod template;
 
 pub use curve::{Ease, Keyframe};
 pub use preset::{
     load_dir, Expression, LoopStyle, Param, Preset, PresetError, PresetFile, LANGUAGES,
 };
+pub use template::{DrivingFrame, Template};

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::curve::{sample, Keyframe};
+use super::template::Template;
 
 /// Languages a preset label may be given in; `en` is required.
 pub const LANGUAGES: [&str; 4] = ["en", "de", "fr", "es"];
@@ -133,14 +134,23 @@ pub struct PresetFile {
     /// Display order on the kiosk (lower first).
     #[serde(default)]
     pub order: i32,
+    /// A LivePortrait driving template (`templates/NAME.json` beside the
+    /// preset) that drives the face instead of curves.
+    #[serde(default)]
+    pub template: Option<String>,
+    #[serde(default)]
     pub curves: BTreeMap<Param, Vec<Keyframe>>,
 }
+
+/// The only backend that can play a driving template.
+pub const TEMPLATE_BACKEND: &str = "liveportrait";
 
 /// A validated preset.
 #[derive(Debug, Clone)]
 pub struct Preset {
     pub file: PresetFile,
     frame_count: u32,
+    template: Option<std::sync::Arc<Template>>,
 }
 
 impl Preset {
@@ -149,7 +159,17 @@ impl Preset {
             path: origin.to_path_buf(),
             message: e.message().to_string(),
         })?;
-        Self::validate(file)
+        let mut preset = Self::validate(file)?;
+        if let Some(name) = &preset.file.template {
+            let dir = origin.parent().unwrap_or(Path::new("."));
+            let path = dir.join("templates").join(format!("{name}.json"));
+            let template = Template::load(&path).map_err(|message| PresetError::Invalid {
+                id: preset.file.id.clone(),
+                message: format!("template {}: {message}", path.display()),
+            })?;
+            preset.template = Some(std::sync::Arc::new(template));
+        }
+        Ok(preset)
     }
 
     pub fn validate(file: PresetFile) -> Result<Self, PresetError> {
@@ -185,8 +205,28 @@ impl Preset {
         if !(10..=60).contains(&file.fps) {
             return Err(bad("fps must be between 10 and 60".into()));
         }
-        if file.curves.is_empty() {
-            return Err(bad("at least one curve is required".into()));
+        match &file.template {
+            None if file.curves.is_empty() => {
+                return Err(bad("at least one curve (or a template) is required".into()))
+            }
+            Some(name) => {
+                let name_ok = !name.is_empty()
+                    && name.len() <= 40
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+                if !name_ok {
+                    return Err(bad(
+                        "template must be 1-40 characters of a-z, 0-9 and _".into()
+                    ));
+                }
+                if file.backends != [TEMPLATE_BACKEND] {
+                    return Err(bad(format!(
+                        "a preset with a template must set backends = [\"{TEMPLATE_BACKEND}\"]"
+                    )));
+                }
+            }
+            None => {}
         }
         let span = match file.loop_style {
             LoopStyle::Pingpong => file.duration_s / 2.0,
@@ -220,11 +260,20 @@ impl Preset {
             }
         }
         let frame_count = (file.duration_s * file.fps as f32).round() as u32;
-        Ok(Self { file, frame_count })
+        Ok(Self {
+            file,
+            frame_count,
+            template: None,
+        })
     }
 
     pub fn id(&self) -> &str {
         &self.file.id
+    }
+
+    /// The driving template, for presets that have one.
+    pub fn template(&self) -> Option<&Template> {
+        self.template.as_deref()
     }
 
     pub fn fps(&self) -> u32 {

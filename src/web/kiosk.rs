@@ -440,7 +440,7 @@ fn health(app: &State<Arc<Shared>>) -> Json<Health> {
         version: env!("CARGO_PKG_VERSION"),
         uptime_s: app.started.elapsed().as_secs(),
         animator: app.animator.name(),
-        animator_note: app.animator_note.clone(),
+        animator_note: app.animator_status(),
         encoder: app.encoder.element(),
         encoder_hardware: app.encoder.is_hardware(),
         queued: app.store.count_with_status(Status::Queued),

@@ -86,7 +86,7 @@ pub fn dashboard_data(app: &Shared) -> Result<Dashboard, ApiError> {
         rendering,
         last_24h,
         animator: app.animator.name(),
-        animator_note: app.animator_note.clone(),
+        animator_note: app.animator_status(),
         last_ms_per_frame: app.queue.last_ms_per_frame(),
         encoder: app.encoder.element(),
         encoder_hardware: app.encoder.is_hardware(),

@@ -69,6 +69,12 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Load LivePortrait's networks on the configured provider and run
+    /// them once, so that TensorRT builds its engines (into
+    /// `data_dir/tensorrt-cache`) before the first guest; run by
+    /// `smileloop-engines.service` at boot. Exit code 1 when they cannot
+    /// load on that provider.
+    PrepareEngines,
     /// Find faces and landmarks in photos (a check of the face models).
     Faces {
         photos: Vec<PathBuf>,
@@ -124,6 +130,7 @@ fn main() -> ExitCode {
             cell,
         } => sheet(&settings, &photos, &output, cell),
         Command::Samples { photo } => samples(&settings, &photo),
+        Command::PrepareEngines => prepare_engines(&settings),
         Command::Faces { photos, draw } => faces(&settings, &photos, draw.as_deref()),
         Command::Admin {
             command: AdminCommand::SetPassword,
@@ -275,6 +282,22 @@ fn samples(settings: &Settings, photo: &std::path::Path) -> Result<(), String> {
         );
     }
     println!("samples in {}", dir.display());
+    Ok(())
+}
+
+fn prepare_engines(settings: &Settings) -> Result<(), String> {
+    use animate::liveportrait::{warm_up, Nets, Options};
+    let started = std::time::Instant::now();
+    let nets = Nets::load(&Options::from_settings(settings)).map_err(|e| e.to_string())?;
+    let loaded = started.elapsed();
+    warm_up(&nets).map_err(|e| e.to_string())?;
+    println!(
+        "LivePortrait ready on {} from {} (loaded in {:.1} s, first frame in {:.1} s)",
+        nets.provider.as_str(),
+        settings.liveportrait_dir.display(),
+        loaded.as_secs_f64(),
+        (started.elapsed() - loaded).as_secs_f64()
+    );
     Ok(())
 }
 

@@ -133,6 +133,7 @@ fn the_layer_has_the_appliance_tree_owners_and_modes() {
     }
     for (unit, target) in [
         ("smileloop.service", "multi-user.target.wants"),
+        ("smileloop-engines.service", "multi-user.target.wants"),
         ("smileloop-kiosk.service", "graphical.target.wants"),
     ] {
         let link = &layer[&format!("etc/systemd/system/{target}/{unit}")];

@@ -123,16 +123,10 @@ pub fn from_config(settings: &Settings) -> (Box<dyn Animator>, Option<String>) {
                     )
                 }
             };
-            let options = liveportrait::Options {
-                onnxruntime_lib: &settings.onnxruntime_lib,
-                dir: &settings.liveportrait_dir,
-                provider: settings.liveportrait_provider,
-                cache_dir: settings.data_dir.join("tensorrt-cache"),
-                threads: 0,
-            };
-            let loaded = liveportrait::Nets::load(&options).and_then(|nets| {
-                LivePortrait::new(models.clone(), nets, MeshWarp::new(models.clone()))
-            });
+            let loaded = liveportrait::Nets::load(&liveportrait::Options::from_settings(settings))
+                .and_then(|nets| {
+                    LivePortrait::new(models.clone(), nets, MeshWarp::new(models.clone()))
+                });
             match loaded {
                 Ok(lp) => (Box::new(lp), None),
                 Err(e) => (

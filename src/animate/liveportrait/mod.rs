@@ -68,13 +68,48 @@ pub struct Options<'a> {
     pub threads: usize,
 }
 
+impl<'a> Options<'a> {
+    /// The kiosk's settings: TensorRT's cache in the data directory.
+    pub fn from_settings(settings: &'a crate::config::Settings) -> Self {
+        Self {
+            onnxruntime_lib: &settings.onnxruntime_lib,
+            dir: &settings.liveportrait_dir,
+            provider: settings.liveportrait_provider,
+            cache_dir: settings.data_dir.join("tensorrt-cache"),
+            // ONNX Runtime's default: every core.
+            threads: 0,
+        }
+    }
+}
+
+/// Runs every network once on a plain grey face crop, so that TensorRT
+/// builds (or loads) its engines now rather than for the first guest.
+pub fn warm_up(nets: &Nets) -> Result<(), LivePortraitError> {
+    let side = paste::INPUT_SIDE as usize;
+    let input = vec![0.5f32; 3 * side * side];
+    let f_s = nets.features(&input)?;
+    let motion = nets.motion(&input)?;
+    let x_s = motion.keypoints();
+    nets.close_lips(&x_s, 0.1)?;
+    let mut driving = [x_s];
+    nets.stitch(&x_s, &mut driving)?;
+    nets.render(&f_s, &x_s, &driving)?;
+    Ok(())
+}
+
 impl Nets {
     /// Loads every network on the first provider of `options.provider`'s
     /// chain that takes them all; each refusal is logged.
     pub fn load(options: &Options) -> Result<Self, LivePortraitError> {
         let env = crate::face::environment(options.onnxruntime_lib)
             .map_err(|e| LivePortraitError::Runtime(e.to_string()))?;
-        let plugin = options.dir.join(engine::PLUGIN_FILE);
+        // Built on the device by engines/build into the cache, or shipped
+        // beside the models.
+        let plugin = [options.dir, options.cache_dir.as_path()]
+            .map(|d| d.join(engine::PLUGIN_FILE))
+            .into_iter()
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| options.cache_dir.join(engine::PLUGIN_FILE));
         let trt = TrtOptions {
             cache_dir: &options.cache_dir,
             plugin: &plugin,

@@ -72,12 +72,32 @@ pub struct JobStore {
     ledger: sled::Tree,
 }
 
-impl JobStore {
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
+/// Opens sled, waiting up to two seconds for the file lock: a store just
+/// closed in this process releases it only when sled's flusher thread has
+/// ended (seen as a flaky reopen in tests).
+fn open_db(path: &Path) -> Result<sled::Db, sled::Error> {
+    let mut tries = 0;
+    loop {
+        let opened = sled::Config::new()
             .path(path)
             .flush_every_ms(Some(500))
-            .open()?;
+            .open();
+        match opened {
+            // sled reports a held lock only in the message.
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock") && tries < 40 =>
+            {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+}
+
+impl JobStore {
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let db = open_db(path)?;
         let meta = db.open_tree("meta")?;
         match meta.get("schema")? {
             Some(v) => {

@@ -145,9 +145,7 @@ fn bad_manifests_and_unreachable_servers_fail_fast_with_a_reason() {
 #[test]
 fn the_warp_network_is_converted_for_the_tensorrt_plugin() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let python = std::env::var_os("SMILELOOP_TOOLS_VENV")
-        .map_or_else(|| repo().join(".ci/cache/venv"), std::path::PathBuf::from)
-        .join("bin/python");
+    let python = venv_python();
     let run = |args: &[&Path]| {
         Command::new(&python)
             .args(args)

@@ -20,12 +20,6 @@ fn models() -> FaceModels {
         .unwrap_or_else(|e| panic!("{e}\n(the test command runs engines/face/install first)"))
 }
 
-fn venv_python() -> PathBuf {
-    let venv = std::env::var_os("SMILELOOP_TOOLS_VENV")
-        .map_or_else(|| repo().join(".ci/cache/venv"), PathBuf::from);
-    venv.join("bin/python")
-}
-
 /// Runs the original .tflite model in LiteRT on `input` (NCHW).
 fn litert(model: &str, input: &[f32], side: usize) -> Vec<Vec<f32>> {
     let dir = tempfile::tempdir().expect("tempdir");

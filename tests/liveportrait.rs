@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -20,12 +20,6 @@ use smileloop::animate::liveportrait::{crop, expression, paste, LivePortraitErro
 use smileloop::animate::{Animator, LivePortrait, MeshWarp, SizeLimits};
 use smileloop::face::FaceModels;
 use smileloop::motion::{load_dir, DrivingFrame, Expression, Preset};
-
-fn venv_python() -> PathBuf {
-    let venv = std::env::var_os("SMILELOOP_TOOLS_VENV")
-        .map_or_else(|| repo().join(".ci/cache/venv"), PathBuf::from);
-    venv.join("bin/python")
-}
 
 /// Contract models in a fresh folder, with the generator's `flags`.
 fn contract_models(flags: &[&str]) -> tempfile::TempDir {

@@ -32,12 +32,7 @@ impl Animator for Gentle {
         preset: &Preset,
         limits: SizeLimits,
     ) -> Result<Box<dyn Animation>, AnimateError> {
-        if !preset.supports_backend(self.name()) {
-            return Err(AnimateError::Unsupported {
-                backend: self.name(),
-                preset: preset.id().to_string(),
-            });
-        }
+        super::ensure_supported(self.name(), preset)?;
         let (width, height) = output_size(photo.width(), photo.height(), limits);
         let source = Scaler::default().scale(photo, width, height);
         Ok(Box::new(GentleAnimation {

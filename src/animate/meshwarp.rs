@@ -81,12 +81,7 @@ impl Animator for MeshWarp {
         preset: &Preset,
         limits: SizeLimits,
     ) -> Result<Box<dyn Animation>, AnimateError> {
-        if !preset.supports_backend(self.name()) {
-            return Err(AnimateError::Unsupported {
-                backend: self.name(),
-                preset: preset.id().to_string(),
-            });
-        }
+        super::ensure_supported(self.name(), preset)?;
         let (rig, _, (width, height)) = rig_for(&self.models, photo, limits)?;
         let source = Scaler::default().scale(photo, width, height);
         Ok(Box::new(MeshAnimation {

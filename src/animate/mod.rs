@@ -138,6 +138,18 @@ pub fn from_config(settings: &Settings) -> (Box<dyn Animator>, Option<String>) {
     }
 }
 
+/// The error every backend gives for a preset it does not play.
+pub fn ensure_supported(backend: &'static str, preset: &Preset) -> Result<(), AnimateError> {
+    if preset.supports_backend(backend) {
+        Ok(())
+    } else {
+        Err(AnimateError::Unsupported {
+            backend,
+            preset: preset.id().to_string(),
+        })
+    }
+}
+
 /// `gentle` needs no models and always works, so staff can re-render any
 /// job with it besides the configured backend.
 static GENTLE: Gentle = Gentle;

@@ -32,6 +32,13 @@ pub fn test_photo_names() -> Vec<String> {
     names
 }
 
+/// Python of the tools venv that `engines/face/install` made.
+pub fn venv_python() -> PathBuf {
+    let venv = std::env::var_os("SMILELOOP_TOOLS_VENV")
+        .map_or_else(|| repo().join(".ci/cache/venv"), PathBuf::from);
+    venv.join("bin/python")
+}
+
 pub fn photo(name: &str) -> Vec<u8> {
     let path = test_photos().join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))

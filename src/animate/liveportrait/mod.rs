@@ -361,12 +361,7 @@ impl Animator for LivePortrait {
         preset: &Preset,
         limits: SizeLimits,
     ) -> Result<Box<dyn Animation>, AnimateError> {
-        if !preset.supports_backend(self.name()) {
-            return Err(AnimateError::Unsupported {
-                backend: self.name(),
-                preset: preset.id().to_string(),
-            });
-        }
+        super::ensure_supported(self.name(), preset)?;
         let face = main_face(&self.faces, photo)?;
         let c = crop::face_crop(&face)
             .ok_or_else(|| AnimateError::Backend("no crop for this face".into()))?;

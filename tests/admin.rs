@@ -344,7 +344,7 @@ fn bad_settings_are_refused_and_change_nothing() {
     let server = Server::start(fast);
     let staff = Staff::setup(&server.admin);
     let before = (*server.shared().live.get()).clone();
-    let cases: [(&[(&str, &str)], &str); 8] = [
+    let cases: [(&[(&str, &str)], &str); 9] = [
         (&[("price", "-5")], "negative"),
         (&[("currency", "doubloons")], "currency"),
         (&[("retention_unpaid_hours", "0")], "retention_unpaid_hours"),
@@ -353,6 +353,7 @@ fn bad_settings_are_refused_and_change_nothing() {
         (&[("event_mode", "sometimes")], "event_mode"),
         (&[("admin_networks", "10.0.0.0/8")], "lock out"),
         (&[("admin_networks", "300.1.1.1/8")], "admin_networks"),
+        (&[("screen_hours", "16:00-25:00")], "screen_hours"),
     ];
     for (change, words) in cases {
         let (s, body) = post_settings(&staff, change);
@@ -380,9 +381,13 @@ fn bad_settings_are_refused_and_change_nothing() {
             ("price", "12.50"),
             ("currency", "eur"),
             ("position[gentle_laugh]", "off"),
+            ("screen_hours", " 16:00-02:00 "),
         ],
     );
     assert_eq!(s, 303, "{body}");
+    // The kiosk page reads the event's hours from its health.
+    let (_, health) = get_json(&format!("{}/api/health", server.kiosk));
+    assert_eq!(health["screen_hours"], serde_json::json!([960, 120]));
     let live = server.shared().live.get();
     assert_eq!((live.price_cents, live.currency.as_str()), (1250, "eur"));
     assert_eq!(live.presets, ["soft_smile", "smile_wink"]);

@@ -54,6 +54,9 @@ pub struct EventSettings {
     pub retention_paid_hours: u32,
     /// Who may open the admin listener, judged by the peer address.
     pub admin_networks: Vec<IpNet>,
+    /// When the kiosk screen stays lit, `HH:MM-HH:MM` local time; empty
+    /// for always (see `Settings::screen_hours`).
+    pub screen_hours: String,
 }
 
 impl EventSettings {
@@ -88,6 +91,7 @@ impl EventSettings {
         if !(15..=3600).contains(&self.idle_timeout_s) {
             return Err(err("idle_timeout_s", "must be between 15 and 3600 seconds"));
         }
+        super::parse_screen_hours(&self.screen_hours).map_err(|m| err("screen_hours", m))?;
         for (key, hours) in [
             ("retention_unpaid_hours", self.retention_unpaid_hours),
             ("retention_paid_hours", self.retention_paid_hours),
@@ -251,6 +255,10 @@ mod tests {
                 Box::new(|s| s.kiosk_language = "tlh".into()),
             ),
             ("idle_timeout_s", Box::new(|s| s.idle_timeout_s = 1)),
+            (
+                "screen_hours",
+                Box::new(|s| s.screen_hours = "25:00-26:00".into()),
+            ),
             (
                 "retention_paid_hours",
                 Box::new(|s| s.retention_paid_hours = 0),

@@ -423,6 +423,7 @@ impl Settings {
             retention_unpaid_hours: self.retention_unpaid_hours,
             retention_paid_hours: self.retention_paid_hours,
             admin_networks: self.admin_networks.clone(),
+            screen_hours: self.screen_hours.clone(),
         }
     }
 

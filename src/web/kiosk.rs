@@ -451,7 +451,7 @@ fn health(app: &State<Arc<Shared>>) -> Json<Health> {
         language: event.kiosk_language.clone(),
         idle_timeout_s: event.idle_timeout_s,
         // Checked at start-up, so a bad value cannot reach here.
-        screen_hours: crate::config::parse_screen_hours(&app.settings.screen_hours)
+        screen_hours: crate::config::parse_screen_hours(&event.screen_hours)
             .ok()
             .flatten(),
         retention_unpaid_hours: event.retention_unpaid_hours,

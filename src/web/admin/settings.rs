@@ -39,6 +39,8 @@ pub struct SettingsForm<'r> {
     pub retention_unpaid_hours: &'r str,
     pub retention_paid_hours: &'r str,
     pub admin_networks: &'r str,
+    /// Absent (an older form): unchanged.
+    pub screen_hours: Option<&'r str>,
 }
 
 fn bad(key: &str, message: impl Into<String>) -> ConfigError {
@@ -111,7 +113,11 @@ pub fn parse_networks(text: &str) -> Result<Vec<IpNet>, ConfigError> {
 
 /// The settings the form asks for, checked field by field; `known` is
 /// the presets on disk in their files' order.
-pub fn from_form(f: &SettingsForm<'_>, known: &[&str]) -> Result<EventSettings, ConfigError> {
+pub fn from_form(
+    f: &SettingsForm<'_>,
+    known: &[&str],
+    current: &EventSettings,
+) -> Result<EventSettings, ConfigError> {
     let event_mode = match f.event_mode {
         "paid" => EventMode::Paid,
         "free" => EventMode::Free,
@@ -153,6 +159,9 @@ pub fn from_form(f: &SettingsForm<'_>, known: &[&str]) -> Result<EventSettings, 
         retention_unpaid_hours: number("retention_unpaid_hours", f.retention_unpaid_hours)?,
         retention_paid_hours: number("retention_paid_hours", f.retention_paid_hours)?,
         admin_networks: parse_networks(f.admin_networks)?,
+        screen_hours: f
+            .screen_hours
+            .map_or_else(|| current.screen_hours.clone(), |h| h.trim().to_string()),
     };
     s.validate()?;
     s.validate_presets(known)?;
@@ -224,6 +233,7 @@ fn page(staff: Staff, app: &State<Arc<Shared>>, saved: Option<bool>) -> Html {
          <label>Watermark <input name=\"watermark_text\" value=\"{wm}\" required maxlength=\"40\"></label>\
          <label>Kiosk language {lang}</label>\
          <label>Idle timeout (seconds) <input name=\"idle_timeout_s\" value=\"{idle}\" size=\"6\"></label>\
+         <label>Screen on during (HH:MM-HH:MM, empty for always) <input name=\"screen_hours\" value=\"{hours}\" size=\"12\" placeholder=\"16:00-02:00\"></label>\
          <label>Keep unpaid videos (hours) <input name=\"retention_unpaid_hours\" value=\"{ru}\" size=\"6\"></label>\
          <label>Keep paid videos (hours) <input name=\"retention_paid_hours\" value=\"{rp}\" size=\"6\"></label>\
          <label>Networks allowed to open these pages (one per line)<br>\
@@ -251,6 +261,7 @@ fn page(staff: Staff, app: &State<Arc<Shared>>, saved: Option<bool>) -> Html {
         wm = attr(&s.watermark_text),
         lang = select("kiosk_language", &LANGUAGES, &s.kiosk_language),
         idle = s.idle_timeout_s,
+        hours = attr(&s.screen_hours),
         ru = s.retention_unpaid_hours,
         rp = s.retention_paid_hours,
         networks = esc(&networks),
@@ -281,7 +292,7 @@ async fn save(
         )
     })?;
     let known = app.preset_ids();
-    let new = from_form(&form, &known).map_err(|e| {
+    let new = from_form(&form, &known, &app.live.get()).map_err(|e| {
         PageError::new(
             Status::UnprocessableEntity,
             format!(

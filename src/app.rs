@@ -155,9 +155,33 @@ fn prepare_data_dir(dir: &Path) -> Result<(), StartError> {
     for sub in ["jobs", "tmp"] {
         std::fs::create_dir_all(dir.join(sub)).map_err(fail)?;
     }
+    // Upload bodies in flight when the process was killed; nothing else
+    // is running yet, so everything in there is stale.
+    let stale = empty_dir(&dir.join("tmp"));
+    if stale > 0 {
+        tracing::info!(files = stale, "removed upload temp files left by a crash");
+    }
     let probe = dir.join(".write-test");
     std::fs::write(&probe, b"ok").map_err(fail)?;
     std::fs::remove_file(&probe).map_err(fail)
+}
+
+/// Removes everything inside `dir`; returns how many entries went.
+fn empty_dir(dir: &Path) -> usize {
+    let mut removed = 0;
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        let gone = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        match gone {
+            Ok(()) => removed += 1,
+            Err(e) => tracing::warn!("could not remove {}: {e}", path.display()),
+        }
+    }
+    removed
 }
 
 pub async fn start(settings: Settings) -> Result<Running, StartError> {

@@ -65,6 +65,19 @@ fn part(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// Removes the `*.part` files a render interrupted by a crash left in a
+/// job's folder; returns how many went.
+pub fn remove_parts(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "part"))
+        .filter(|p| std::fs::remove_file(p).is_ok())
+        .count()
+}
+
 #[derive(Debug, Clone)]
 pub struct RenderReport {
     pub plan: FramePlan,

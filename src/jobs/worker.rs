@@ -98,6 +98,7 @@ pub struct Worker {
 pub async fn recover(store: &JobStore, data_dir: &std::path::Path) -> Result<(), StoreError> {
     for id in store.ids_with_status(Status::Rendering)? {
         let job = store.get(id)?.ok_or(StoreError::NotFound(id))?;
+        crate::render::remove_parts(&job_dir(data_dir, id));
         if job.attempts >= MAX_ATTEMPTS {
             store.transition(id, Status::Failed, |j| {
                 j.error = Some(GUEST_FAILED.into());

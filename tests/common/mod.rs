@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod staff;
 pub mod stripe;
 
 use std::net::TcpListener;

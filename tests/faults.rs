@@ -29,6 +29,14 @@ struct Life {
     admin: String,
 }
 
+impl Drop for Life {
+    /// A failed test must not leave a kiosk holding its stderr open.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 struct Ports {
     kiosk: u16,
     guest: u16,
@@ -79,7 +87,10 @@ fn set_password(data: &Path) {
 }
 
 /// Requests that may meet a dead kiosk: a transport error is `None`.
-fn try_call(req: ureq::Request, body: Option<(&str, Vec<u8>)>) -> Option<(u16, Value, Option<String>)> {
+fn try_call(
+    req: ureq::Request,
+    body: Option<(&str, Vec<u8>)>,
+) -> Option<(u16, Value, Option<String>)> {
     let res = match body {
         Some((ct, b)) => req.set("Content-Type", ct).send_bytes(&b),
         None => req.call(),
@@ -167,13 +178,17 @@ impl Workload<'_> {
                 if acked.checkout_tried.contains(&id) {
                     return Some(());
                 }
-                let (s, job, _) =
-                    try_call(agent.get(&format!("{}/api/jobs/{id}", self.life.kiosk)), None)?;
+                let (s, job, _) = try_call(
+                    agent.get(&format!("{}/api/jobs/{id}", self.life.kiosk)),
+                    None,
+                )?;
                 if s != 200 || job["status"] != "preview_ready" {
                     return Some(());
                 }
-                let (s, _, location) =
-                    try_call(agent.post(&format!("{}/g/{token}/pay", self.life.guest)), None)?;
+                let (s, _, location) = try_call(
+                    agent.post(&format!("{}/g/{token}/pay", self.life.guest)),
+                    None,
+                )?;
                 if s != 303 {
                     return Some(());
                 }
@@ -231,8 +246,10 @@ impl Workload<'_> {
                 let Some((id, token)) = pick(&mut self.rng, &acked.uploads) else {
                     return Some(());
                 };
-                let (s, _, _) =
-                    try_call(agent.get(&format!("{}/api/jobs/{id}", self.life.kiosk)), None)?;
+                let (s, _, _) = try_call(
+                    agent.get(&format!("{}/api/jobs/{id}", self.life.kiosk)),
+                    None,
+                )?;
                 assert_eq!(s, 200, "an acknowledged job answers");
                 try_call(agent.get(&format!("{}/g/{token}", self.life.guest)), None)?;
             }
@@ -257,7 +274,11 @@ fn check_store(data: &Path, acked: &mut Acked) -> Vec<smileloop::jobs::Job> {
         assert!(job.payment.is_some(), "payment of {id} lost");
     }
     for id in &acked.staff {
-        assert_eq!(by_id[id].status, Status::Unlocked, "staff-unlocked job {id}");
+        assert_eq!(
+            by_id[id].status,
+            Status::Unlocked,
+            "staff-unlocked job {id}"
+        );
     }
     for job in &jobs {
         if let Some(at) = job.unlocked_at {
@@ -265,10 +286,20 @@ fn check_store(data: &Path, acked: &mut Acked) -> Vec<smileloop::jobs::Job> {
             assert_eq!(first, at, "job {} unlocked twice", job.id);
         }
         if job.unlock == Some(UnlockReason::Paid) {
-            let payment = job.payment.as_ref().expect("a paid unlock records its payment");
-            assert_eq!((payment.amount_cents, payment.currency.as_str()), (799, "usd"));
+            let payment = job
+                .payment
+                .as_ref()
+                .expect("a paid unlock records its payment");
+            assert_eq!(
+                (payment.amount_cents, payment.currency.as_str()),
+                (799, "usd")
+            );
         }
-        assert!(!ledger.contains_key(&job.id), "job {} both kept and deleted", job.id);
+        assert!(
+            !ledger.contains_key(&job.id),
+            "job {} both kept and deleted",
+            job.id
+        );
     }
     jobs
 }
@@ -286,12 +317,21 @@ fn leftovers(data: &Path) -> Vec<PathBuf> {
     }
     let mut out = Vec::new();
     walk(&data.join("jobs"), &mut out);
-    out.extend(std::fs::read_dir(data.join("tmp")).into_iter().flatten().flatten().map(|e| e.path()));
+    out.extend(
+        std::fs::read_dir(data.join("tmp"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path()),
+    );
     out
 }
 
 fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn sigterm(child: &mut Child) -> std::process::ExitStatus {
@@ -357,9 +397,15 @@ fn kill_9_at_random_moments_loses_nothing() {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        assert!(killer.join().expect("killer"), "round {round}: kill -9 failed");
+        assert!(
+            killer.join().expect("killer"),
+            "round {round}: kill -9 failed"
+        );
         let exit = life.child.wait().expect("wait");
-        assert!(!exit.success(), "round {round}: the kiosk exited on its own: {exit:?}");
+        assert!(
+            !exit.success(),
+            "round {round}: the kiosk exited on its own: {exit:?}"
+        );
         let jobs = check_store(data.path(), &mut acked);
         kills_mid_render += usize::from(jobs.iter().any(|j| j.status == Status::Rendering));
     }
@@ -382,7 +428,10 @@ fn kill_9_at_random_moments_loses_nothing() {
         if pending == 0 {
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(300), "{pending} jobs never finished");
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "{pending} jobs never finished"
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
     // The poller confirms payments whose webhook died with the process.
@@ -425,7 +474,12 @@ fn sigterm_mid_render_requeues_and_the_next_life_finishes() {
     let ports = Ports::new();
     let env = [("SMILELOOP_EVENT_MODE", "free")];
     let mut life = live(data.path(), &ports, &env);
-    let (s, created) = upload(&life.kiosk, &photo("gramps_canon_man.jpg"), "c.jpg", "soft_smile");
+    let (s, created) = upload(
+        &life.kiosk,
+        &photo("gramps_canon_man.jpg"),
+        "c.jpg",
+        "soft_smile",
+    );
     assert_eq!(s, 201, "{created}");
     let id = created["job_id"].as_str().expect("id").to_string();
     wait_for(&life.kiosk, &id, Duration::from_secs(120), |j| {
@@ -434,17 +488,190 @@ fn sigterm_mid_render_requeues_and_the_next_life_finishes() {
     assert!(sigterm(&mut life.child).success(), "SIGTERM exits cleanly");
 
     let store = JobStore::open(&data.path().join("db")).expect("store");
-    let job = store.get(id.parse().expect("id")).expect("get").expect("job kept");
+    let job = store
+        .get(id.parse().expect("id"))
+        .expect("get")
+        .expect("job kept");
     assert_eq!(job.status, Status::Queued, "re-queued, not half-written");
-    assert!(job.files.preview.is_none(), "no preview promised: {:?}", job.files);
+    assert!(
+        job.files.preview.is_none(),
+        "no preview promised: {:?}",
+        job.files
+    );
     drop(store);
-    assert!(leftovers(data.path()).is_empty(), "{:?}", leftovers(data.path()));
+    assert!(
+        leftovers(data.path()).is_empty(),
+        "{:?}",
+        leftovers(data.path())
+    );
 
     let mut life = live(data.path(), &ports, &env);
     let job = wait_status(&life.kiosk, &id, "unlocked");
     assert_eq!(job["frames_done"], 100);
-    let (s, video) = get(&format!("{}/d/{}", life.guest, created["token"].as_str().expect("t")));
+    let (s, video) = get(&format!(
+        "{}/d/{}",
+        life.guest,
+        created["token"].as_str().expect("t")
+    ));
     assert_eq!(s, 200);
     assert_eq!(inspect_mp4(&video).samples, 100);
     sigterm(&mut life.child);
+}
+
+/// A data directory on its own small tmpfs, mounted in a private mount
+/// namespace that a sleeping holder keeps alive; the kiosk runs inside it
+/// (through `nsenter`) and the test sees it through `/proc/PID/root`.
+struct SmallDisk {
+    holder: Child,
+    mount_point: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn new(megabytes: u32) -> Self {
+        use std::io::BufRead;
+        let mount_point = tempfile::tempdir().expect("tempdir");
+        let mut holder = Command::new("unshare")
+            .args(["--user", "--map-root-user", "--mount", "sh", "-c"])
+            .arg(format!(
+                "mount -t tmpfs -o size={megabytes}m smileloop-test \"$1\" && echo ready && exec sleep 3600"
+            ))
+            .arg("sh")
+            .arg(mount_point.path())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("unshare (util-linux)");
+        let mut line = String::new();
+        std::io::BufReader::new(holder.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read");
+        assert_eq!(line.trim(), "ready", "a private tmpfs could not be mounted");
+        Self {
+            holder,
+            mount_point,
+        }
+    }
+
+    /// The data directory as the kiosk sees it.
+    fn inside(&self) -> &Path {
+        self.mount_point.path()
+    }
+
+    /// The same directory as this test process sees it.
+    fn outside(&self) -> PathBuf {
+        let rel = self.inside().strip_prefix("/").expect("absolute");
+        Path::new(&format!("/proc/{}/root", self.holder.id())).join(rel)
+    }
+
+    fn kiosk(&self, ports: &Ports) -> Life {
+        let mut cmd = Command::new("nsenter");
+        cmd.args(["--target", &self.holder.id().to_string()])
+            .args(["--user", "--mount", "--preserve-credentials", "--"])
+            .arg(env!("CARGO_BIN_EXE_smileloop"))
+            .arg("serve")
+            .stdout(std::process::Stdio::null());
+        with_test_env(&mut cmd, self.inside(), ports.kiosk, ports.guest);
+        cmd.env("SMILELOOP_ADMIN_PORT", ports.admin.to_string())
+            .env("SMILELOOP_EVENT_MODE", "free");
+        let life = Life {
+            child: cmd.spawn().expect("nsenter"),
+            kiosk: format!("http://127.0.0.1:{}", ports.kiosk),
+            guest: format!("http://127.0.0.1:{}", ports.guest),
+            admin: format!("http://127.0.0.1:{}", ports.admin),
+        };
+        wait_healthy(&life.kiosk);
+        life
+    }
+
+    /// Another writer fills the disk until `left` bytes are free.
+    fn fill(&self, left: u64) -> PathBuf {
+        use std::io::Write;
+        let ballast = self.outside().join("ballast");
+        let free = smileloop::jobs::free_bytes(&self.outside()).expect("statvfs");
+        let mut f = std::fs::File::create(&ballast).expect("ballast");
+        let chunk = vec![0u8; 1 << 20];
+        for _ in 0..free.saturating_sub(left) >> 20 {
+            f.write_all(&chunk).expect("ballast write");
+        }
+        f.sync_all().expect("sync");
+        ballast
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+    }
+}
+
+#[test]
+fn a_full_disk_refuses_uploads_fails_renders_cleanly_and_recovers() {
+    let disk = SmallDisk::new(96);
+    let ports = Ports::new();
+    let mut life = disk.kiosk(&ports);
+    let guest_photo = photo("grace_hopper.jpg");
+
+    // A guest's finished video, before the disk fills.
+    let (s, first) = upload(&life.kiosk, &guest_photo, "g.jpg", "soft_smile");
+    assert_eq!(s, 201, "{first}");
+    let first_id = first["job_id"].as_str().expect("id").to_string();
+    let first_token = first["token"].as_str().expect("token").to_string();
+    wait_status(&life.kiosk, &first_id, "unlocked");
+    let (s, first_video) = get(&format!("{}/d/{first_token}", life.guest));
+    assert_eq!(s, 200);
+
+    // Two more photos taken; the disk fills while they render.
+    let mut waiting = Vec::new();
+    for preset in ["smile_wink", "gentle_laugh"] {
+        let (s, v) = upload(&life.kiosk, &guest_photo, "g.jpg", preset);
+        assert_eq!(s, 201, "{v}");
+        waiting.push(v["job_id"].as_str().expect("id").to_string());
+    }
+    // Less than a render needs is left, more than the store needs.
+    let ballast = disk.fill(6 << 20);
+    for id in &waiting {
+        let job = wait_for(&life.kiosk, id, Duration::from_secs(120), |j| {
+            matches!(j["status"].as_str(), Some("failed" | "unlocked"))
+        });
+        if job["status"] == "failed" {
+            let why = job["error"].as_str().expect("a reason");
+            assert!(why.contains("storage"), "guest-readable reason: {why}");
+        }
+    }
+    let last = get_json(&format!("{}/api/jobs/{}", life.kiosk, waiting[1])).1;
+    assert_eq!(
+        last["status"], "failed",
+        "the render after the disk filled fails"
+    );
+
+    // New photos are refused in words; what is stored is intact.
+    let (s, refused) = upload(&life.kiosk, &guest_photo, "g.jpg", "soft_smile");
+    assert_eq!(s, 507, "{refused}");
+    assert_eq!(refused["error"]["code"], "storage_full");
+    assert!(refused["error"]["message"]
+        .as_str()
+        .expect("message")
+        .contains("staff"));
+    let (s, again) = get(&format!("{}/d/{first_token}", life.guest));
+    assert_eq!(
+        (s, again == first_video),
+        (200, true),
+        "a stored video survives"
+    );
+
+    // Space returns: the kiosk takes photos again by itself.
+    std::fs::remove_file(&ballast).expect("free space");
+    let (s, v) = upload(&life.kiosk, &guest_photo, "g.jpg", "soft_smile");
+    assert_eq!(s, 201, "{v}");
+    wait_status(&life.kiosk, v["job_id"].as_str().expect("id"), "unlocked");
+    assert!(sigterm(&mut life.child).success(), "clean stop");
+
+    let store = JobStore::open(&disk.outside().join("db")).expect("the store opens");
+    let jobs = store.all().expect("all");
+    assert_eq!(jobs.len(), 4, "every acknowledged job is still recorded");
+    assert!(
+        leftovers(&disk.outside()).is_empty(),
+        "{:?}",
+        leftovers(&disk.outside())
+    );
 }

@@ -19,6 +19,30 @@ pub use model::{
 };
 pub use store::{JobStore, StoreError};
 
+/// Space a render needs on the data disk for its three files at HD, with
+/// room for the store: below it the kiosk takes no new photo.
+pub const MIN_FREE_BYTES: u64 = 32 * 1024 * 1024;
+
+/// A render stops (and fails in words) when free space falls below this,
+/// before the disk is full: sled cannot write its log on a full disk.
+pub const RENDER_MIN_FREE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Whether an I/O error means the data disk is full (or over quota).
+pub fn is_disk_full(e: &std::io::Error) -> bool {
+    const ENOSPC: i32 = 28;
+    const EDQUOT: i32 = 122;
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    ) || matches!(e.raw_os_error(), Some(ENOSPC | EDQUOT))
+}
+
+/// Free bytes on the file system holding `dir`, if it can be read.
+pub fn free_bytes(dir: &std::path::Path) -> Option<u64> {
+    let s = rustix::fs::statvfs(dir).ok()?;
+    Some(s.f_bavail.saturating_mul(s.f_frsize))
+}
+
 /// The folder holding a job's photo and videos.
 pub fn job_dir(data_dir: &std::path::Path, id: JobId) -> std::path::PathBuf {
     data_dir.join("jobs").join(id.to_string())

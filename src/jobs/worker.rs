@@ -120,7 +120,23 @@ pub async fn recover(store: &JobStore, data_dir: &std::path::Path) -> Result<(),
 const GUEST_FAILED: &str =
     "We couldn't animate this photo. Please try again, or try another photo.";
 
-fn guest_message(e: &RenderError) -> String {
+const GUEST_DISK_FULL: &str =
+    "The kiosk ran out of storage space before your video was ready. Please ask the staff.";
+
+/// Whether a render failed because the data disk filled up: an I/O error
+/// saying so, GStreamer's sink reporting it in words, or no space left.
+fn failed_for_space(e: &RenderError, data_dir: &std::path::Path) -> bool {
+    let said_so = match e {
+        RenderError::Io { source, .. } => super::is_disk_full(source),
+        other => other.to_string().contains("No space left on device"),
+    };
+    said_so || super::free_bytes(data_dir).is_some_and(|f| f < 1024 * 1024)
+}
+
+fn guest_message(e: &RenderError, data_dir: &std::path::Path) -> String {
+    if failed_for_space(e, data_dir) {
+        return GUEST_DISK_FULL.into();
+    }
     match e {
         RenderError::Animate(AnimateError::Photo(problem)) => problem.to_string(),
         RenderError::Animate(AnimateError::Unsupported { .. }) => {
@@ -164,6 +180,10 @@ impl Worker {
         id: JobId,
         mut shutdown: watch::Receiver<bool>,
     ) -> Result<(), StoreError> {
+        if let Some(free) = self.free_below(super::MIN_FREE_BYTES) {
+            let detail = format!("the data disk has {} MB free", free / 1_048_576);
+            return self.fail(id, GUEST_DISK_FULL, &detail).await;
+        }
         let job = self.store.transition(id, Status::Rendering, |j| {
             j.attempts += 1;
             j.progress = Progress::default();
@@ -176,9 +196,10 @@ impl Worker {
         let backend =
             crate::animate::pick(self.animator.as_ref(), job.backend_request.as_deref()).name();
         let cancel = Arc::new(AtomicBool::new(false));
+        let low_space = Arc::new(AtomicBool::new(false));
         let this = Arc::clone(self);
-        let flag = Arc::clone(&cancel);
-        let task = tokio::task::spawn_blocking(move || this.render_blocking(&job, &flag));
+        let (flag, low) = (Arc::clone(&cancel), Arc::clone(&low_space));
+        let task = tokio::task::spawn_blocking(move || this.render_blocking(&job, &flag, &low));
         tokio::pin!(task);
         let outcome = loop {
             tokio::select! {
@@ -190,6 +211,11 @@ impl Worker {
 
         match outcome {
             Ok(Ok(report)) => self.finish(id, &report).await,
+            Ok(Err(RenderError::Cancelled)) if low_space.load(Ordering::Relaxed) => {
+                self.metrics.render_ended(backend, Outcome::Failed);
+                let detail = "stopped: the data disk is nearly full";
+                self.fail(id, GUEST_DISK_FULL, detail).await
+            }
             Ok(Err(RenderError::Cancelled)) => {
                 self.metrics.render_ended(backend, Outcome::Requeued);
                 self.store
@@ -200,7 +226,8 @@ impl Worker {
             }
             Ok(Err(e)) => {
                 self.metrics.render_ended(backend, Outcome::Failed);
-                self.fail(id, &guest_message(&e), &e.to_string()).await
+                self.fail(id, &guest_message(&e, &self.data_dir), &e.to_string())
+                    .await
             }
             Err(join) => {
                 self.metrics.render_ended(backend, Outcome::Failed);
@@ -258,11 +285,18 @@ impl Worker {
         Ok(())
     }
 
-    /// On a blocking thread: decode, animate, encode.
+    /// Free bytes on the data disk when they are fewer than `limit`.
+    fn free_below(&self, limit: u64) -> Option<u64> {
+        super::free_bytes(&self.data_dir).filter(|&free| free < limit)
+    }
+
+    /// On a blocking thread: decode, animate, encode. Sets `low_space`
+    /// (and `cancel`) when the disk fills up during the render.
     fn render_blocking(
         &self,
         job: &super::Job,
         cancel: &AtomicBool,
+        low_space: &AtomicBool,
     ) -> Result<RenderReport, RenderError> {
         let dir = job_dir(&self.data_dir, job.id);
         let animator = crate::animate::pick(self.animator.as_ref(), job.backend_request.as_deref());
@@ -295,6 +329,10 @@ impl Worker {
         let mut progress = |done: u32, total: u32, frame: &image::RgbImage| {
             self.queue.beat();
             self.renders.publish(job.id, done - 1, total, frame);
+            if done % 10 == 0 && self.free_below(super::RENDER_MIN_FREE_BYTES).is_some() {
+                low_space.store(true, Ordering::Relaxed);
+                cancel.store(true, Ordering::Relaxed);
+            }
             // Progress is not a state change: written often enough for a
             // progress bar, not flushed.
             if done == total || last_write.elapsed() >= Duration::from_millis(150) {
@@ -337,21 +375,35 @@ mod tests {
 
     #[test]
     fn guests_read_why_a_render_failed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let here = dir.path();
         let no_face = RenderError::Animate(AnimateError::Photo(PhotoProblem::NoFace));
-        assert_eq!(guest_message(&no_face), PhotoProblem::NoFace.to_string());
+        assert_eq!(
+            guest_message(&no_face, here),
+            PhotoProblem::NoFace.to_string()
+        );
         let gone = RenderError::Animate(AnimateError::Unsupported {
             backend: "meshwarp",
             preset: "x".into(),
         });
-        assert!(guest_message(&gone).contains("another one"));
+        assert!(guest_message(&gone, here).contains("another one"));
         let broken = RenderError::Short {
             expected: 100,
             got: 3,
         };
         assert_eq!(
-            guest_message(&broken),
+            guest_message(&broken, here),
             GUEST_FAILED,
             "internal details stay in the log"
         );
+        let full = RenderError::Io {
+            path: "full.mp4".into(),
+            source: std::io::Error::from_raw_os_error(28),
+        };
+        assert_eq!(guest_message(&full, here), GUEST_DISK_FULL);
+        let sink = RenderError::Encode(crate::encode::EncodeError::Pipeline(
+            "Error while writing to file: No space left on device".into(),
+        ));
+        assert_eq!(guest_message(&sink, here), GUEST_DISK_FULL);
     }
 }

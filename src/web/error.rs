@@ -61,6 +61,24 @@ impl ApiError {
         )
     }
 
+    pub fn storage_full() -> Self {
+        tracing::warn!("refused: the data disk is full");
+        Self::new(
+            Status::InsufficientStorage,
+            "storage_full",
+            "The kiosk's storage is full, so it can't take new photos right now. Please ask the staff.",
+        )
+    }
+
+    /// An I/O failure while keeping a guest's data.
+    pub fn io(what: &str, e: &std::io::Error) -> Self {
+        if crate::jobs::is_disk_full(e) {
+            Self::storage_full()
+        } else {
+            Self::internal(format!("{what}: {e}"))
+        }
+    }
+
     pub fn internal(what: impl std::fmt::Display) -> Self {
         tracing::error!("internal error: {what}");
         Self::new(
@@ -128,6 +146,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound(_) => Self::job_not_found(),
+            StoreError::Db(sled::Error::Io(e)) => Self::io("job store", &e),
             StoreError::IllegalTransition { from, .. } => Self::new(
                 Status::Conflict,
                 "wrong_state",

@@ -41,6 +41,7 @@ pub(super) fn form_error(errors: &Errors<'_>, limit_mb: u32) -> ApiError {
     use rocket::form::error::ErrorKind;
     for e in errors.iter() {
         match &e.kind {
+            ErrorKind::Io(io) => return ApiError::io("receiving upload", io),
             ErrorKind::InvalidLength { .. } => {
                 return ApiError::new(
                     HttpStatus::PayloadTooLarge,
@@ -89,6 +90,11 @@ async fn create_job(
                 ),
             )
         })?;
+    if crate::jobs::free_bytes(&app.settings.data_dir)
+        .is_some_and(|f| f < crate::jobs::MIN_FREE_BYTES)
+    {
+        return Err(ApiError::storage_full());
+    }
     if app.store.count_with_status(Status::Queued) >= app.settings.queue_limit as usize {
         return Err(ApiError::new(
             HttpStatus::ServiceUnavailable,
@@ -108,7 +114,7 @@ async fn create_job(
     let dir = job_dir(&app.settings.data_dir, job.id);
     write_durably(&dir, &source, &bytes).await.map_err(|e| {
         let _ = std::fs::remove_dir_all(&dir);
-        ApiError::internal(format!("saving upload: {e}"))
+        ApiError::io("saving upload", &e)
     })?;
     let recorded = app
         .store
@@ -139,7 +145,7 @@ pub(super) async fn read_upload(file: &TempFile<'_>) -> Result<Vec<u8>, ApiError
     reader
         .read_to_end(&mut bytes)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(|e| ApiError::io("reading upload", &e))?;
     Ok(bytes)
 }
 

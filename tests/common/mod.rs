@@ -402,6 +402,12 @@ pub fn kiosk_command(data: &Path, port: u16, guest_port: u16) -> std::process::C
 /// The binary with the test defaults' environment, no subcommand yet.
 pub fn smileloop_command(data: &Path, port: u16, guest_port: u16) -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_smileloop"));
+    with_test_env(&mut cmd, data, port, guest_port);
+    cmd
+}
+
+/// The test defaults' environment on any command that runs the binary.
+pub fn with_test_env(cmd: &mut std::process::Command, data: &Path, port: u16, guest_port: u16) {
     cmd.env("SMILELOOP_DATA_DIR", data)
         .env("SMILELOOP_PORT", port.to_string())
         .env("SMILELOOP_GUEST_ADDRESS", "127.0.0.1")
@@ -416,7 +422,6 @@ pub fn smileloop_command(data: &Path, port: u16, guest_port: u16) -> std::proces
             repo().join("models/libonnxruntime.so"),
         )
         .env("SMILELOOP_CONFIG", "/dev/null");
-    cmd
 }
 
 /// The binary with the test defaults, then `env` on top.

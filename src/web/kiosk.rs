@@ -41,7 +41,9 @@ pub(super) fn form_error(errors: &Errors<'_>, limit_mb: u32) -> ApiError {
     use rocket::form::error::ErrorKind;
     for e in errors.iter() {
         match &e.kind {
-            ErrorKind::Io(io) => return ApiError::io("receiving upload", io),
+            // Other I/O errors here are the client's bytes (bad UTF-8, a
+            // cut-off body): a 400 below.
+            ErrorKind::Io(io) if crate::jobs::is_disk_full(io) => return ApiError::storage_full(),
             ErrorKind::InvalidLength { .. } => {
                 return ApiError::new(
                     HttpStatus::PayloadTooLarge,

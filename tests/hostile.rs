@@ -38,7 +38,9 @@ fn seeds() -> &'static [Vec<u8>] {
             out.push(bytes.into_inner());
         }
         let mut bytes = Cursor::new(Vec::new());
-        img.to_rgb16().write_to(&mut bytes, image::ImageFormat::Png).expect("png16");
+        img.to_rgb16()
+            .write_to(&mut bytes, image::ImageFormat::Png)
+            .expect("png16");
         out.push(bytes.into_inner());
         let rgb = img.to_rgb8();
         let mut jpeg = Vec::new();
@@ -68,7 +70,11 @@ fn mutated_image() -> impl Strategy<Value = Vec<u8>> {
             let mut bytes = seeds()[which].clone();
             for (at, value) in flips {
                 // Half the flips land in the headers (EXIF, IHDR, VP8 frame).
-                let span = if value % 2 == 0 { bytes.len().min(256) } else { bytes.len() };
+                let span = if value % 2 == 0 {
+                    bytes.len().min(256)
+                } else {
+                    bytes.len()
+                };
                 let i = at.index(span);
                 bytes[i] = value;
             }
@@ -112,16 +118,53 @@ fn toml_like(keys: &'static [&'static str]) -> impl Strategy<Value = String> {
 }
 
 const PRESET_KEYS: &[&str] = &[
-    "id", "label", "duration_s", "fps", "backends", "template", "smile", "wink_left",
-    "wink_right", "blink", "brow_raise", "lip_open", "laugh", "head_pitch", "head_yaw",
-    "head_roll", "breath", "keys", "t", "value", "ease", "expression", "curves",
+    "id",
+    "label",
+    "duration_s",
+    "fps",
+    "backends",
+    "template",
+    "smile",
+    "wink_left",
+    "wink_right",
+    "blink",
+    "brow_raise",
+    "lip_open",
+    "laugh",
+    "head_pitch",
+    "head_yaw",
+    "head_roll",
+    "breath",
+    "keys",
+    "t",
+    "value",
+    "ease",
+    "expression",
+    "curves",
 ];
 
 const CONFIG_KEYS: &[&str] = &[
-    "default", "port", "guest_port", "admin_networks", "data_dir", "event_mode",
-    "price_cents", "currency", "presets", "idle_timeout_s", "retention_unpaid_hours",
-    "queue_limit", "max_upload_mb", "animator", "encoder", "camera", "camera_fps",
-    "screen_hours", "stripe_secret_key", "stripe_webhook_secret", "public_base_url",
+    "default",
+    "port",
+    "guest_port",
+    "admin_networks",
+    "data_dir",
+    "event_mode",
+    "price_cents",
+    "currency",
+    "presets",
+    "idle_timeout_s",
+    "retention_unpaid_hours",
+    "queue_limit",
+    "max_upload_mb",
+    "animator",
+    "encoder",
+    "camera",
+    "camera_fps",
+    "screen_hours",
+    "stripe_secret_key",
+    "stripe_webhook_secret",
+    "public_base_url",
 ];
 
 proptest! {
@@ -202,7 +245,10 @@ fn server() -> &'static (Server, FakeStripe) {
 }
 
 fn assert_not_5xx(status: u16, what: &str) {
-    assert!((200..500).contains(&status) || status == 503, "{what}: answered {status}");
+    assert!(
+        (200..500).contains(&status) || status == 503,
+        "{what}: answered {status}"
+    );
 }
 
 /// Multipart bodies as a phone, a script or an attacker might send them.
@@ -214,8 +260,12 @@ fn multipart_body() -> impl Strategy<Value = (String, Vec<u8>)> {
         Just(b"soft_smile".to_vec()),
     ];
     let part = (name, prop::option::of("[a-z.]{0,12}"), data);
-    (prop::collection::vec(part, 0..4), any::<bool>(), any::<prop::sample::Index>()).prop_map(
-        |(parts, truncate, at)| {
+    (
+        prop::collection::vec(part, 0..4),
+        any::<bool>(),
+        any::<prop::sample::Index>(),
+    )
+        .prop_map(|(parts, truncate, at)| {
             let fields: Vec<(&str, Option<&str>, &[u8])> = parts
                 .iter()
                 .map(|(n, f, d)| (*n, f.as_deref(), d.as_slice()))
@@ -225,8 +275,7 @@ fn multipart_body() -> impl Strategy<Value = (String, Vec<u8>)> {
                 body.truncate(at.index(body.len()));
             }
             (ct, body)
-        },
-    )
+        })
 }
 
 proptest! {
@@ -305,14 +354,23 @@ fn a_text_field_that_is_not_utf8_is_a_bad_form() {
         ("photo", Some("g.jpg"), &seeds()[3]),
     ]);
     let (status, v) = raw_post(&format!("{}/api/jobs", server.kiosk), &ct, body);
-    assert_eq!((status, v["error"]["code"].as_str()), (400, Some("bad_form")), "{v}");
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (400, Some("bad_form")),
+        "{v}"
+    );
 }
 
 #[test]
 fn regressions() {
     // Found by `mutated_real_photos_decode_or_are_refused`: none yet. Each
     // input that ever breaks a property is added here as bytes.
-    let found: &[&[u8]] = &[b"", b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"RIFF\0\0\0\0WEBPVP8 "];
+    let found: &[&[u8]] = &[
+        b"",
+        b"\xff\xd8\xff",
+        b"\x89PNG\r\n\x1a\n",
+        b"RIFF\0\0\0\0WEBPVP8 ",
+    ];
     for bytes in found {
         check_photo(bytes);
         assert!(photo::decode(bytes).is_err());

@@ -66,6 +66,15 @@ fn live(data: &Path, ports: &Ports, env: &[(&str, &str)]) -> Life {
         admin: format!("http://127.0.0.1:{}", ports.admin),
     };
     wait_healthy(&life.kiosk);
+    // The admin listener starts after the kiosk's: wait for it too.
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", ports.admin)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the admin listener never came up"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     life
 }
 

@@ -194,7 +194,7 @@ fn take_error(bus: &gst::Bus) -> Option<EncodeError> {
 
 #[cfg(test)]
 mod tests {
-    use super::padded_rows;
+    use super::*;
 
     #[test]
     fn rows_are_padded_to_the_stride() {
@@ -205,5 +205,64 @@ mod tests {
             [1, 2, 3, 4, 5, 6, 0, 0, 7, 8, 9, 10, 11, 12, 0, 0]
         );
         assert_eq!(padded_rows(&rgb, 6, 6), rgb);
+    }
+
+    /// An element failing mid-stream (as a hardware encoder does when its
+    /// block faults) ends this file with that element named, and the next
+    /// file is written as if nothing happened.
+    #[test]
+    fn an_element_failing_mid_stream_fails_this_file_only() {
+        let encoder = crate::encode::detect(crate::config::EncoderPref::Auto).expect("an encoder");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let frame = vec![90u8; 64 * 48 * 3];
+        let mut writer = VideoWriter::create(
+            encoder,
+            Quality::Preview,
+            64,
+            48,
+            25,
+            &dir.path().join("a.mp4"),
+        )
+        .expect("pipeline");
+        for _ in 0..10 {
+            writer.push(&frame).expect("frames before the fault");
+        }
+        let element = writer
+            .pipeline
+            .iterate_elements()
+            .into_iter()
+            .flatten()
+            .find(|e| {
+                e.factory()
+                    .is_some_and(|f| f.name().as_str() == encoder.element())
+            })
+            .expect("the encoder element");
+        gst::element_error!(
+            element,
+            gst::StreamError::Encode,
+            ("encoder block fault"),
+            ["as a hardware encoder reports it"]
+        );
+        let failed = (0..50).find_map(|_| writer.push(&frame).err());
+        let message = failed.expect("push reports the fault").to_string();
+        assert!(message.contains("encoder block fault"), "{message}");
+        assert!(
+            message.contains(encoder.element()),
+            "names the element: {message}"
+        );
+        drop(writer);
+
+        let path = dir.path().join("b.mp4");
+        let mut writer =
+            VideoWriter::create(encoder, Quality::Preview, 64, 48, 25, &path).expect("pipeline");
+        for _ in 0..25 {
+            writer.push(&frame).expect("frame");
+        }
+        writer.finish().expect("the next file is complete");
+        let bytes = std::fs::read(&path).expect("file");
+        let mp4 = mp4::Mp4Reader::read_header(std::io::Cursor::new(&bytes), bytes.len() as u64)
+            .expect("a real MP4");
+        let samples: u32 = mp4.tracks().values().map(|t| t.sample_count()).sum();
+        assert_eq!(samples, 25);
     }
 }

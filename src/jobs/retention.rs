@@ -195,7 +195,113 @@ pub fn remove_orphans(store: &JobStore, data_dir: &Path) -> Result<usize, StoreE
     Ok(removed)
 }
 
-/// Runs [`sweep`] every `every` until shutdown.
+/// How often the wall clock is compared with the monotonic clock.
+const CLOCK_CHECK_EVERY: Duration = Duration::from_secs(5);
+
+/// A wall clock that moved this much more (or less) than the monotonic
+/// clock between two looks jumped (NTP correcting a box that booted with
+/// the wrong time, someone setting the clock); NTP's slewing never does.
+const JUMP_MS: i64 = 30_000;
+
+/// Pure: how far the wall clock jumped, given how far it and the monotonic
+/// clock moved since the last look.
+pub fn clock_jump(wall_moved_ms: i64, monotonic_moved_ms: i64) -> Option<i64> {
+    let jump = wall_moved_ms.saturating_sub(monotonic_moved_ms);
+    (jump.unsigned_abs() >= JUMP_MS.unsigned_abs()).then_some(jump)
+}
+
+/// Which stamps came from the clock before a jump.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Jump {
+    pub by_ms: i64,
+    /// What the old clock read from the start of its segment until the jump.
+    pub old: (i64, i64),
+    /// What the new clock read since the last look: stamps in here are new
+    /// even where the old window covers them (after a jump back).
+    pub fresh: (i64, i64),
+}
+
+/// Pure: a time stamped by the old clock moves with the jump, so a job
+/// keeps the age it really has. Times from outside the old window (an
+/// earlier life, with its own clock) and fresh ones stay as they are.
+pub fn rebased(t: i64, jump: &Jump) -> i64 {
+    let (old, fresh) = (jump.old.0..=jump.old.1, jump.fresh.0..=jump.fresh.1);
+    if old.contains(&t) && !fresh.contains(&t) {
+        t.saturating_add(jump.by_ms)
+    } else {
+        t
+    }
+}
+
+/// Moves the times the old clock stamped on jobs; returns how many jobs
+/// changed.
+pub async fn rebase_jobs(store: &JobStore, jump: &Jump) -> Result<usize, StoreError> {
+    let mut moved = 0;
+    for job in store.all()? {
+        let shift = |t: i64| rebased(t, jump);
+        let shift_opt = |t: Option<i64>| t.map(shift);
+        let changed = shift(job.created_at) != job.created_at
+            || shift_opt(job.unlocked_at) != job.unlocked_at
+            || shift_opt(job.finished_at) != job.finished_at;
+        if !changed {
+            continue;
+        }
+        match store.update(job.id, |j| {
+            j.created_at = shift(j.created_at);
+            j.unlocked_at = shift_opt(j.unlocked_at);
+            j.finished_at = shift_opt(j.finished_at);
+        }) {
+            Ok(_) => moved += 1,
+            Err(StoreError::NotFound(_)) => {} // deleted meanwhile
+            Err(e) => return Err(e),
+        }
+    }
+    store.flush().await?;
+    Ok(moved)
+}
+
+/// The wall clock as this life has seen it, to notice jumps.
+struct ClockWatch {
+    /// The earliest stamp this life made, in the clock now in force.
+    segment_start: i64,
+    wall: i64,
+    monotonic: std::time::Instant,
+}
+
+impl ClockWatch {
+    fn new() -> Self {
+        let wall = super::now_ms();
+        Self {
+            segment_start: wall,
+            wall,
+            monotonic: std::time::Instant::now(),
+        }
+    }
+
+    /// The jump since the last look, if the wall clock jumped.
+    fn look(&mut self) -> Option<Jump> {
+        let (wall, monotonic) = (super::now_ms(), std::time::Instant::now());
+        let mono_moved =
+            i64::try_from(monotonic.duration_since(self.monotonic).as_millis()).unwrap_or(i64::MAX);
+        let jump = clock_jump(wall.saturating_sub(self.wall), mono_moved).map(|by_ms| Jump {
+            by_ms,
+            old: (self.segment_start, self.wall.saturating_add(mono_moved)),
+            fresh: (wall.saturating_sub(mono_moved).saturating_sub(1_000), wall),
+        });
+        self.wall = wall;
+        self.monotonic = monotonic;
+        if let Some(j) = &jump {
+            // The stamps moved with the clock: the new segment holds them too.
+            self.segment_start = self.segment_start.saturating_add(j.by_ms);
+        }
+        jump
+    }
+}
+
+/// Runs [`sweep`] every `every` until shutdown, and at once after the wall
+/// clock jumps, once the jobs' times have moved with it: a clock set
+/// forward must not expire a guest's video early, nor one set back keep it
+/// longer.
 pub async fn run(
     store: JobStore,
     data_dir: std::path::PathBuf,
@@ -204,21 +310,40 @@ pub async fn run(
     every: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let mut clock = ClockWatch::new();
+    let mut next_sweep = tokio::time::Instant::now();
     loop {
-        let policy = Policy::from(&*live.get());
-        match sweep(&store, &data_dir, policy, &in_use, super::now_ms()).await {
-            Ok(s) if !s.expired.is_empty() || !s.deleted.is_empty() => {
-                tracing::info!(
-                    expired = s.expired.len(),
-                    deleted = s.deleted.len(),
-                    "retention sweep"
-                );
+        let jumped = clock.look();
+        if let Some(jump) = &jumped {
+            match rebase_jobs(&store, jump).await {
+                Ok(moved) => tracing::warn!(
+                    jump_s = jump.by_ms / 1000,
+                    jobs = moved,
+                    "the wall clock jumped; job times moved with it"
+                ),
+                Err(e) => tracing::error!("moving job times after a clock jump failed: {e}"),
             }
-            Ok(_) => {}
-            Err(e) => tracing::error!("retention sweep failed: {e}"),
+        }
+        if jumped.is_some() || tokio::time::Instant::now() >= next_sweep {
+            next_sweep = tokio::time::Instant::now() + every;
+            let policy = Policy::from(&*live.get());
+            match sweep(&store, &data_dir, policy, &in_use, super::now_ms()).await {
+                Ok(s) if !s.expired.is_empty() || !s.deleted.is_empty() => {
+                    tracing::info!(
+                        expired = s.expired.len(),
+                        deleted = s.deleted.len(),
+                        "retention sweep"
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!("retention sweep failed: {e}"),
+            }
+            if jumped.is_some() {
+                tracing::info!("retention re-checked after the clock jump");
+            }
         }
         tokio::select! {
-            () = tokio::time::sleep(every) => {}
+            () = tokio::time::sleep(CLOCK_CHECK_EVERY.min(every)) => {}
             _ = shutdown.changed() => return,
         }
     }
@@ -309,5 +434,74 @@ mod tests {
         both.sort();
         assert_eq!(s.deleted, both);
         assert!(store.get(ready).expect("get").is_none());
+    }
+
+    #[test]
+    fn clock_jumps_are_told_from_drift() {
+        assert_eq!(clock_jump(5_000, 5_000), None);
+        assert_eq!(clock_jump(5_400, 5_000), None, "jitter");
+        assert_eq!(clock_jump(2 * HOUR_MS + 5_000, 5_000), Some(2 * HOUR_MS));
+        assert_eq!(clock_jump(5_000 - HOUR_MS, 5_000), Some(-HOUR_MS));
+        assert_eq!(
+            clock_jump(i64::MIN, i64::MAX),
+            Some(i64::MIN),
+            "no overflow"
+        );
+    }
+
+    #[test]
+    fn only_times_stamped_by_the_old_clock_move() {
+        let forward = Jump {
+            by_ms: HOUR_MS,
+            old: (1_000, 2_000),
+            fresh: (HOUR_MS, HOUR_MS + 2_000),
+        };
+        assert_eq!(rebased(1_500, &forward), 1_500 + HOUR_MS);
+        assert_eq!(rebased(999, &forward), 999, "an earlier life's stamp");
+        assert_eq!(rebased(9_000, &forward), 9_000, "stamped in the future");
+        // Set back 500 ms past the old window's start: a stamp the new
+        // clock made just now lies inside the old window but stays.
+        let back = Jump {
+            by_ms: -HOUR_MS,
+            old: (0, 2 * HOUR_MS),
+            fresh: (HOUR_MS - 6_000, HOUR_MS),
+        };
+        assert_eq!(rebased(HOUR_MS + 500_000, &back), 500_000);
+        assert_eq!(rebased(HOUR_MS - 3_000, &back), HOUR_MS - 3_000, "fresh");
+    }
+
+    #[tokio::test]
+    async fn a_clock_set_forward_does_not_expire_a_fresh_job() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = JobStore::open(&dir.path().join("db")).expect("store");
+        let before = 1_000_000;
+        let mut job = Job::new("soft_smile", "source.jpg", before);
+        job.status = Status::PreviewReady;
+        store.insert_new(&job).expect("insert");
+        let old_life = Job::new("soft_smile", "source.jpg", before - 10 * HOUR_MS);
+        store.insert_new(&old_life).expect("insert");
+        // The clock jumps forward two days a minute after the job was made.
+        let jump = 48 * HOUR_MS;
+        let now = before + 60_000 + jump;
+        assert!(
+            is_due(Status::PreviewReady, before, None, now, P),
+            "without the rebase"
+        );
+        let moved = rebase_jobs(
+            &store,
+            &Jump {
+                by_ms: jump,
+                old: (before - 1_000, before + 60_000),
+                fresh: (now - 5_000, now),
+            },
+        )
+        .await
+        .expect("rebase");
+        assert_eq!(moved, 1);
+        let got = store.get(job.id).expect("get").expect("job");
+        assert_eq!(got.created_at, before + jump);
+        assert!(!is_due(got.status, got.created_at, None, now, P));
+        let old = store.get(old_life.id).expect("get").expect("job");
+        assert_eq!(old.created_at, before - 10 * HOUR_MS);
     }
 }

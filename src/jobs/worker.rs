@@ -230,6 +230,8 @@ impl Worker {
                     .await
             }
             Err(join) => {
+                // A panic skips the render's own clean-up of its `.part` files.
+                crate::render::remove_parts(&job_dir(&self.data_dir, id));
                 self.metrics.render_ended(backend, Outcome::Failed);
                 self.fail(id, GUEST_FAILED, &format!("render panicked: {join}"))
                     .await

@@ -1,0 +1,189 @@
+//! The real render worker, store and encoder, in-process, with an animator
+//! backend that panics in the middle of one job: that job fails in the
+//! guest's words, no half-written file is left, and the next guests' jobs
+//! render as if nothing happened.
+
+mod common;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use image::RgbImage;
+use smileloop::animate::{AnimateError, Animation, Animator, FramePlan, Gentle, SizeLimits};
+use smileloop::config::{EventMode, LiveSettings};
+use smileloop::jobs::live::LiveRenders;
+use smileloop::jobs::worker::{Queue, Worker};
+use smileloop::jobs::{job_dir, now_ms, Job, JobStore, Status};
+use smileloop::metrics::Metrics;
+use smileloop::motion::Preset;
+
+use common::*;
+
+/// Gentle, except that the first job it starts panics at frame 10, as a
+/// backend with a bug (or a driver fault) would.
+struct PanicsOnce {
+    inner: Gentle,
+    started: AtomicU32,
+}
+
+struct Animated {
+    inner: Box<dyn Animation>,
+    panic_at: Option<u32>,
+    frame: u32,
+}
+
+impl Animation for Animated {
+    fn plan(&self) -> FramePlan {
+        self.inner.plan()
+    }
+
+    fn next_frame(&mut self) -> Result<Option<&RgbImage>, AnimateError> {
+        self.frame += 1;
+        if self.panic_at == Some(self.frame) {
+            panic!("backend fault in frame {}", self.frame);
+        }
+        self.inner.next_frame()
+    }
+}
+
+impl Animator for PanicsOnce {
+    fn name(&self) -> &'static str {
+        "gentle"
+    }
+
+    fn start(
+        &self,
+        photo: &RgbImage,
+        preset: &Preset,
+        limits: SizeLimits,
+    ) -> Result<Box<dyn Animation>, AnimateError> {
+        let first = self.started.fetch_add(1, Ordering::SeqCst) == 0;
+        Ok(Box::new(Animated {
+            inner: self.inner.start(photo, preset, limits)?,
+            panic_at: first.then_some(10),
+            frame: 0,
+        }))
+    }
+}
+
+fn queue_job(store: &JobStore, data: &std::path::Path, photo: &[u8]) -> Job {
+    let job = Job::new("soft_smile", "source.jpg", now_ms());
+    let dir = job_dir(data, job.id);
+    std::fs::create_dir_all(&dir).expect("job dir");
+    std::fs::write(dir.join("source.jpg"), photo).expect("source");
+    store.insert_new(&job).expect("insert");
+    store
+        .transition(job.id, Status::Queued, |_| {})
+        .expect("queued");
+    job
+}
+
+fn files_under(dir: &std::path::Path) -> Vec<String> {
+    let mut out = vec![];
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path.display().to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn a_panicking_backend_fails_one_job_and_the_next_guests_are_served() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let settings = settings(data.path());
+    let store = JobStore::open(&data.path().join("db")).expect("store");
+    let presets = Arc::new(smileloop::motion::load_dir(&settings.presets_dir).expect("presets"));
+    let known: Vec<&str> = presets.iter().map(|p| p.id()).collect();
+    let mut event = settings.event();
+    event.event_mode = EventMode::Free;
+    let live = Arc::new(LiveSettings::open(
+        store.tree("settings").expect("tree"),
+        event,
+        &known,
+    ));
+    let encoder =
+        smileloop::encode::detect(smileloop::config::EncoderPref::Auto).expect("an encoder");
+    let worker = Arc::new(Worker {
+        store: store.clone(),
+        queue: Arc::new(Queue::default()),
+        presets: Arc::clone(&presets),
+        animator: Arc::new(PanicsOnce {
+            inner: Gentle,
+            started: AtomicU32::new(0),
+        }),
+        encoder,
+        data_dir: data.path().to_path_buf(),
+        live,
+        renders: Arc::new(LiveRenders::default()),
+        metrics: Arc::new(Metrics::new().expect("metrics")),
+    });
+
+    let photo = photo("grace_hopper.jpg");
+    let jobs: Vec<Job> = (0..3)
+        .map(|_| queue_job(&store, data.path(), &photo))
+        .collect();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let task = runtime.spawn(Arc::clone(&worker).run(stop_rx));
+    worker.queue.wake();
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let finished = |s: Status| matches!(s, Status::Failed | Status::Unlocked);
+    let statuses = loop {
+        let statuses: Vec<Job> = jobs
+            .iter()
+            .map(|j| store.get(j.id).expect("get").expect("job kept"))
+            .collect();
+        if statuses.iter().all(|j| finished(j.status)) {
+            break statuses;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "jobs stuck: {:?}",
+            statuses.iter().map(|j| j.status).collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = stop.send(true);
+    runtime
+        .block_on(task)
+        .expect("the worker loop itself never panics");
+
+    // The oldest job met the panic; the worker renders in creation order.
+    let order: Vec<Status> = statuses.iter().map(|j| j.status).collect();
+    assert_eq!(
+        order,
+        [Status::Failed, Status::Unlocked, Status::Unlocked],
+        "{statuses:?}"
+    );
+    let failed = &statuses[0];
+    let message = failed.error.as_deref().unwrap_or_default();
+    assert!(message.contains("couldn't animate"), "{message}");
+    assert!(
+        !message.contains("panic"),
+        "guests never see internals: {message}"
+    );
+    assert!(failed.files.full.is_none() && failed.files.preview.is_none());
+    let left: Vec<String> = files_under(&job_dir(data.path(), failed.id))
+        .into_iter()
+        .filter(|f| !f.ends_with("source.jpg"))
+        .collect();
+    assert!(left.is_empty(), "half-written files left: {left:?}");
+
+    for job in &statuses[1..] {
+        let dir = job_dir(data.path(), job.id);
+        for file in ["full.mp4", "preview.mp4"] {
+            let bytes = std::fs::read(dir.join(file)).expect(file);
+            let facts = inspect_mp4(&bytes);
+            assert_eq!(facts.samples, 100, "{file} of {}", job.id);
+        }
+    }
+    // The worker still answers after the fault.
+    assert!(worker.queue.current().is_none());
+    assert!(worker.queue.last_ms_per_frame().is_some());
+}

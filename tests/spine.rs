@@ -338,6 +338,33 @@ fn a_full_queue_answers_503_and_the_queue_drains() {
 }
 
 #[test]
+fn a_burst_of_uploads_cannot_overfill_the_queue() {
+    // Found by the load bench: every upload of a burst passed the limit
+    // check before any of them was recorded.
+    let server = Server::start(|s| s.queue_limit = 2);
+    let big = photo("gramps_canon_man.jpg");
+    let answers: Vec<u16> = std::thread::scope(|scope| {
+        let uploads: Vec<_> = (0..10)
+            .map(|i| {
+                let (kiosk, big) = (&server.kiosk, &big);
+                scope.spawn(move || upload(kiosk, big, &format!("{i}.jpg"), "soft_smile").0)
+            })
+            .collect();
+        uploads
+            .into_iter()
+            .map(|u| u.join().expect("upload"))
+            .collect()
+    });
+    let taken = answers.iter().filter(|&&s| s == 201).count();
+    let refused = answers.iter().filter(|&&s| s == 503).count();
+    assert_eq!(taken + refused, 10, "{answers:?}");
+    // Two queued, and at most one more already taken into rendering.
+    assert!((2..=3).contains(&taken), "{answers:?}");
+    let queued = server.shared().store.count_with_status(Status::Queued);
+    assert!(queued <= 2, "{queued} queued");
+}
+
+#[test]
 fn presets_and_health_describe_the_kiosk() {
     let server = Server::start(|_| {});
     let (s, presets) = get_json(&format!("{}/api/presets", server.kiosk));

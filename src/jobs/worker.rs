@@ -36,11 +36,45 @@ pub struct Queue {
     last_us_per_frame: AtomicU64,
     /// When the worker last showed it is alive, for the watchdog.
     heartbeat: Mutex<Option<Instant>>,
+    /// Uploads past the queue check but not yet recorded as queued.
+    reserved: Mutex<usize>,
+}
+
+/// A place in the queue, held from the limit check until the job is
+/// recorded as queued.
+pub struct Reservation {
+    queue: Arc<Queue>,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if let Ok(mut n) = self.queue.reserved.lock() {
+            *n = n.saturating_sub(1);
+        }
+    }
 }
 
 impl Queue {
     pub fn wake(&self) {
         self.notify.notify_one();
+    }
+
+    /// A place for one more upload when `queued()` plus the uploads still
+    /// being checked is under `limit`: a burst of uploads cannot all pass
+    /// the limit before any of them is recorded.
+    pub fn reserve(
+        self: &Arc<Self>,
+        queued: impl FnOnce() -> usize,
+        limit: usize,
+    ) -> Option<Reservation> {
+        let mut reserved = self.reserved.lock().ok()?;
+        if queued().saturating_add(*reserved) >= limit {
+            return None;
+        }
+        *reserved += 1;
+        Some(Reservation {
+            queue: Arc::clone(self),
+        })
     }
 
     pub fn current(&self) -> Option<JobId> {
@@ -374,6 +408,17 @@ impl Worker {
 mod tests {
     use super::*;
     use crate::face::PhotoProblem;
+
+    #[test]
+    fn reservations_count_against_the_limit_until_dropped() {
+        let queue = Arc::new(Queue::default());
+        let a = queue.reserve(|| 1, 3).expect("room");
+        let _b = queue.reserve(|| 1, 3).expect("room");
+        assert!(queue.reserve(|| 1, 3).is_none(), "1 queued + 2 reserved");
+        drop(a);
+        assert!(queue.reserve(|| 1, 3).is_some());
+        assert!(queue.reserve(|| 3, 3).is_none());
+    }
 
     #[test]
     fn guests_read_why_a_render_failed() {

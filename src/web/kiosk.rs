@@ -97,13 +97,20 @@ async fn create_job(
     {
         return Err(ApiError::storage_full());
     }
-    if app.store.count_with_status(Status::Queued) >= app.settings.queue_limit as usize {
-        return Err(ApiError::new(
-            HttpStatus::ServiceUnavailable,
-            "queue_full",
-            "The kiosk is busy with other guests' photos. Please try again in a minute.",
-        ));
-    }
+    // Held until the job is recorded as queued (dropped at the end).
+    let _place = app
+        .queue
+        .reserve(
+            || app.store.count_with_status(Status::Queued),
+            app.settings.queue_limit as usize,
+        )
+        .ok_or_else(|| {
+            ApiError::new(
+                HttpStatus::ServiceUnavailable,
+                "queue_full",
+                "The kiosk is busy with other guests' photos. Please try again in a minute.",
+            )
+        })?;
     let bytes = read_upload(&form.photo).await?;
     let (info, bytes) = checked_photo(app, bytes).await?;
 

@@ -165,15 +165,11 @@ impl Source {
         }
     }
 
-    fn run(&self, from: [f32; 2], step: [f32; 2], out: &mut [u8]) {
-        match &self.lanes {
-            Some(l) => l.run(from, step, out),
-            None => {
-                for (k, px) in out.chunks_exact_mut(3).enumerate() {
-                    let k = k as f32;
-                    self.sample(from[0] + step[0] * k, from[1] + step[1] * k, px);
-                }
-            }
+    /// A linear run of samples from an image too small for lanes.
+    fn run_slow(&self, from: [f32; 2], step: [f32; 2], out: &mut [u8]) {
+        for (k, px) in out.chunks_exact_mut(3).enumerate() {
+            let k = k as f32;
+            self.sample(from[0] + step[0] * k, from[1] + step[1] * k, px);
         }
     }
 }
@@ -205,43 +201,75 @@ pub fn remap(src: &Source, dst: &mut RgbImage, field: &Field) {
         .fold(0.0f32, |m, d| m.max(d[0].abs()).max(d[1].abs()))
         + 1.0;
     let mut row_eyes = Vec::with_capacity(field.eyes.len());
+    // Source positions of the row's nodes in the lanes' fixed point, and
+    // 1/cell in 32.32 for the per-pixel step between two of them.
+    let mut node_at = vec![[0i32; 2]; field.nx];
+    let recip = (1i64 << 32) / cell as i64;
     for (y, out) in dst.chunks_exact_mut(stride).enumerate() {
-        out.copy_from_slice(&s[y * stride..(y + 1) * stride]);
-        if y < y_start || y >= y_end {
+        let row = &s[y * stride..(y + 1) * stride];
+        if y < y_start || y >= y_end || x_start >= x_end {
+            out.copy_from_slice(row);
             continue;
         }
+        out[..x_start * 3].copy_from_slice(&row[..x_start * 3]);
+        out[x_end * 3..].copy_from_slice(&row[x_end * 3..]);
         let gy = (y - y_start) as f32 * inv_cell;
         let j = (gy as usize).min(field.ny - 2);
         let fy = gy - j as f32;
-        for (i, rf) in row_field.iter_mut().enumerate() {
-            let (a, c) = (field.d[j * field.nx + i], field.d[(j + 1) * field.nx + i]);
+        let (above, below) = (
+            &field.d[j * field.nx..(j + 1) * field.nx],
+            &field.d[(j + 1) * field.nx..(j + 2) * field.nx],
+        );
+        for ((rf, a), c) in row_field.iter_mut().zip(above).zip(below) {
             *rf = [a[0] + (c[0] - a[0]) * fy, a[1] + (c[1] - a[1]) * fy];
         }
         let yf = y as f32;
+        if src.lanes.is_some() {
+            for (k, (at, rf)) in node_at.iter_mut().zip(&row_field).enumerate() {
+                let x = (x_start + k * cell) as f32;
+                *at = [Lanes::fixed(x - rf[0]), Lanes::fixed(yf - rf[1])];
+            }
+        }
         row_eyes.clear();
         row_eyes.extend(field.eyes.iter().filter(|(lids, amount)| {
             *amount > 0.0 && yf + reach >= lids.bounds[1] && yf - reach <= lids.bounds[3]
         }));
-        for i in 0..field.nx - 1 {
+        for (i, ab) in row_field.windows(2).enumerate() {
             let xa = x_start + i * cell;
             if xa >= x_end {
                 break;
             }
             let xb = (xa + cell).min(x_end);
-            let (a, b) = (row_field[i], row_field[i + 1]);
+            let (a, b) = (ab[0], ab[1]);
+            let cells = xa * 3..xb * 3;
+            // `q` is linear along the cell: its ends bound it.
+            let (qa, qb) = (xa as f32 - a[0], (xa + cell) as f32 - b[0]);
+            let (qy_lo, qy_hi) = (yf - a[1].max(b[1]), yf - a[1].min(b[1]));
             let near_eye = row_eyes.iter().any(|(lids, _)| {
-                (xb as f32) + reach >= lids.bounds[0] && (xa as f32) - reach <= lids.bounds[2]
+                qa.max(qb) >= lids.bounds[0]
+                    && qa.min(qb) <= lids.bounds[2]
+                    && qy_hi >= lids.bounds[1]
+                    && qy_lo <= lids.bounds[3]
             });
             if !near_eye && a == [0.0, 0.0] && b == [0.0, 0.0] {
+                out[cells.clone()].copy_from_slice(&row[cells]);
                 continue;
             }
             let step = [(b[0] - a[0]) * inv_cell, (b[1] - a[1]) * inv_cell];
             if !near_eye {
-                src.run(
-                    [xa as f32 - a[0], yf - a[1]],
-                    [1.0 - step[0], -step[1]],
-                    &mut out[xa * 3..xb * 3],
-                );
+                match &src.lanes {
+                    Some(lanes) => {
+                        let (p, q) = (node_at[i], node_at[i + 1]);
+                        let per_px =
+                            |k: usize| (((i64::from(q[k]) - i64::from(p[k])) * recip) >> 32) as i32;
+                        lanes.run(p[0], p[1], per_px(0), per_px(1), &mut out[cells]);
+                    }
+                    None => src.run_slow(
+                        [xa as f32 - a[0], yf - a[1]],
+                        [1.0 - step[0], -step[1]],
+                        &mut out[cells],
+                    ),
+                }
                 continue;
             }
             let mut d = a;

@@ -125,11 +125,21 @@ impl Lanes {
     }
 
     /// Samples a run of output pixels whose source positions start at
-    /// `from` and advance by `step` per pixel (a warp that is linear along
-    /// the run), without a float conversion per pixel.
-    pub fn run(&self, from: [f32; 2], step: [f32; 2], out: &mut [u8]) {
-        let (mut sx, mut sy) = (Self::fixed(from[0]), Self::fixed(from[1]));
-        let (dx, dy) = (Self::fixed(step[0]), Self::fixed(step[1]));
+    /// fixed-point (`sx`, `sy`) and advance by (`dx`, `dy`) per pixel (a
+    /// warp that is linear along the run).
+    pub fn run(&self, sx: i32, sy: i32, dx: i32, dy: i32, out: &mut [u8]) {
+        let last = (out.len() / 3).saturating_sub(1) as i64;
+        let inside = |s: i32, d: i32, max: i32| {
+            let end = i64::from(s) + i64::from(d) * last;
+            // Strictly below the last pixel, so the far neighbour exists
+            // and no clamp is needed anywhere along the (linear) run.
+            s >= 0 && s < max && end >= 0 && end < i64::from(max)
+        };
+        if inside(sx, dx, self.max_fx[0]) && inside(sy, dy, self.max_fx[1]) {
+            self.run_inside(sx, sy, dx, dy, out);
+            return;
+        }
+        let (mut sx, mut sy) = (sx, sy);
         for px in out.chunks_exact_mut(3) {
             self.sample_fixed(sx, sy, px);
             sx = sx.saturating_add(dx);
@@ -137,17 +147,28 @@ impl Lanes {
         }
     }
 
+    /// [`Lanes::run`] for a run known to stay clear of the last row and
+    /// column: no clamping, no overflow, the same samples.
+    fn run_inside(&self, mut sx: i32, mut sy: i32, dx: i32, dy: i32, out: &mut [u8]) {
+        for px in out.chunks_exact_mut(3) {
+            let (x0, y0) = ((sx >> 16) as usize, (sy >> 16) as usize);
+            let (wx, wy) = (((sx >> 8) & 0xFF) as u64, ((sy >> 8) & 0xFF) as u64);
+            self.blend(y0 * self.width + x0, wx, wy, px);
+            sx += dx;
+            sy += dy;
+        }
+    }
+
     #[inline(always)]
     fn blend(&self, at: usize, wx: u64, wy: u64, px: &mut [u8]) {
-        let (Some(top), Some(bot)) = (
-            self.px.get(at..at + 2),
-            self.px.get(at + self.width..at + self.width + 2),
-        ) else {
+        let w = self.width;
+        // One range check covers all four neighbours.
+        let Some(quad) = self.px.get(at..at + w + 2) else {
             return;
         };
         let v = lerp_lanes(
-            lerp_lanes(top[0], top[1], wx),
-            lerp_lanes(bot[0], bot[1], wx),
+            lerp_lanes(quad[0], quad[1], wx),
+            lerp_lanes(quad[w], quad[w + 1], wx),
             wy,
         );
         px[0] = v as u8;
@@ -234,6 +255,39 @@ mod tests {
             assert_eq!(a, b, "at ({sx}, {sy})");
         }
         assert!(Lanes::new(&RgbImage::new(1, 40)).is_none());
+    }
+
+    #[test]
+    fn runs_agree_with_single_samples_inside_and_across_the_edges() {
+        let src = RgbImage::from_fn(31, 19, |x, y| {
+            image::Rgb([
+                (x * 7 % 256) as u8,
+                (y * 13) as u8,
+                ((x + y) * 5 % 256) as u8,
+            ])
+        });
+        let lanes = Lanes::new(&src).expect("big enough");
+        // Runs wholly inside, ending on the last column, starting before
+        // the first row, and steep enough to cross the image.
+        let runs = [
+            (3.3, 2.7, 0.9, 0.05, 12),
+            (20.0, 10.5, 1.0, 0.0, 11),
+            (25.2, -1.5, 0.5, 0.4, 9),
+            (-2.0, 17.6, 3.0, -2.1, 14),
+            (0.0, 0.0, 1.0, 1.0, 18),
+        ];
+        for (x, y, dx, dy, n) in runs {
+            let (sx, sy) = (Lanes::fixed(x), Lanes::fixed(y));
+            let (stx, sty) = (Lanes::fixed(dx), Lanes::fixed(dy));
+            let mut got = vec![0u8; n * 3];
+            lanes.run(sx, sy, stx, sty, &mut got);
+            for (k, px) in got.chunks_exact(3).enumerate() {
+                let k = k as i32;
+                let mut want = [0u8; 3];
+                lanes.sample_fixed(sx + stx * k, sy + sty * k, &mut want);
+                assert_eq!(px, want, "run from ({x}, {y}) step ({dx}, {dy}) pixel {k}");
+            }
+        }
     }
 
     #[test]

@@ -192,9 +192,15 @@ fn main() {
     let (soak_start, _) = rss_mib(pid);
     let t = Instant::now();
     let mut done = 0;
+    let every = (soak_jobs / 10).max(1);
     while done < soak_jobs {
         if queued(&kiosk) < 2 && upload_one(&kiosk, &photo).0 == 201 {
             done += 1;
+            if done % every == 0 {
+                // The curve, not two points, tells a leak from a plateau.
+                let (now, peak) = rss_mib(pid);
+                println!("soak: {done} jobs, RSS {now:.0} MiB (peak {peak:.0})");
+            }
         } else {
             std::thread::sleep(Duration::from_millis(100));
         }

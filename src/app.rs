@@ -122,6 +122,8 @@ pub fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        // Colour codes only for a person at a terminal, not in the journal.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         // stdout is for command output (`selftest --json`); the journal
         // reads both.
         .with_writer(std::io::stderr)

@@ -16,27 +16,12 @@ fn spawn(data: &Path, port: u16, guest_port: u16) -> Child {
 
 fn part_files(dir: &Path) -> Vec<String> {
     let mut found = Vec::new();
-    for entry in walk(dir) {
+    for entry in files_under(dir) {
         if entry.ends_with(".part") {
             found.push(entry);
         }
     }
     found
-}
-
-fn walk(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else {
-                out.push(p.display().to_string());
-            }
-        }
-    }
-    out
 }
 
 #[test]

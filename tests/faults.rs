@@ -313,25 +313,17 @@ fn check_store(data: &Path, acked: &mut Acked) -> Vec<smileloop::jobs::Job> {
     jobs
 }
 
-fn leftovers(data: &Path) -> Vec<PathBuf> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(&p, out);
-            } else if p.extension().is_some_and(|x| x == "part") {
-                out.push(p);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(&data.join("jobs"), &mut out);
+fn leftovers(data: &Path) -> Vec<String> {
+    let mut out: Vec<String> = files_under(&data.join("jobs"))
+        .into_iter()
+        .filter(|f| f.ends_with(".part"))
+        .collect();
     out.extend(
         std::fs::read_dir(data.join("tmp"))
             .into_iter()
             .flatten()
             .flatten()
-            .map(|e| e.path()),
+            .map(|e| e.path().display().to_string()),
     );
     out
 }

@@ -79,19 +79,6 @@ fn queue_job(store: &JobStore, data: &std::path::Path, photo: &[u8]) -> Job {
     job
 }
 
-fn files_under(dir: &std::path::Path) -> Vec<String> {
-    let mut out = vec![];
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(files_under(&path));
-        } else {
-            out.push(path.display().to_string());
-        }
-    }
-    out
-}
-
 #[test]
 fn a_panicking_backend_fails_one_job_and_the_next_guests_are_served() {
     let data = tempfile::tempdir().expect("tempdir");

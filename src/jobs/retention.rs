@@ -132,7 +132,13 @@ pub async fn sweep(
         if now - job.updated_at >= EXPIRED_RECORD_DAYS * 24 * HOUR_MS {
             store.delete(id)?;
             remove_job_files(data_dir, id);
+            tracing::info!(job = %id, "expired record deleted");
             out.deleted.push(id);
+        } else if job_dir(data_dir, id).exists() {
+            // A run stopped between recording the expiry and removing the
+            // files (power cut, kill): the videos must not outlive it.
+            remove_job_files(data_dir, id);
+            tracing::info!(job = %id, "files of an expired job removed");
         }
     }
     if !out.deleted.is_empty() {
@@ -434,6 +440,40 @@ mod tests {
         both.sort();
         assert_eq!(s.deleted, both);
         assert!(store.get(ready).expect("get").is_none());
+    }
+
+    #[tokio::test]
+    async fn files_an_interrupted_sweep_left_behind_are_removed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = JobStore::open(&dir.path().join("db")).expect("open");
+        let job = Job::new("soft_smile", "source.jpg", 0);
+        store.insert_new(&job).expect("insert");
+        for s in [Status::Queued, Status::Rendering, Status::PreviewReady] {
+            store.transition(job.id, s, |_| {}).expect("walk");
+        }
+        // The expiry was recorded; the process died before the files went.
+        store
+            .transition(job.id, Status::Expired, |j| j.files = JobFiles::default())
+            .expect("expire");
+        let folder = job_dir(dir.path(), job.id);
+        std::fs::create_dir_all(&folder).expect("mkdir");
+        std::fs::write(folder.join("full.mp4"), b"video").expect("write");
+        let s = sweep(
+            &store,
+            dir.path(),
+            P,
+            &InUse::default(),
+            crate::jobs::now_ms(),
+        )
+        .await
+        .expect("sweep");
+        assert_eq!(s, Sweep::default(), "nothing newly expired or deleted");
+        assert!(!folder.exists(), "the expired job's video is gone");
+        assert_eq!(
+            store.get(job.id).expect("get").map(|j| j.status),
+            Some(Status::Expired),
+            "its record stays for the guest's page"
+        );
     }
 
     #[test]

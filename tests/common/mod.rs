@@ -389,6 +389,20 @@ pub fn mean_abs_diff(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
     sum as f64 / a.as_raw().len().max(1) as f64
 }
 
+/// Every file below `dir` (none if it is missing), as display strings.
+pub fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path.display().to_string());
+        }
+    }
+    out
+}
+
 /// `smileloop serve` with the test defaults (loopback ports, this
 /// checkout's presets, page and models, no config file).
 pub fn kiosk_command(data: &Path, port: u16, guest_port: u16) -> std::process::Command {

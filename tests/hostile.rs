@@ -203,13 +203,21 @@ proptest! {
     }
 
     #[test]
-    fn a_signature_changed_anywhere_is_refused(at in any::<prop::sample::Index>(), to in "[0-9a-z=,]") {
+    fn a_signature_changed_anywhere_is_refused(at in any::<prop::sample::Index>(), to in any::<prop::sample::Index>()) {
+        const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz=,";
         let payload = br#"{"id":"evt_1"}"#;
         let header = signature::sign(payload, WEBHOOK_SECRET, 1_700_000_000);
         let i = at.index(header.len());
+        // A different character by construction (an assumption that
+        // discards equal ones runs out of rejects over 100,000 cases).
+        let j = to.index(ALPHABET.len());
+        let mut c = ALPHABET[j];
+        if c == header.as_bytes()[i] {
+            c = ALPHABET[(j + 1) % ALPHABET.len()];
+        }
         let mut changed = header.clone();
-        changed.replace_range(i..=i, &to);
-        prop_assume!(changed != header);
+        changed.replace_range(i..=i, &char::from(c).to_string());
+        prop_assert_ne!(&changed, &header);
         let verdict = signature::verify(Some(&changed), payload, WEBHOOK_SECRET, 1_700_000_000);
         // Only a change to the `t=` digits that keeps the MAC's input equal
         // could pass, and that cannot happen: the timestamp is signed.

@@ -6,7 +6,7 @@
 //! every file) or expired (record without files), never half; the next
 //! start finishes the sweep and leaves no video behind.
 //!
-//! `RETENTION_FAULT_ROUNDS` (default 10) and `FAULTS_SEED` lengthen or
+//! `RETENTION_FAULT_ROUNDS` (default 25: 50 kills) and `FAULTS_SEED` lengthen or
 //! repeat the run by hand.
 
 mod common;
@@ -229,7 +229,7 @@ fn kill_9_during_retention_leaves_every_job_whole_or_expired() {
         Path::new(FAKETIME).exists(),
         "libfaketime is missing: run .ci/setup with SMILELOOP_SETUP_TESTS=1"
     );
-    let rounds = env_number("RETENTION_FAULT_ROUNDS", 10);
+    let rounds = env_number("RETENTION_FAULT_ROUNDS", 25);
     let seed_value = env_number("FAULTS_SEED", fastrand::u64(..));
     eprintln!("retention faults: {rounds} rounds, FAULTS_SEED={seed_value}");
     let mut rng = fastrand::Rng::with_seed(seed_value);

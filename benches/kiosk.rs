@@ -10,7 +10,7 @@
 //!   live render frame, to the first frame that moves, and to the playable
 //!   watermarked loop, for each test photo.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 
 use std::collections::HashMap;

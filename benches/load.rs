@@ -9,7 +9,7 @@
 //! 3. Soak: `SOAK_JOBS` (1000) renders one after another: resident memory
 //!    at the start and at the end.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -76,17 +76,12 @@ fn main() {
     let seconds = env_number("LOAD_SECONDS", 600);
     let soak_jobs = env_number("SOAK_JOBS", 1000);
     let data = tempfile::tempdir().expect("tempdir");
-    let (port, guest_port) = (free_port(), free_port());
-    let kiosk = format!("http://127.0.0.1:{port}");
-    let guest = format!("http://127.0.0.1:{guest_port}");
-    let mut child = spawn_with(
+    let mut life = spawn_with(
         data.path(),
-        port,
-        guest_port,
         &[("SMILELOOP_EVENT_MODE", "free"), ("RUST_LOG", "warn")],
     );
-    wait_healthy(&kiosk);
-    let pid = child.id();
+    let (kiosk, guest) = (life.kiosk.clone(), life.guest.clone());
+    let pid = life.child.id();
     let photo = photo("grace_hopper.jpg");
 
     // Jobs for the phones to watch.
@@ -213,6 +208,6 @@ fn main() {
         "soak: {soak_jobs} jobs in {:.0} s; RSS at start {soak_start:.0} MiB, at end {soak_end:.0} MiB, peak {soak_peak:.0} MiB",
         t.elapsed().as_secs_f64()
     );
-    let _ = child.kill();
-    let _ = child.wait();
+    let _ = life.child.kill();
+    let _ = life.child.wait();
 }

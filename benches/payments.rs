@@ -4,7 +4,7 @@
 //! moment the local Stripe stand-in marks the session paid with no webhook
 //! (the poller's path, `stripe_poll_ms` = 1000). Figures only.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 
 use std::time::Duration;

@@ -4,6 +4,7 @@
 //! undoes it in order: the render in progress is queued again, nothing is
 //! lost.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -159,6 +160,7 @@ fn prepare_data_dir(dir: &Path) -> Result<(), StartError> {
     }
     // Upload bodies in flight when the process was killed; nothing else
     // is running yet, so everything in there is stale.
+    service::Listening::remove(dir);
     let stale = empty_dir(&dir.join("tmp"));
     if stale > 0 {
         tracing::info!(files = stale, "removed upload temp files left by a crash");
@@ -302,6 +304,10 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         running.stop().await;
         return Err(e);
     }
+    let listening = running.listening();
+    if let Err(e) = listening.write(&s.data_dir) {
+        tracing::warn!("could not write {}: {e}", service::LISTENING_FILE);
+    }
     running.tasks.push(tokio::spawn(service::watchdog(
         Arc::clone(&shared.queue),
         service::loopback_for(s.address, running.kiosk_port),
@@ -359,9 +365,20 @@ async fn launch(
 }
 
 impl Running {
+    /// The addresses the three listeners really bound.
+    pub fn listening(&self) -> service::Listening {
+        let s = &self.shared.settings;
+        service::Listening {
+            kiosk: SocketAddr::new(s.address, self.kiosk_port),
+            guest: SocketAddr::new(s.guest_address, self.guest_port),
+            admin: SocketAddr::new(s.admin_address, self.admin_port),
+        }
+    }
+
     /// Stops listeners and tasks; a render in progress is queued again.
     pub async fn stop(self) {
         service::stopping();
+        service::Listening::remove(&self.shared.settings.data_dir);
         let _ = self.shutdown.send(true);
         for (handle, _) in &self.listeners {
             handle.clone().notify();
@@ -386,6 +403,8 @@ impl Running {
 pub fn serve(settings: Settings) -> Result<(), String> {
     rocket::execute(async move {
         let running = start(settings).await.map_err(|e| e.to_string())?;
+        // For whoever started us with port 0 (a test, a supervisor).
+        println!("{}", running.listening().line());
         wait_for_signal().await;
         tracing::info!("stopping (a second signal exits at once)");
         tokio::spawn(async {

@@ -1,6 +1,7 @@
 //! The `smileloop` command: `serve` runs the kiosk, `animate` renders one
 //! photo from the command line (and is the benchmark's entry point).
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
@@ -179,10 +180,18 @@ fn selftest(settings: Settings, json: bool, photo: Option<PathBuf>) -> ExitCode 
 
 async fn selftest_report(settings: Settings, photo: Option<PathBuf>) -> selftest::Report {
     use selftest::{Check, Level, Report};
-    let kiosk = service::loopback_for(settings.address, settings.port);
-    if service::http_ok(kiosk).await {
+    // A kiosk started with port 0 says where it listens in its data folder.
+    let (kiosk, admin) = match service::Listening::read(&settings.data_dir) {
+        Some(l) => (l.kiosk, l.admin),
+        None => (
+            SocketAddr::new(settings.address, settings.port),
+            SocketAddr::new(settings.admin_address, settings.admin_port),
+        ),
+    };
+    let kiosk = service::loopback_for(kiosk.ip(), kiosk.port());
+    if kiosk.port() != 0 && service::http_ok(kiosk).await {
         // The running kiosk holds the camera and the store: it runs the checks.
-        let admin = service::loopback_for(settings.admin_address, settings.admin_port);
+        let admin = service::loopback_for(admin.ip(), admin.port());
         let mut url = format!("http://{admin}/api/selftest");
         if let Some(p) = &photo {
             let query: String = url::form_urlencoded::Serializer::new(String::new())

@@ -5,6 +5,7 @@
 //! restarted. Outside systemd (no `NOTIFY_SOCKET`) every call does nothing.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -121,5 +122,79 @@ mod tests {
         let addr = listener.local_addr().expect("addr");
         drop(listener);
         assert!(!http_ok(addr).await);
+    }
+}
+
+/// The file in `data_dir` naming the addresses the listeners really bound
+/// (with port 0 the system picks them): written once all three accept
+/// connections, removed when the kiosk starts and stops.
+pub const LISTENING_FILE: &str = "listening.json";
+
+/// Where the kiosk's three listeners are bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Listening {
+    pub kiosk: SocketAddr,
+    pub guest: SocketAddr,
+    pub admin: SocketAddr,
+}
+
+impl Listening {
+    /// The line `serve` prints on stdout once it is ready.
+    pub fn line(&self) -> String {
+        format!(
+            "listening kiosk={} guest={} admin={}",
+            self.kiosk, self.guest, self.admin
+        )
+    }
+
+    /// Writes the file whole or not at all (a reader never sees half).
+    pub fn write(&self, data_dir: &Path) -> std::io::Result<()> {
+        let tmp = data_dir.join(format!("{LISTENING_FILE}.part"));
+        let json = serde_json::to_vec(self).map_err(std::io::Error::other)?;
+        std::fs::write(&tmp, json)?;
+        std::fs::rename(&tmp, data_dir.join(LISTENING_FILE))
+    }
+
+    /// The addresses a running (or killed) kiosk wrote; `None` without a
+    /// readable file.
+    pub fn read(data_dir: &Path) -> Option<Self> {
+        let bytes = std::fs::read(data_dir.join(LISTENING_FILE)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    pub fn remove(data_dir: &Path) {
+        for name in [LISTENING_FILE, &format!("{LISTENING_FILE}.part")] {
+            match std::fs::remove_file(data_dir.join(name)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    tracing::warn!("could not remove {name}: {e}");
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod listening_tests {
+    use super::*;
+
+    #[test]
+    fn the_listening_file_round_trips_and_goes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert_eq!(Listening::read(dir.path()), None);
+        let l = Listening {
+            kiosk: "127.0.0.1:41000".parse().expect("addr"),
+            guest: "0.0.0.0:8080".parse().expect("addr"),
+            admin: "[::1]:8081".parse().expect("addr"),
+        };
+        l.write(dir.path()).expect("write");
+        assert_eq!(Listening::read(dir.path()), Some(l));
+        assert_eq!(
+            l.line(),
+            "listening kiosk=127.0.0.1:41000 guest=0.0.0.0:8080 admin=[::1]:8081"
+        );
+        Listening::remove(dir.path());
+        assert_eq!(Listening::read(dir.path()), None);
+        assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0);
     }
 }

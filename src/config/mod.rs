@@ -319,23 +319,17 @@ impl Settings {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.port == 0 || self.guest_port == 0 {
-            return Err(err(
-                if self.port == 0 { "port" } else { "guest_port" },
-                "must be 1-65535",
-            ));
-        }
+        // Port 0 lets the system pick a free port for that listener; the
+        // ports really bound are written to `data_dir/listening.json`.
         let overlap = self.address == self.guest_address
             || self.address.is_unspecified()
             || self.guest_address.is_unspecified();
-        if self.port == self.guest_port && overlap {
+        if self.port != 0 && self.port == self.guest_port && overlap {
             return Err(err("guest_port", "the guest listener needs its own port"));
         }
-        if self.admin_port == 0 {
-            return Err(err("admin_port", "must be 1-65535"));
-        }
         let clash = |addr: IpAddr, port: u16| {
-            port == self.admin_port
+            port != 0
+                && port == self.admin_port
                 && (addr == self.admin_address
                     || addr.is_unspecified()
                     || self.admin_address.is_unspecified())
@@ -529,7 +523,7 @@ mod tests {
             ("stripe_api_base", "\"file:///etc\"", "stripe_api_base"),
             ("checkout_expiry_minutes", "5", "checkout_expiry_minutes"),
             ("stripe_poll_ms", "10", "stripe_poll_ms"),
-            ("port", "0", "port"),
+            ("port", "-1", "port"),
             ("port", "\"eighty\"", "port"),
             ("guest_port", "8000", "guest_port"),
             ("public_base_url", "\"ftp://x\"", "public_base_url"),
@@ -549,6 +543,14 @@ mod tests {
                 "{key}={value}: {e} should name {named}"
             );
         }
+    }
+
+    #[test]
+    fn port_zero_lets_the_system_pick_for_every_listener() {
+        let s = with(&[("port", "0"), ("guest_port", "0"), ("admin_port", "0")]).expect("valid");
+        assert_eq!((s.port, s.guest_port, s.admin_port), (0, 0, 0));
+        let e = with(&[("port", "8000"), ("admin_port", "8000")]).expect_err("clash");
+        assert!(e.to_string().contains("admin_port"), "{e}");
     }
 
     #[test]

@@ -3,15 +3,13 @@
 //! `engines/liveportrait/contract_models.py`), and its math against numpy
 //! reference values (`engines/liveportrait/reference_math.py`).
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use image::GenericImageView;
 use serde_json::{json, Value};
 use smileloop::animate::liveportrait::engine::Provider;

@@ -3,8 +3,6 @@
 //! guest's words, no half-written file is left, and the next guests' jobs
 //! render as if nothing happened.
 
-mod common;
-
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,7 +16,7 @@ use smileloop::jobs::{job_dir, now_ms, Job, JobStore, Status};
 use smileloop::metrics::Metrics;
 use smileloop::motion::Preset;
 
-use common::*;
+use crate::common::*;
 
 /// Gentle, except that the first job it starts panics at frame 10, as a
 /// backend with a bug (or a driver fault) would.

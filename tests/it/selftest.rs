@@ -3,34 +3,16 @@
 //! against a running kiosk (which runs the checks it owns the hardware
 //! for), with the Stripe stand-in online, offline and refusing a key.
 
-mod common;
-
-use std::net::{IpAddr, UdpSocket};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::stripe::{FakeStripe, SECRET_KEY, WEBHOOK_SECRET};
-use common::{free_port, kiosk_command, test_photos, wait_healthy};
+use crate::common::ns::{Namespace, NETNS_IP};
+use crate::common::stripe::{FakeStripe, SECRET_KEY, WEBHOOK_SECRET};
+use crate::common::{kiosk_command, smileloop_command, test_photos, Kiosk};
 use serde_json::Value;
 
-/// This machine's address on its network, as a phone would reach it
-/// (no packet is sent: connecting a UDP socket only picks the route).
-fn lan_address() -> Option<IpAddr> {
-    let s = UdpSocket::bind("0.0.0.0:0").ok()?;
-    s.connect("192.0.2.250:9").ok()?;
-    let ip = s.local_addr().ok()?.ip();
-    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
-}
-
-/// Runs `smileloop selftest --json` with the kiosk's test environment.
-fn selftest(
-    data: &Path,
-    port: u16,
-    guest_port: u16,
-    env: &[(&str, String)],
-    args: &[&str],
-) -> (i32, Value) {
-    let mut cmd = common::smileloop_command(data, port, guest_port);
+/// Runs `cmd selftest --json ARGS` with `env` and reads its report.
+fn run_selftest(mut cmd: Command, env: &[(&str, String)], args: &[&str]) -> (i32, Value) {
     let out = cmd
         .args(["selftest", "--json"])
         .args(args)
@@ -49,15 +31,20 @@ fn selftest(
     (out.status.code().expect("exit code"), report)
 }
 
-/// The kiosk process, stopped even when an assertion fails.
-struct Kiosk(std::process::Child);
+/// `smileloop selftest` with the kiosk's test environment.
+fn selftest(data: &Path, env: &[(&str, String)], args: &[&str]) -> (i32, Value) {
+    run_selftest(smileloop_command(data), env, args)
+}
 
-impl Drop for Kiosk {
+/// The kiosk process, stopped even when an assertion fails.
+struct Running(Kiosk);
+
+impl Drop for Running {
     fn drop(&mut self) {
         let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
+            .args(["-TERM", &self.0.child.id().to_string()])
             .status();
-        let _ = self.0.wait();
+        let _ = self.0.child.wait();
     }
 }
 
@@ -72,13 +59,12 @@ fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
 fn selftest_without_a_running_kiosk_times_the_animator_and_encoder() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    let camera = common::camera_folder("grace_hopper.jpg");
-    let (port, guest_port) = (free_port(), free_port());
-    let lan = lan_address();
-    let public = match lan {
-        Some(ip) => format!("http://{ip}:{guest_port}"),
-        None => format!("http://127.0.0.1:{guest_port}"),
-    };
+    let camera = crate::common::camera_folder("grace_hopper.jpg");
+    // The public URL is checked through the guest listener on an address
+    // a phone could reach: inside a network namespace of the test's own,
+    // where the port is free by construction.
+    let netns = Namespace::network();
+    let public = format!("http://{NETNS_IP}:8080");
     let env = [
         ("SMILELOOP_EVENT_MODE", "free".to_string()),
         ("SMILELOOP_CAMERA", "files".to_string()),
@@ -87,12 +73,15 @@ fn selftest_without_a_running_kiosk_times_the_animator_and_encoder() {
             camera.path().display().to_string(),
         ),
         ("SMILELOOP_GUEST_ADDRESS", "0.0.0.0".to_string()),
+        ("SMILELOOP_GUEST_PORT", "8080".to_string()),
         ("SMILELOOP_PUBLIC_BASE_URL", public.clone()),
         ("SMILELOOP_RETENTION_PAID_HOURS", "24".to_string()),
     ];
     let photo = test_photos().join("grace_hopper.jpg");
     let photo_arg = photo.display().to_string();
-    let (code, report) = selftest(&data, port, guest_port, &env, &["--photo", &photo_arg]);
+    let mut cmd = netns.command(env!("CARGO_BIN_EXE_smileloop"));
+    crate::common::with_test_env(&mut cmd, &data);
+    let (code, report) = run_selftest(cmd, &env, &["--photo", &photo_arg]);
 
     let names: Vec<&str> = report["checks"]
         .as_array()
@@ -138,13 +127,7 @@ fn selftest_without_a_running_kiosk_times_the_animator_and_encoder() {
     assert!(encoder["value"].as_f64().expect("fps") > 1.0);
     assert_eq!(check(&report, "stripe")["level"], "ok", "free event");
     let public_url = check(&report, "public_url");
-    match lan {
-        Some(_) => assert_eq!(public_url["level"], "ok", "{public_url}"),
-        None => assert!(public_url["message"]
-            .as_str()
-            .expect("msg")
-            .contains("localhost")),
-    }
+    assert_eq!(public_url["level"], "ok", "{public_url}");
     // The clock depends on the machine (no timedatectl in a container).
     for c in report["checks"].as_array().expect("checks") {
         if c["name"] != "clock" && c["name"] != "public_url" {
@@ -168,7 +151,6 @@ fn selftest_asks_the_running_kiosk_and_checks_stripe() {
     let stripe = FakeStripe::start();
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    let (port, guest_port, admin_port) = (free_port(), free_port(), free_port());
     let env = [
         ("SMILELOOP_EVENT_MODE", "paid".to_string()),
         ("SMILELOOP_STRIPE_SECRET_KEY", SECRET_KEY.to_string()),
@@ -177,23 +159,14 @@ fn selftest_asks_the_running_kiosk_and_checks_stripe() {
             WEBHOOK_SECRET.to_string(),
         ),
         ("SMILELOOP_STRIPE_API_BASE", stripe.base.clone()),
-        ("SMILELOOP_ADMIN_PORT", admin_port.to_string()),
-        ("SMILELOOP_ADMIN_ADDRESS", "0.0.0.0".to_string()),
-        (
-            "SMILELOOP_ADMIN_NETWORKS",
-            r#"["127.0.0.0/8", "0.0.0.0/0"]"#.to_string(),
-        ),
         ("SMILELOOP_CAMERA", "none".to_string()),
     ];
-    let kiosk = Kiosk(
-        kiosk_command(&data, port, guest_port)
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .spawn()
-            .expect("start kiosk"),
-    );
-    wait_healthy(&format!("http://127.0.0.1:{port}"));
+    let mut cmd = kiosk_command(&data);
+    cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+    // The self-test finds this kiosk's ports in its listening file.
+    let kiosk = Running(Kiosk::start(cmd, &data));
 
-    let (code, report) = selftest(&data, port, guest_port, &env, &[]);
+    let (code, report) = selftest(&data, &env, &[]);
     let stripe_check = check(&report, "stripe");
     assert_eq!(
         stripe_check["level"], "warn",
@@ -220,7 +193,7 @@ fn selftest_asks_the_running_kiosk_and_checks_stripe() {
     assert_eq!(code, 1);
 
     stripe.set_offline(true);
-    let (code, report) = selftest(&data, port, guest_port, &env, &[]);
+    let (code, report) = selftest(&data, &env, &[]);
     let offline = check(&report, "stripe");
     assert_eq!(offline["level"], "fail");
     assert!(
@@ -233,20 +206,6 @@ fn selftest_asks_the_running_kiosk_and_checks_stripe() {
     assert_eq!(code, 1);
     stripe.set_offline(false);
 
-    // Only the box itself may start a self-test (it renders and encodes).
-    if let Some(ip) = lan_address() {
-        let url = format!("http://{ip}:{admin_port}/api/selftest");
-        match common::agent().get(&url).call() {
-            Err(ureq::Error::Status(s, r)) => {
-                assert_eq!(s, 403);
-                assert!(r
-                    .into_string()
-                    .unwrap_or_default()
-                    .contains("loopback_only"));
-            }
-            other => panic!("{url}: {:?}", other.map(|r| r.status())),
-        }
-    }
     drop(kiosk);
 
     // A key Stripe refuses is told apart from a network problem.
@@ -259,4 +218,55 @@ fn selftest_asks_the_running_kiosk_and_checks_stripe() {
     }
     let good = smileloop::payments::StripeApi::new(SECRET_KEY, &stripe.base).expect("client");
     assert!(runtime.block_on(good.check_key()).is_ok());
+}
+
+#[test]
+fn selftest_is_refused_from_a_non_loopback_peer() {
+    // Inside a network namespace of the test's own: the kiosk's admin
+    // listener on every address, asked from the veth address.
+    let netns = Namespace::network();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let mut cmd = netns.command(env!("CARGO_BIN_EXE_smileloop"));
+    cmd.arg("serve").stdout(Stdio::null());
+    crate::common::with_test_env(&mut cmd, &data);
+    cmd.envs([
+        ("SMILELOOP_EVENT_MODE", "free"),
+        ("SMILELOOP_CAMERA", "none"),
+        ("SMILELOOP_ADMIN_ADDRESS", "0.0.0.0"),
+        ("SMILELOOP_ADMIN_PORT", "8081"),
+        (
+            "SMILELOOP_ADMIN_NETWORKS",
+            r#"["127.0.0.0/8", "0.0.0.0/0"]"#,
+        ),
+    ]);
+    let kiosk = Running(Kiosk::spawn(cmd, &data));
+    // The test's own client, inside the namespace (a bounded retry while
+    // the kiosk starts).
+    let client = r#"
+import sys, time, urllib.request, urllib.error
+url = sys.argv[1]
+for _ in range(600):
+    try:
+        urllib.request.urlopen(url, timeout=10)
+        print("200"); break
+    except urllib.error.HTTPError as e:
+        print(e.code); print(e.read().decode()); break
+    except OSError:
+        time.sleep(0.1)
+else:
+    print("no answer")
+"#;
+    let url = format!("http://{NETNS_IP}:8081/api/selftest");
+    let out = netns
+        .command("python3")
+        .args(["-c", client, &url])
+        .output()
+        .expect("python3");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("403") && text.contains("loopback_only"),
+        "{url}: {text}; kiosk log:\n{}",
+        kiosk.0.log.tail(40)
+    );
 }

@@ -3,12 +3,10 @@
 //! camera showing a real portrait. Screenshots of every step land in
 //! `target/screenshots/kiosk-*.png` for people to look at.
 
-mod common;
-
 use std::time::Duration;
 
-use common::browser::Browser;
-use common::*;
+use crate::common::browser::Browser;
+use crate::common::*;
 use smileloop::config::{CameraKind, EventMode};
 
 const PHOTO: &str = "grace_hopper.jpg";

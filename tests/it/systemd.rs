@@ -3,14 +3,12 @@
 //! binary speaks the notify protocol (READY, WATCHDOG, STOPPING) to a
 //! notify socket the way systemd provides one.
 
-mod common;
-
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// `systemd-analyze verify` on a unit, with the installed binary's path
 /// mapped to this build's; everything it prints counts as a finding.
@@ -118,10 +116,9 @@ fn the_binary_says_ready_pings_the_watchdog_and_says_stopping() {
         .set_read_timeout(Some(Duration::from_secs(60)))
         .expect("timeout");
     let data = dir.path().join("data");
-    let port = free_port();
     // systemd names the watched process in WATCHDOG_PID: a shell that
     // execs the binary knows that pid in advance ($$).
-    let kiosk = kiosk_command(&data, port, free_port());
+    let kiosk = kiosk_command(&data);
     let mut cmd = Command::new("sh");
     cmd.args([
         "-c",
@@ -133,20 +130,27 @@ fn the_binary_says_ready_pings_the_watchdog_and_says_stopping() {
             cmd.env(k, v);
         }
     }
-    let mut child = cmd
-        .env("NOTIFY_SOCKET", &socket_path)
+    cmd.env("NOTIFY_SOCKET", &socket_path)
         // 2 s: a ping every 0.5 s while healthy.
         .env("WATCHDOG_USEC", "2000000")
         .env("SMILELOOP_CAMERA", "none")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("start smileloop");
+        .stdout(std::process::Stdio::null());
+    let mut life = Kiosk::spawn(cmd, &data);
     let mut messages = Vec::new();
     let mut buf = [0u8; 4096];
     let start = Instant::now();
     while !messages.iter().any(|m: &String| m.contains("WATCHDOG=1")) {
-        assert!(start.elapsed() < Duration::from_secs(60), "{messages:?}");
-        let n = socket.recv(&mut buf).expect("a notify message");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{messages:?}; last log lines:\n{}",
+            life.log.tail(40)
+        );
+        let n = socket.recv(&mut buf).unwrap_or_else(|e| {
+            panic!(
+                "a notify message: {e}; {messages:?}; last log lines:\n{}",
+                life.log.tail(40)
+            )
+        });
         messages.push(String::from_utf8_lossy(&buf[..n]).into_owned());
     }
     assert!(
@@ -154,11 +158,12 @@ fn the_binary_says_ready_pings_the_watchdog_and_says_stopping() {
         "READY comes first: {messages:?}"
     );
     assert!(messages[0].contains("STATUS="), "{messages:?}");
-    // READY is sent only once the kiosk answers.
-    assert_eq!(get(&format!("http://127.0.0.1:{port}/api/health")).0, 200);
+    // READY is sent only once the kiosk answers (and has named its ports).
+    let bound = smileloop::service::Listening::read(&data).expect("listening file before READY");
+    assert_eq!(get(&format!("http://{}/api/health", bound.kiosk)).0, 200);
 
     let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &life.child.id().to_string()])
         .status()
         .expect("kill");
     assert!(status.success());
@@ -168,6 +173,6 @@ fn the_binary_says_ready_pings_the_watchdog_and_says_stopping() {
             break;
         }
     }
-    let exit = child.wait().expect("exits");
+    let exit = life.child.wait().expect("exits");
     assert!(exit.success(), "{exit:?}");
 }

@@ -2,12 +2,10 @@
 //! and sled: access control, sign-in, CSRF, settings, job actions, export,
 //! audit and the end-of-event wipe.
 
-mod common;
-
 use std::time::Duration;
 
-use common::staff::{agent, send, Staff, PASSWORD};
-use common::*;
+use crate::common::staff::{agent, send, Staff, PASSWORD};
+use crate::common::*;
 use serde_json::Value;
 use smileloop::config::{AnimatorKind, EventMode};
 
@@ -556,8 +554,8 @@ fn set_password_from_the_command_line() {
 
 #[test]
 fn staff_run_the_night_in_chromium() {
-    use common::browser::Browser;
-    use common::stripe::{FakeStripe, SECRET_KEY, WEBHOOK_SECRET};
+    use crate::common::browser::Browser;
+    use crate::common::stripe::{FakeStripe, SECRET_KEY, WEBHOOK_SECRET};
     use smileloop::config::Secret;
     let stripe = FakeStripe::start();
     let server = Server::start(|s| {
@@ -682,7 +680,7 @@ fn staff_run_the_night_in_chromium() {
 
 #[test]
 fn stripe_keys_entered_by_staff_apply_at_once_and_are_never_shown() {
-    let stripe = common::stripe::FakeStripe::start();
+    let stripe = crate::common::stripe::FakeStripe::start();
     let server = Server::start(|s| {
         fast(s);
         s.event_mode = EventMode::Paid;
@@ -706,7 +704,7 @@ fn stripe_keys_entered_by_staff_apply_at_once_and_are_never_shown() {
         "/admin/stripe",
         &[
             ("secret_key", "pk_live_public"),
-            ("webhook_secret", common::stripe::WEBHOOK_SECRET),
+            ("webhook_secret", crate::common::stripe::WEBHOOK_SECRET),
         ],
     );
     assert_eq!(s, 422, "{body}");
@@ -719,8 +717,8 @@ fn stripe_keys_entered_by_staff_apply_at_once_and_are_never_shown() {
     let (s, body) = staff.post(
         "/admin/stripe",
         &[
-            ("secret_key", common::stripe::SECRET_KEY),
-            ("webhook_secret", common::stripe::WEBHOOK_SECRET),
+            ("secret_key", crate::common::stripe::SECRET_KEY),
+            ("webhook_secret", crate::common::stripe::WEBHOOK_SECRET),
         ],
     );
     assert_eq!(s, 303, "{body}");
@@ -729,11 +727,11 @@ fn stripe_keys_entered_by_staff_apply_at_once_and_are_never_shown() {
     for page in ["/admin/settings", "/admin/audit", "/admin"] {
         let html = staff.get(page).1;
         assert!(
-            !html.contains(common::stripe::SECRET_KEY),
+            !html.contains(crate::common::stripe::SECRET_KEY),
             "{page} shows the key"
         );
         assert!(
-            !html.contains(common::stripe::WEBHOOK_SECRET),
+            !html.contains(crate::common::stripe::WEBHOOK_SECRET),
             "{page} shows the secret"
         );
     }

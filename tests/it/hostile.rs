@@ -5,18 +5,16 @@
 //! server answers 4xx (never 5xx) and stays up.
 //!
 //! CI runs proptest's default 256 cases per property (64 for those that
-//! go through HTTP); `PROPTEST_CASES=100000 cargo test --test hostile`
+//! go through HTTP); `PROPTEST_CASES=100000 cargo test --test it hostile::`
 //! runs longer by hand. Inputs that once broke something live in
 //! `regressions()`.
-
-mod common;
 
 use std::io::Cursor;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use common::stripe::{FakeStripe, SECRET_KEY, WEBHOOK_SECRET};
-use common::*;
+use crate::common::stripe::{FakeStripe, SECRET_KEY, WEBHOOK_SECRET};
+use crate::common::*;
 use proptest::prelude::*;
 use smileloop::capture::photo;
 use smileloop::config::{EventMode, Secret, Settings};

@@ -2,9 +2,7 @@
 //! (grayscale and CMYK JPEG, 16-bit PNG) go through the whole flow like
 //! any colour JPEG: upload, face check, render, preview.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use image::RgbImage;
 use smileloop::config::EventMode;
 

@@ -2,16 +2,13 @@
 //! between a payment and its confirmation), then started again: the job
 //! finishes, the payment is found, and nothing acknowledged is lost.
 
-mod common;
-
 use std::path::Path;
-use std::process::{Child, Command};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
-fn spawn(data: &Path, port: u16, guest_port: u16) -> Child {
-    spawn_with(data, port, guest_port, &[("SMILELOOP_EVENT_MODE", "free")])
+fn spawn(data: &Path) -> Kiosk {
+    spawn_with(data, &[("SMILELOOP_EVENT_MODE", "free")])
 }
 
 fn part_files(dir: &Path) -> Vec<String> {
@@ -27,10 +24,8 @@ fn part_files(dir: &Path) -> Vec<String> {
 #[test]
 fn kill_9_mid_render_then_restart_finishes_every_job() {
     let data = tempfile::tempdir().expect("tempdir");
-    let (port, guest_port) = (free_port(), free_port());
-    let kiosk = format!("http://127.0.0.1:{port}");
-    let mut child = spawn(data.path(), port, guest_port);
-    wait_healthy(&kiosk);
+    let life = spawn(data.path());
+    let kiosk = life.kiosk.clone();
 
     let big = photo("gramps_canon_man.jpg");
     let mut ids = Vec::new();
@@ -47,16 +42,15 @@ fn kill_9_mid_render_then_restart_finishes_every_job() {
     let job = wait_for(&kiosk, first, Duration::from_secs(120), |j| {
         j["status"] == "rendering" && j["frames_done"].as_u64().unwrap_or(0) >= 5
     });
-    child.kill().expect("SIGKILL");
-    let _ = child.wait();
+    life.kill();
     assert_eq!(job["status"], "rendering", "killed mid-render");
 
-    let mut child = spawn(data.path(), port, guest_port);
-    wait_healthy(&kiosk);
+    let life = spawn(data.path());
+    let kiosk = life.kiosk.clone();
     for (id, token) in &ids {
         let job = wait_status(&kiosk, id, "unlocked");
         assert_eq!(job["frames_done"], 100);
-        let (s, full) = get(&format!("http://127.0.0.1:{guest_port}/d/{token}"));
+        let (s, full) = get(&format!("{}/d/{token}", life.guest));
         assert_eq!(s, 200);
         let facts = inspect_mp4(&full);
         assert_eq!(
@@ -71,25 +65,16 @@ fn kill_9_mid_render_then_restart_finishes_every_job() {
     );
 
     // A graceful stop (SIGTERM) exits cleanly and the store reopens.
-    let pid = child.id().to_string();
-    let status = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill");
-    assert!(status.success());
-    let exit = child.wait().expect("exit");
-    assert!(exit.success(), "SIGTERM exit: {exit:?}");
+    life.terminate();
     let store = smileloop::jobs::JobStore::open(&data.path().join("db")).expect("store reopens");
     assert_eq!(store.all().expect("all").len(), 2);
 }
 
 #[test]
 fn kill_9_between_payment_and_confirmation_then_the_poller_unlocks() {
-    use common::stripe::{FakeStripe, SECRET_KEY, WEBHOOK_SECRET};
+    use crate::common::stripe::{FakeStripe, SECRET_KEY, WEBHOOK_SECRET};
     let stripe = FakeStripe::start();
     let data = tempfile::tempdir().expect("tempdir");
-    let (port, guest_port) = (free_port(), free_port());
-    let kiosk = format!("http://127.0.0.1:{port}");
     let env = |poll: &'static str| {
         vec![
             ("SMILELOOP_EVENT_MODE", "paid"),
@@ -100,8 +85,8 @@ fn kill_9_between_payment_and_confirmation_then_the_poller_unlocks() {
         ]
     };
     // First life: polling once a minute, so nothing confirms the payment.
-    let mut child = spawn_with(data.path(), port, guest_port, &env("60000"));
-    wait_healthy(&kiosk);
+    let life = spawn_with(data.path(), &env("60000"));
+    let kiosk = life.kiosk.clone();
     let (s, created) = upload(&kiosk, &photo("grace_hopper.jpg"), "g.jpg", "smile_wink");
     assert_eq!(s, 201, "{created}");
     let id = created["job_id"].as_str().expect("id").to_string();
@@ -110,7 +95,7 @@ fn kill_9_between_payment_and_confirmation_then_the_poller_unlocks() {
     let res = ureq::AgentBuilder::new()
         .redirects(0)
         .build()
-        .post(&format!("http://127.0.0.1:{guest_port}/g/{token}/pay"))
+        .post(&format!("{}/g/{token}/pay", life.guest))
         .call()
         .expect("checkout");
     assert_eq!(res.status(), 303);
@@ -125,17 +110,15 @@ fn kill_9_between_payment_and_confirmation_then_the_poller_unlocks() {
         get_json(&format!("{kiosk}/api/jobs/{id}")).1["status"],
         "preview_ready"
     );
-    child.kill().expect("SIGKILL");
-    let _ = child.wait();
+    life.kill();
 
-    let mut child = spawn_with(data.path(), port, guest_port, &env("500"));
-    wait_healthy(&kiosk);
+    let life = spawn_with(data.path(), &env("500"));
+    let kiosk = life.kiosk.clone();
     let job = wait_for(&kiosk, &id, Duration::from_secs(30), |j| {
         j["status"] == "unlocked"
     });
     assert_eq!(job["unlock"], "paid");
-    let (s, _) = get(&format!("http://127.0.0.1:{guest_port}/d/{token}"));
+    let (s, _) = get(&format!("{}/d/{token}", life.guest));
     assert_eq!(s, 200);
-    let _ = child.kill();
-    let _ = child.wait();
+    life.kill();
 }

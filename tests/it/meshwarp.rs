@@ -1,11 +1,9 @@
 //! The mesh-warp animator's quality bar, on every test photo: no fold,
 //! a still background, a real smile and wink, a seamless loop.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::*;
+use crate::common::*;
 use smileloop::animate::meshwarp::{remap, rig_for, Source};
 use smileloop::animate::rig::{Field, Rig};
 use smileloop::animate::{Animator, MeshWarp, SizeLimits};

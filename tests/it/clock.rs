@@ -4,15 +4,11 @@
 //! longer, and Stripe's webhook signatures are judged by the clock in force
 //! with Stripe's 5-minute tolerance, before and after the jumps.
 
-mod common;
-
-use std::io::Read;
 use std::path::Path;
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::stripe::{FakeStripe, SECRET_KEY, WEBHOOK_SECRET};
-use common::*;
+use crate::common::stripe::{FakeStripe, SECRET_KEY, WEBHOOK_SECRET};
+use crate::common::*;
 use serde_json::json;
 
 const FAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
@@ -28,22 +24,15 @@ fn set_clock(file: &Path, offset: &str) {
 }
 
 /// Waits until the kiosk's log has said `needle` `count` times.
-fn wait_log(log: &Path, needle: &str, count: usize) {
-    let start = Instant::now();
-    loop {
-        let mut text = String::new();
-        if let Ok(mut f) = std::fs::File::open(log) {
-            let _ = f.read_to_string(&mut text);
-        }
-        if text.matches(needle).count() >= count {
-            return;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(40),
-            "the kiosk never logged {needle:?} {count} times:\n{text}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+fn wait_log(life: &Kiosk, needle: &str, count: usize) {
+    let said = life
+        .log
+        .wait_for(count, Duration::from_secs(40), |l| l.contains(needle));
+    assert!(
+        said,
+        "the kiosk never logged {needle:?} {count} times; last log lines:\n{}",
+        life.log.tail(40)
+    );
 }
 
 /// A webhook for a job this kiosk never had, signed now by the test's
@@ -72,13 +61,6 @@ fn webhook_status(guest: &str) -> (u16, String) {
     }
 }
 
-fn stop(mut child: Child) {
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
-}
-
 #[test]
 fn wall_clock_jumps_neither_expire_videos_early_nor_break_webhooks() {
     assert!(
@@ -88,29 +70,23 @@ fn wall_clock_jumps_neither_expire_videos_early_nor_break_webhooks() {
     let stripe = FakeStripe::start();
     let data = tempfile::tempdir().expect("tempdir");
     let clock = data.path().join("clock");
-    let log = data.path().join("kiosk.log");
     set_clock(&clock, "+0");
-    let (port, guest_port) = (free_port(), free_port());
-    let kiosk = format!("http://127.0.0.1:{port}");
-    let guest = format!("http://127.0.0.1:{guest_port}");
     let verified = |(status, body): (u16, String)| status == 404 && body.contains("job_not_found");
-    let child = kiosk_command(data.path(), port, guest_port)
-        .envs([
-            ("SMILELOOP_EVENT_MODE", "paid"),
-            ("SMILELOOP_STRIPE_SECRET_KEY", SECRET_KEY),
-            ("SMILELOOP_STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET),
-            ("SMILELOOP_STRIPE_API_BASE", stripe.base.as_str()),
-            ("SMILELOOP_RETENTION_UNPAID_HOURS", "1"),
-            ("RUST_LOG", "info"),
-            ("LD_PRELOAD", FAKETIME),
-            ("FAKETIME_TIMESTAMP_FILE", clock.to_str().expect("utf-8")),
-            ("FAKETIME_NO_CACHE", "1"),
-            ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
-        ])
-        .stderr(Stdio::from(std::fs::File::create(&log).expect("log")))
-        .spawn()
-        .expect("start smileloop");
-    wait_healthy(&kiosk);
+    let mut cmd = kiosk_command(data.path());
+    cmd.envs([
+        ("SMILELOOP_EVENT_MODE", "paid"),
+        ("SMILELOOP_STRIPE_SECRET_KEY", SECRET_KEY),
+        ("SMILELOOP_STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET),
+        ("SMILELOOP_STRIPE_API_BASE", stripe.base.as_str()),
+        ("SMILELOOP_RETENTION_UNPAID_HOURS", "1"),
+        ("RUST_LOG", "info"),
+        ("LD_PRELOAD", FAKETIME),
+        ("FAKETIME_TIMESTAMP_FILE", clock.to_str().expect("utf-8")),
+        ("FAKETIME_NO_CACHE", "1"),
+        ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
+    ]);
+    let life = Kiosk::start(cmd, data.path());
+    let (kiosk, guest) = (life.kiosk.clone(), life.guest.clone());
 
     let uploaded_at = real_now_ms();
     let (s, created) = upload(&kiosk, &photo("grace_hopper.jpg"), "g.jpg", "soft_smile");
@@ -126,7 +102,7 @@ fn wall_clock_jumps_neither_expire_videos_early_nor_break_webhooks() {
     // Forward two hours (twice the unpaid retention): without moving the
     // job's times with the clock, the re-check would expire it.
     set_clock(&clock, "+2h");
-    wait_log(&log, "retention re-checked after the clock jump", 1);
+    wait_log(&life, "retention re-checked after the clock jump", 1);
     assert_eq!(
         get_json(&format!("{kiosk}/api/jobs/{id}")).1["status"],
         "preview_ready"
@@ -139,16 +115,16 @@ fn wall_clock_jumps_neither_expire_videos_early_nor_break_webhooks() {
 
     // Back to four minutes fast, then four minutes slow: within tolerance.
     set_clock(&clock, "+4m");
-    wait_log(&log, JUMPED, 2);
+    wait_log(&life, JUMPED, 2);
     assert!(verified(webhook_status(&guest)), "4 minutes fast");
     set_clock(&clock, "-4m");
-    wait_log(&log, JUMPED, 3);
+    wait_log(&life, JUMPED, 3);
     assert!(verified(webhook_status(&guest)), "4 minutes slow");
     assert_eq!(
         get_json(&format!("{kiosk}/api/jobs/{id}")).1["status"],
         "preview_ready"
     );
-    stop(child);
+    life.terminate();
 
     // The job's age is its real age: its creation time moved with every
     // jump and now reads in the -4 minute clock.

@@ -6,8 +6,6 @@
 //! `FAULTS_ROUNDS` (default 50) and `FAULTS_SEED` repeat
 //! or lengthen the run by hand.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -15,72 +13,43 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::staff::{Staff, PASSWORD};
-use common::stripe::{FakeStripe, SECRET_KEY, WEBHOOK_SECRET};
-use common::*;
+use crate::common::staff::{Staff, PASSWORD};
+use crate::common::stripe::{FakeStripe, SECRET_KEY, WEBHOOK_SECRET};
+use crate::common::*;
 use serde_json::{json, Value};
 use smileloop::jobs::{JobId, JobStore, Status, UnlockReason};
 
 /// One run of the kiosk binary and its three listeners.
-struct Life {
-    child: Child,
-    kiosk: String,
-    guest: String,
-    admin: String,
+struct Life(Kiosk);
+
+impl std::ops::Deref for Life {
+    type Target = Kiosk;
+    fn deref(&self) -> &Kiosk {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Life {
+    fn deref_mut(&mut self) -> &mut Kiosk {
+        &mut self.0
+    }
 }
 
 impl Drop for Life {
-    /// A failed test must not leave a kiosk holding its stderr open.
+    /// A failed test must not leave a kiosk running.
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = self.0.child.kill();
+        let _ = self.0.child.wait();
     }
 }
 
-struct Ports {
-    kiosk: u16,
-    guest: u16,
-    admin: u16,
-}
-
-impl Ports {
-    fn new() -> Self {
-        Self {
-            kiosk: free_port(),
-            guest: free_port(),
-            admin: free_port(),
-        }
-    }
-}
-
-fn live(data: &Path, ports: &Ports, env: &[(&str, &str)]) -> Life {
-    let child = kiosk_command(data, ports.kiosk, ports.guest)
-        .env("SMILELOOP_ADMIN_PORT", ports.admin.to_string())
-        .envs(env.iter().copied())
-        .spawn()
-        .expect("start smileloop");
-    let life = Life {
-        child,
-        kiosk: format!("http://127.0.0.1:{}", ports.kiosk),
-        guest: format!("http://127.0.0.1:{}", ports.guest),
-        admin: format!("http://127.0.0.1:{}", ports.admin),
-    };
-    wait_healthy(&life.kiosk);
-    // The admin listener starts after the kiosk's: wait for it too.
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", ports.admin)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "the admin listener never came up"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    life
+fn live(data: &Path, env: &[(&str, &str)]) -> Life {
+    Life(spawn_with(data, env))
 }
 
 fn set_password(data: &Path) {
     use std::io::Write;
-    let mut child = smileloop_command(data, free_port(), free_port())
+    let mut child = smileloop_command(data)
         .args(["admin", "set-password"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
@@ -353,7 +322,6 @@ fn kill_9_at_random_moments_loses_nothing() {
     let stripe = FakeStripe::start();
     let data = tempfile::tempdir().expect("tempdir");
     set_password(data.path());
-    let ports = Ports::new();
     let env = [
         ("SMILELOOP_EVENT_MODE", "paid"),
         ("SMILELOOP_STRIPE_SECRET_KEY", SECRET_KEY),
@@ -365,7 +333,7 @@ fn kill_9_at_random_moments_loses_nothing() {
     let photo = photo("grace_hopper.jpg");
     let mut kills_mid_render = 0;
     for round in 0..rounds {
-        let mut life = live(data.path(), &ports, &env);
+        let mut life = live(data.path(), &env);
         let staff = Staff::login(&life.admin, PASSWORD).expect("staff sign in");
         let killed = Arc::new(AtomicBool::new(false));
         let after = Duration::from_millis(rng.u64(100..2500));
@@ -412,7 +380,7 @@ fn kill_9_at_random_moments_loses_nothing() {
     }
 
     // A last life: every job reaches a final state, leftovers are gone.
-    let mut life = live(data.path(), &ports, &env);
+    let mut life = live(data.path(), &env);
     let start = Instant::now();
     loop {
         let pending = acked
@@ -472,9 +440,8 @@ fn kill_9_at_random_moments_loses_nothing() {
 #[test]
 fn sigterm_mid_render_requeues_and_the_next_life_finishes() {
     let data = tempfile::tempdir().expect("tempdir");
-    let ports = Ports::new();
     let env = [("SMILELOOP_EVENT_MODE", "free")];
-    let mut life = live(data.path(), &ports, &env);
+    let mut life = live(data.path(), &env);
     let (s, created) = upload(
         &life.kiosk,
         &photo("gramps_canon_man.jpg"),
@@ -506,7 +473,7 @@ fn sigterm_mid_render_requeues_and_the_next_life_finishes() {
         leftovers(data.path())
     );
 
-    let mut life = live(data.path(), &ports, &env);
+    let mut life = live(data.path(), &env);
     let job = wait_status(&life.kiosk, &id, "unlocked");
     assert_eq!(job["frames_done"], 100);
     let (s, video) = get(&format!(
@@ -523,33 +490,19 @@ fn sigterm_mid_render_requeues_and_the_next_life_finishes() {
 /// namespace that a sleeping holder keeps alive; the kiosk runs inside it
 /// (through `nsenter`) and the test sees it through `/proc/PID/root`.
 struct SmallDisk {
-    holder: Child,
+    ns: crate::common::ns::Namespace,
     mount_point: tempfile::TempDir,
 }
 
 impl SmallDisk {
     fn new(megabytes: u32) -> Self {
-        use std::io::BufRead;
         let mount_point = tempfile::tempdir().expect("tempdir");
-        let mut holder = Command::new("unshare")
-            .args(["--user", "--map-root-user", "--mount", "sh", "-c"])
-            .arg(format!(
-                "mount -t tmpfs -o size={megabytes}m smileloop-test \"$1\" && echo ready && exec sleep 3600"
-            ))
-            .arg("sh")
-            .arg(mount_point.path())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("unshare (util-linux)");
-        let mut line = String::new();
-        std::io::BufReader::new(holder.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("read");
-        assert_eq!(line.trim(), "ready", "a private tmpfs could not be mounted");
-        Self {
-            holder,
-            mount_point,
-        }
+        let ns = crate::common::ns::Namespace::new(
+            &["--mount"],
+            &format!("mount -t tmpfs -o size={megabytes}m smileloop-test \"$1\""),
+            &[mount_point.path().to_str().expect("utf-8 temp path")],
+        );
+        Self { ns, mount_point }
     }
 
     /// The data directory as the kiosk sees it.
@@ -560,27 +513,17 @@ impl SmallDisk {
     /// The same directory as this test process sees it.
     fn outside(&self) -> PathBuf {
         let rel = self.inside().strip_prefix("/").expect("absolute");
-        Path::new(&format!("/proc/{}/root", self.holder.id())).join(rel)
+        Path::new(&format!("/proc/{}/root", self.ns.pid())).join(rel)
     }
 
-    fn kiosk(&self, ports: &Ports) -> Life {
-        let mut cmd = Command::new("nsenter");
-        cmd.args(["--target", &self.holder.id().to_string()])
-            .args(["--user", "--mount", "--preserve-credentials", "--"])
-            .arg(env!("CARGO_BIN_EXE_smileloop"))
-            .arg("serve")
-            .stdout(std::process::Stdio::null());
-        with_test_env(&mut cmd, self.inside(), ports.kiosk, ports.guest);
-        cmd.env("SMILELOOP_ADMIN_PORT", ports.admin.to_string())
-            .env("SMILELOOP_EVENT_MODE", "free");
-        let life = Life {
-            child: cmd.spawn().expect("nsenter"),
-            kiosk: format!("http://127.0.0.1:{}", ports.kiosk),
-            guest: format!("http://127.0.0.1:{}", ports.guest),
-            admin: format!("http://127.0.0.1:{}", ports.admin),
-        };
-        wait_healthy(&life.kiosk);
-        life
+    fn kiosk(&self) -> Life {
+        let mut cmd = self.ns.command(env!("CARGO_BIN_EXE_smileloop"));
+        cmd.arg("serve").stdout(std::process::Stdio::null());
+        with_test_env(&mut cmd, self.inside());
+        cmd.env("SMILELOOP_EVENT_MODE", "free");
+        let mut life = Kiosk::spawn(cmd, &self.outside());
+        life.wait_up(&self.outside());
+        Life(life)
     }
 
     /// Another writer fills the disk until `left` bytes are free.
@@ -598,18 +541,10 @@ impl SmallDisk {
     }
 }
 
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = self.holder.kill();
-        let _ = self.holder.wait();
-    }
-}
-
 #[test]
 fn a_full_disk_refuses_uploads_fails_renders_cleanly_and_recovers() {
     let disk = SmallDisk::new(96);
-    let ports = Ports::new();
-    let mut life = disk.kiosk(&ports);
+    let mut life = disk.kiosk();
     let guest_photo = photo("grace_hopper.jpg");
 
     // A guest's finished video, before the disk fills.

@@ -2,12 +2,10 @@
 //! QR → guest page → Checkout Session → webhook or poll → download, with
 //! replays, bad signatures, mismatched amounts, restarts and deletion.
 
-mod common;
-
 use std::time::Duration;
 
-use common::stripe::{eventually, FakeStripe, SECRET_KEY, WEBHOOK_SECRET};
-use common::*;
+use crate::common::stripe::{eventually, FakeStripe, SECRET_KEY, WEBHOOK_SECRET};
+use crate::common::*;
 use serde_json::Value;
 use smileloop::config::{EventMode, Secret, Settings};
 
@@ -437,16 +435,23 @@ fn a_guest_deletes_photo_and_video_and_the_payment_stays_on_the_ledger() {
 
 #[test]
 fn a_phone_scans_pays_and_downloads_in_chromium() {
-    use common::browser::Browser;
+    use crate::common::browser::Browser;
     let stripe = FakeStripe::start();
     // The QR must point somewhere this test's browser can open: the guest
     // listener itself.
-    let guest_port = free_port();
-    let server = Server::start(|s| {
-        paid_settings(&stripe, 60_000)(s);
-        s.guest_port = guest_port;
-        s.public_base_url = format!("http://127.0.0.1:{guest_port}");
-    });
+    // Its URL must be known before it starts: a port free a moment ago,
+    // and another one should something else take it first.
+    let server = (0..5)
+        .find_map(|_| {
+            let guest_port = unused_port();
+            let dir = tempfile::tempdir().expect("tempdir");
+            let mut s = settings(dir.path());
+            paid_settings(&stripe, 60_000)(&mut s);
+            s.guest_port = guest_port;
+            s.public_base_url = format!("http://127.0.0.1:{guest_port}");
+            Server::try_start_with(dir, s).ok()
+        })
+        .expect("the kiosk starts on one of five free ports");
     let (id, token) = ready_job(&server);
     let url = scan_qr(&server, &id);
     assert_eq!(url, format!("{}/g/{token}", server.guest));
@@ -498,7 +503,7 @@ fn a_phone_scans_pays_and_downloads_in_chromium() {
 
 #[test]
 fn the_kiosk_screen_shows_the_qr_and_then_paid() {
-    use common::browser::Browser;
+    use crate::common::browser::Browser;
     let stripe = FakeStripe::start();
     let server = Server::start(paid_settings(&stripe, 60_000));
     let (id, _) = ready_job(&server);

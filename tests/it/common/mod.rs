@@ -3,8 +3,12 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod kiosk;
+pub mod ns;
 pub mod staff;
 pub mod stripe;
+
+pub use kiosk::Kiosk;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -45,7 +49,10 @@ pub fn photo(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-pub fn free_port() -> u16 {
+/// A loopback port nothing listened on a moment ago, for a test that needs
+/// a refused connection. Kiosks never get one of these: they bind port 0
+/// themselves, so no other process can take their port first.
+pub fn unused_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -55,11 +62,11 @@ pub fn free_port() -> u16 {
 pub fn settings(data_dir: &Path) -> Settings {
     Settings {
         address: [127, 0, 0, 1].into(),
-        port: free_port(),
+        port: 0,
         guest_address: [127, 0, 0, 1].into(),
-        guest_port: free_port(),
+        guest_port: 0,
         admin_address: [127, 0, 0, 1].into(),
-        admin_port: free_port(),
+        admin_port: 0,
         data_dir: data_dir.to_path_buf(),
         presets_dir: repo().join("presets"),
         ui_dir: repo().join("kiosk-ui"),
@@ -90,22 +97,27 @@ impl Server {
     }
 
     pub fn start_with(dir: tempfile::TempDir, settings: Settings) -> Self {
+        Self::try_start_with(dir, settings).unwrap_or_else(|e| panic!("kiosk starts: {e}"))
+    }
+
+    pub fn try_start_with(
+        dir: tempfile::TempDir,
+        settings: Settings,
+    ) -> Result<Self, app::StartError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .expect("runtime");
-        let running = runtime
-            .block_on(app::start(settings))
-            .expect("kiosk starts");
-        Self {
+        let running = runtime.block_on(app::start(settings))?;
+        Ok(Self {
             kiosk: format!("http://127.0.0.1:{}", running.kiosk_port),
             guest: format!("http://127.0.0.1:{}", running.guest_port),
             admin: format!("http://127.0.0.1:{}", running.admin_port),
             running: Some(running),
             runtime,
             dir,
-        }
+        })
     }
 
     pub fn shared(&self) -> &smileloop::app::Shared {
@@ -403,31 +415,30 @@ pub fn files_under(dir: &Path) -> Vec<String> {
     out
 }
 
-/// `smileloop serve` with the test defaults (loopback ports, this
-/// checkout's presets, page and models, no config file).
-pub fn kiosk_command(data: &Path, port: u16, guest_port: u16) -> std::process::Command {
-    let mut cmd = smileloop_command(data, port, guest_port);
-    cmd.arg("serve")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::inherit());
+/// `smileloop serve` with the test defaults (every listener on a port the
+/// system picks, this checkout's presets, page and models, no config file).
+/// Start it with [`kiosk::Kiosk::start`].
+pub fn kiosk_command(data: &Path) -> std::process::Command {
+    let mut cmd = smileloop_command(data);
+    cmd.arg("serve").stdout(std::process::Stdio::null());
     cmd
 }
 
 /// The binary with the test defaults' environment, no subcommand yet.
-pub fn smileloop_command(data: &Path, port: u16, guest_port: u16) -> std::process::Command {
+pub fn smileloop_command(data: &Path) -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_smileloop"));
-    with_test_env(&mut cmd, data, port, guest_port);
+    with_test_env(&mut cmd, data);
     cmd
 }
 
 /// The test defaults' environment on any command that runs the binary.
-pub fn with_test_env(cmd: &mut std::process::Command, data: &Path, port: u16, guest_port: u16) {
+pub fn with_test_env(cmd: &mut std::process::Command, data: &Path) {
     cmd.env("SMILELOOP_DATA_DIR", data)
-        .env("SMILELOOP_PORT", port.to_string())
+        .env("SMILELOOP_PORT", "0")
         .env("SMILELOOP_GUEST_ADDRESS", "127.0.0.1")
-        .env("SMILELOOP_GUEST_PORT", guest_port.to_string())
+        .env("SMILELOOP_GUEST_PORT", "0")
         .env("SMILELOOP_ADMIN_ADDRESS", "127.0.0.1")
-        .env("SMILELOOP_ADMIN_PORT", free_port().to_string())
+        .env("SMILELOOP_ADMIN_PORT", "0")
         .env("SMILELOOP_PRESETS_DIR", repo().join("presets"))
         .env("SMILELOOP_UI_DIR", repo().join("kiosk-ui"))
         .env("SMILELOOP_MODELS_DIR", repo().join("models"))
@@ -438,28 +449,9 @@ pub fn with_test_env(cmd: &mut std::process::Command, data: &Path, port: u16, gu
         .env("SMILELOOP_CONFIG", "/dev/null");
 }
 
-/// The binary with the test defaults, then `env` on top.
-pub fn spawn_with(
-    data: &Path,
-    port: u16,
-    guest_port: u16,
-    env: &[(&str, &str)],
-) -> std::process::Child {
-    kiosk_command(data, port, guest_port)
-        .envs(env.iter().copied())
-        .spawn()
-        .expect("start smileloop")
-}
-
-pub fn wait_healthy(kiosk: &str) {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(60) {
-        if let Ok(r) = agent().get(&format!("{kiosk}/api/health")).call() {
-            if r.status() == 200 {
-                return;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("kiosk did not come up");
+/// The binary with the test defaults, then `env` on top, up and healthy.
+pub fn spawn_with(data: &Path, env: &[(&str, &str)]) -> kiosk::Kiosk {
+    let mut cmd = kiosk_command(data);
+    cmd.envs(env.iter().copied());
+    kiosk::Kiosk::start(cmd, data)
 }

@@ -2,12 +2,10 @@
 //! with LiteRT running the original `.tflite` files, and every test photo
 //! yields its face where a person would put it.
 
-mod common;
-
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use smileloop::face::{self, detector_input, landmark_input, roi_for, FaceModels, LANDMARK_INPUT};
 
 fn models_dir() -> PathBuf {

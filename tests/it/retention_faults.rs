@@ -9,16 +9,11 @@
 //! `RETENTION_FAULT_ROUNDS` (default 25: 50 kills) and `FAULTS_SEED` lengthen or
 //! repeat the run by hand.
 
-mod common;
-
 use std::collections::BTreeMap;
-use std::io::BufRead;
 use std::path::Path;
-use std::process::{Child, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use smileloop::jobs::{job_dir, Job, JobId, JobStore, Status};
 
 const FAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
@@ -46,43 +41,34 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-fn sigterm(mut child: Child) {
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
-    assert!(child.wait().expect("exit").success(), "clean stop");
-}
-
 /// The kiosk on `data` with its wall clock at real time + `offset`.
-fn kiosk_at(data: &Path, offset: &str, env: &[(&str, &str)]) -> (std::process::Command, String) {
-    let (port, guest_port) = (free_port(), free_port());
-    let mut cmd = kiosk_command(data, port, guest_port);
-    cmd.envs(env.iter().copied())
-        .envs([
-            ("LD_PRELOAD", FAKETIME),
-            ("FAKETIME", offset),
-            ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
-        ])
-        .stderr(Stdio::null());
-    (cmd, format!("http://127.0.0.1:{port}"))
+fn kiosk_at(data: &Path, offset: &str, env: &[(&str, &str)]) -> std::process::Command {
+    let mut cmd = kiosk_command(data);
+    cmd.envs(env.iter().copied()).envs([
+        ("LD_PRELOAD", FAKETIME),
+        ("FAKETIME", offset),
+        ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
+    ]);
+    cmd
 }
 
 /// Finished jobs to expire: three unlocked (a free event), three waiting
 /// for payment (a paid one).
 fn seed(data: &Path) -> BTreeMap<JobId, Status> {
-    let stripe = common::stripe::FakeStripe::start();
+    let stripe = crate::common::stripe::FakeStripe::start();
     let photo = photo("grace_hopper.jpg");
     let lives: [(&[(&str, &str)], &str); 2] = [
         (&[("SMILELOOP_EVENT_MODE", "free")], "unlocked"),
         (
             &[
                 ("SMILELOOP_EVENT_MODE", "paid"),
-                ("SMILELOOP_STRIPE_SECRET_KEY", common::stripe::SECRET_KEY),
+                (
+                    "SMILELOOP_STRIPE_SECRET_KEY",
+                    crate::common::stripe::SECRET_KEY,
+                ),
                 (
                     "SMILELOOP_STRIPE_WEBHOOK_SECRET",
-                    common::stripe::WEBHOOK_SECRET,
+                    crate::common::stripe::WEBHOOK_SECRET,
                 ),
                 ("SMILELOOP_STRIPE_API_BASE", stripe.base.as_str()),
             ],
@@ -90,21 +76,19 @@ fn seed(data: &Path) -> BTreeMap<JobId, Status> {
         ),
     ];
     for (env, done) in lives {
-        let (mut cmd, kiosk) = kiosk_at(data, "+0", env);
-        let child = cmd.spawn().expect("start smileloop");
-        wait_healthy(&kiosk);
+        let life = Kiosk::start(kiosk_at(data, "+0", env), data);
         let ids: Vec<String> = ["soft_smile", "smile_wink", "gentle_laugh"]
             .iter()
             .map(|preset| {
-                let (s, v) = upload(&kiosk, &photo, "g.jpg", preset);
+                let (s, v) = upload(&life.kiosk, &photo, "g.jpg", preset);
                 assert_eq!(s, 201, "{v}");
                 v["job_id"].as_str().expect("id").to_string()
             })
             .collect();
         for id in &ids {
-            wait_status(&kiosk, id, done);
+            wait_status(&life.kiosk, id, done);
         }
-        sigterm(child);
+        life.terminate();
     }
     let store = JobStore::open(&data.join("db")).expect("store");
     store
@@ -118,37 +102,28 @@ fn seed(data: &Path) -> BTreeMap<JobId, Status> {
 /// Runs the kiosk at `offset` and kills it (SIGKILL) a moment after its
 /// `n`-th log line containing `needle`.
 fn kill_after(data: &Path, offset: &str, needle: &str, n: usize, rng: &mut fastrand::Rng) {
-    let (mut cmd, _) = kiosk_at(data, offset, &[("SMILELOOP_EVENT_MODE", "free")]);
-    let mut child = cmd
-        .env("SMILELOOP_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start smileloop");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
+    let mut cmd = kiosk_at(data, offset, &[("SMILELOOP_EVENT_MODE", "free")]);
+    cmd.env("SMILELOOP_LOG", "info");
+    let mut life = Kiosk::spawn(cmd, data);
+    // The sweep's summary line comes after its last job.
+    let seen = life.log.wait_for(n, Duration::from_secs(60), |line| {
+        line.contains(needle) && !line.contains("sweep")
     });
-    let start = Instant::now();
-    let mut seen = 0;
-    while seen < n {
-        let left = Duration::from_secs(60).saturating_sub(start.elapsed());
-        match rx.recv_timeout(left) {
-            // The sweep's summary line comes after its last job.
-            Ok(line) => seen += usize::from(line.contains(needle) && !line.contains("sweep")),
-            Err(_) => panic!("only {seen} of {n} {needle:?} lines before the deadline"),
-        }
+    if !seen {
+        let status = life.child.try_wait().ok().flatten();
+        life.child.kill().expect("kill -9");
+        panic!(
+            "fewer than {n} {needle:?} lines before the deadline (exit status: {status:?}); \
+             last log lines:\n{}",
+            life.log.tail(40)
+        );
     }
     std::thread::sleep(Duration::from_micros(rng.u64(..3000)));
-    child.kill().expect("kill -9");
-    assert!(!child.wait().expect("wait").success(), "killed, not exited");
-    drop(rx);
-    let _ = reader.join();
+    life.child.kill().expect("kill -9");
+    assert!(
+        !life.child.wait().expect("wait").success(),
+        "killed, not exited"
+    );
 }
 
 /// The store opens as it is; every job is whole, expired without files, or
@@ -206,11 +181,13 @@ fn check(
 /// A normal life at `offset` until every job reads `status` (or is gone),
 /// then a clean stop.
 fn finish(data: &Path, offset: &str, seeded: &BTreeMap<JobId, Status>, gone: bool) {
-    let (mut cmd, kiosk) = kiosk_at(data, offset, &[("SMILELOOP_EVENT_MODE", "free")]);
-    let child = cmd.spawn().expect("start smileloop");
-    wait_healthy(&kiosk);
+    let life = Kiosk::start(
+        kiosk_at(data, offset, &[("SMILELOOP_EVENT_MODE", "free")]),
+        data,
+    );
+    let kiosk = &life.kiosk;
     for id in seeded.keys() {
-        let done = common::stripe::eventually(Duration::from_secs(30), || {
+        let done = crate::common::stripe::eventually(Duration::from_secs(30), || {
             let (s, job) = get_json(&format!("{kiosk}/api/jobs/{id}"));
             if gone {
                 s == 404
@@ -218,9 +195,13 @@ fn finish(data: &Path, offset: &str, seeded: &BTreeMap<JobId, Status>, gone: boo
                 job["status"] == "expired"
             }
         });
-        assert!(done, "job {id} was never swept (gone: {gone})");
+        assert!(
+            done,
+            "job {id} was never swept (gone: {gone}); last log lines:\n{}",
+            life.log.tail(40)
+        );
     }
-    sigterm(child);
+    life.terminate();
 }
 
 #[test]

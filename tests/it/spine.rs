@@ -1,11 +1,9 @@
 //! End to end on the real server: upload → render → preview → download,
 //! bad input, and the guest listener's isolation.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use smileloop::animate::{output_size, SizeLimits};
 use smileloop::config::EventMode;
 use smileloop::jobs::{JobId, Status, UnlockReason};

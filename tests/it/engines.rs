@@ -2,13 +2,11 @@
 //! every later one, corrupt files refused, no hang without internet; and
 //! the warp network's conversion for the TensorRT plugin.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 fn sha256(path: &Path) -> String {
     use sha2::Digest;
@@ -126,7 +124,7 @@ fn bad_manifests_and_unreachable_servers_fail_fast_with_a_reason() {
 
     // Nothing listens on this port: the reachability check fails at once
     // with the advice to fetch on a provisioning machine.
-    let port = free_port();
+    let port = unused_port();
     std::fs::write(&manifest, "a.onnx record\n").expect("manifest");
     let out = fetch(
         dest.path(),

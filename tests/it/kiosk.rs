@@ -1,11 +1,9 @@
 //! The kiosk's camera, phone hand-off and live render, through the real
 //! server: the files camera serves a real portrait from ../shared/test-photos.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use smileloop::config::CameraKind;
 
 const PHOTO: &str = "grace_hopper.jpg";

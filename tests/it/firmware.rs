@@ -4,14 +4,12 @@
 //! in it runs; its default config is valid; the kiosk browser's policy
 //! names only policies this Chromium knows and allows the kiosk page alone.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 use std::process::Command;
 
-use common::repo;
+use crate::common::repo;
 
 struct Entry {
     mode: u32,

@@ -1,0 +1,25 @@
+//! The integration tests, one binary: a module per area, so the crate and
+//! its dependencies are linked once (see Cargo.toml: `autotests = false`).
+
+mod common;
+
+mod admin;
+mod clock;
+mod crash;
+mod encodings;
+mod engines;
+mod face;
+mod faults;
+mod firmware;
+mod hostile;
+mod kiosk;
+mod kiosk_ui;
+mod liveportrait;
+mod meshwarp;
+mod payments;
+mod retention_faults;
+mod selftest;
+mod spine;
+mod startup;
+mod systemd;
+mod worker_faults;

@@ -6,7 +6,8 @@ camera.py, live_portrait_wrapper.py, live_portrait_pipeline.py, crop.py and
 gradio_pipeline.py), not from the kiosk's Rust code, so the test suite can
 compare the two. Input keys: bins {pitch, yaw, roll: [66]}, pose [3],
 kp/exp [21][3], scale, t [3], source {...}, frame/first {scale, R, exp, t},
-x_d [21][3], delta [65], sliders {smile, wink, eyebrow, lip_open},
+x_d [21][3], delta [65], lips [21][3], roll, blink, sliders {smile, wink, blink,
+eyebrow, lip_open},
 crop {points [[x, y]], eyes [x, y], mouth [x, y]}.
 """
 import json
@@ -73,6 +74,21 @@ def sliders(v):
     e[17, 0] += 0.0003 * w
     e[17, 1] += 0.0003 * w
     e[3, 1] += -0.0003 * w
+    return e + lids(v.get("blink", 0.0)) + brow_lip(v)
+
+
+def lids(v):
+    # gradio_pipeline.py's blink: the lids of both eyes, nothing else.
+    e = np.zeros((21, 3))
+    e[11, 1] += 0.001 * v
+    e[13, 1] += -0.0003 * v
+    e[15, 1] += 0.001 * v
+    e[16, 1] += -0.0003 * v
+    return e
+
+
+def brow_lip(v):
+    e = np.zeros((21, 3))
     b = v["eyebrow"]
     if b > 0:
         e[1, 1] += 0.001 * b
@@ -82,6 +98,11 @@ def sliders(v):
     e[19, 2] += 0.0001 * a
     e[17, 1] += -0.0001 * a
     return e
+
+
+def rolled(pitch, yaw, roll, kp):
+    # camera.py: x = kp @ R, R = (Rz Ry Rx)^T in image axes (y down).
+    return (np.asarray(kp, np.float64) @ rotation(pitch, yaw, roll)).tolist()
 
 
 def crop(points, eyes, mouth, dsize=512, scale=2.3, vx=0.0, vy=-0.125):
@@ -124,7 +145,12 @@ def main():
                                src["exp"], src["scale"], src["t"]).tolist(),
         "relative": relative(src, q["frame"], q["first"]).tolist(),
         "stitched": stitched(q["x_d"], q["delta"]).tolist(),
+        # live_portrait_pipeline.py: x_d = stitching(x_s, x_d) + lip_delta
+        "stitched_lips": (stitched(q["x_d"], q["delta"]) + np.asarray(q["lips"])).tolist(),
+        "rolled": rolled(0.0, 0.0, q["roll"], q["kp"]),
         "sliders": sliders(q["sliders"]).tolist(),
+        "blink": sliders({"smile": 0.0, "wink": 0.0, "eyebrow": 0.0, "lip_open": 0.0,
+                          "blink": q["blink"]}).tolist(),
         "crop": crop(q["crop"]["points"], q["crop"]["eyes"], q["crop"]["mouth"]).reshape(6).tolist(),
     }
     print(json.dumps(out))

@@ -152,6 +152,7 @@ fn math_matches_independent_numpy_reference() {
         .map(|_| [400.0 + r.next() * 150.0, 500.0 + r.next() * 200.0])
         .collect();
     let (eyes, mouth) = ([410.0f32, 440.0], [440.0f32, 600.0]);
+    let lips = r.kp(0.01);
     let motion_json = |m: &Motion| {
         json!({"pitch": m.pitch, "yaw": m.yaw, "roll": m.roll, "t": m.t, "exp": m.exp,
                "scale": m.scale, "kp": m.kp})
@@ -161,7 +162,7 @@ fn math_matches_independent_numpy_reference() {
         "bins": {"pitch": bins[0], "yaw": bins[1], "roll": bins[2]},
         "pose": pose, "kp": kp_c, "exp": exp, "scale": scale, "t": t,
         "source": motion_json(&source), "frame": frame_json(&frame), "first": frame_json(&first),
-        "x_d": x_d, "delta": delta,
+        "x_d": x_d, "delta": delta, "lips": lips, "roll": 7.5, "blink": 8.0,
         "sliders": {"smile": 0.7, "wink": 10.0, "eyebrow": 6.0, "lip_open": 12.0},
         "crop": {"points": points, "eyes": eyes, "mouth": mouth},
     });
@@ -209,6 +210,45 @@ fn math_matches_independent_numpy_reference() {
         &numpy["stitched"],
         1e-6,
     );
+    // Upstream adds the lip-closing offset after stitching, which sees
+    // the driving keypoints without it.
+    let mut finished = [x_d];
+    kp::stitch_then_close_lips(&mut finished, Some(&lips), |d| {
+        assert_eq!(d, [x_d], "stitching's input has no lip offset");
+        kp::apply_stitching(&mut d[0], delta.as_slice().try_into().expect("65"));
+        Ok::<_, ()>(())
+    })
+    .expect("stitched");
+    assert_close(
+        "stitching, then the lip offset",
+        finished[0].as_flattened(),
+        &numpy["stitched_lips"],
+        1e-6,
+    );
+    // Our roll is upstream's: a preset's roll of 7.5° is its 7.5°.
+    let still = Motion {
+        pitch: 0.0,
+        yaw: 0.0,
+        roll: 0.0,
+        t: [0.0; 3],
+        exp: ZERO_KP,
+        scale: 1.0,
+        kp: kp_c,
+    };
+    let rolled = expression::drive(
+        &still,
+        &expression::delta(&Expression {
+            head_roll: 7.5,
+            ..Default::default()
+        }),
+    );
+    assert_close("roll", rolled.as_flattened(), &numpy["rolled"], 1e-6);
+    // A blink is upstream's blink slider: the lids alone.
+    let blink = expression::delta(&Expression {
+        blink: 8.0 / expression::WINK_FULL,
+        ..Default::default()
+    });
+    assert_close("blink", blink.exp.as_flattened(), &numpy["blink"], 1e-6);
     // Our preset values for the same slider settings.
     let d = expression::delta(&Expression {
         smile: 0.7 / expression::SMILE_FULL,

@@ -4,9 +4,12 @@
 //! photo so that the line from the eyes' midpoint to the mouth's points
 //! straight down, takes the landmarks' bounding square in that frame,
 //! grows it 2.3×, moves it up by 0.125 of its side and maps it onto a
-//! 512-pixel square. Only the landmarks' extremes matter, so we feed it
-//! the Face Mesh points that span what its 203-point set spans (brows,
-//! cheeks, jaw and chin), not the forehead the mesh also covers.
+//! 512-pixel square. Upstream builds that crop from InsightFace's
+//! 106-point landmarks (`src/utils/cropper.py`); we have MediaPipe's Face
+//! Mesh instead, which serves as well: only the landmarks' extremes
+//! matter, so we feed it the mesh points that span what the 106-point set
+//! spans (brows, cheeks, jaw and chin), not the forehead the mesh also
+//! covers.
 
 use crate::animate::warp::Affine;
 use crate::face::{mesh, Face};

@@ -23,15 +23,16 @@ pub const LAUGH_LIP_OPEN: f32 = 20.0;
 /// `breath` scales the face by up to 1 %.
 pub const BREATH_SCALE: f32 = 0.01;
 
-/// Our head angles are named for the viewer (positive pitch lifts the
-/// chin, positive yaw turns to the subject's left, positive roll is
-/// clockwise on screen); LivePortrait's axes may point the other way.
-/// These signs are the one place to flip if a check with the real weights
-/// on a provisioning machine shows a head turning the wrong way: the
-/// contract models used here cannot tell.
+/// Our head angles are named for the viewer: positive pitch lifts the
+/// chin, positive yaw turns to the subject's left, positive roll turns the
+/// head clockwise on screen. LivePortrait's pitch and yaw point the other
+/// way; its roll is ours: its rotation is `Rz·Ry·Rx` in image axes with y
+/// pointing down (`src/utils/camera.py`), so a positive roll turns the
+/// picture clockwise. Read against upstream's code; the contract models
+/// used here cannot show a head turning.
 pub const PITCH_SIGN: f32 = -1.0;
 pub const YAW_SIGN: f32 = -1.0;
-pub const ROLL_SIGN: f32 = -1.0;
+pub const ROLL_SIGN: f32 = 1.0;
 
 /// Offsets for one instant.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,18 +66,21 @@ fn smile(e: &mut Kp, v: f32) {
     add(e, 7, Y, -0.0035 * v);
 }
 
-/// The editor's `wink` slider closes the eye of keypoints 11 and 13. The
-/// other eye (15 and 16, paired in its blink and gaze sliders) is closed
-/// by the mirror image: x offsets negated, 3 swapped for 7 (its smile
-/// moves 3 and 7 alike). [derived]
-fn wink(e: &mut Kp, v: f32, mirrored: bool) {
-    let (lid, under, cheek, side) = if mirrored {
-        (15, 16, 7, -1.0)
-    } else {
-        (11, 13, 3, 1.0)
-    };
+/// The lids of one eye: keypoints 11 and 13 (the subject's right eye),
+/// or 15 and 16 (the left, `mirrored`). The editor's blink moves these
+/// alone, on both eyes (`src/gradio_pipeline.py`).
+fn lids(e: &mut Kp, v: f32, mirrored: bool) {
+    let (lid, under) = if mirrored { (15, 16) } else { (11, 13) };
     add(e, lid, Y, 0.001 * v);
     add(e, under, Y, -0.0003 * v);
+}
+
+/// What the editor's `wink` slider adds to the lids of keypoints 11 and
+/// 13: the mouth pulled up to that side and the cheek raised. The other
+/// eye's wink is the mirror image: x offsets negated, 3 swapped for 7 (its
+/// smile moves 3 and 7 alike). [derived]
+fn wink_pull(e: &mut Kp, v: f32, mirrored: bool) {
+    let (cheek, side) = if mirrored { (7, -1.0) } else { (3, 1.0) };
     add(e, 17, X, side * 0.0003 * v);
     add(e, 17, Y, 0.0003 * v);
     add(e, cheek, Y, -0.0003 * v);
@@ -96,7 +100,8 @@ fn lip_open(e: &mut Kp, v: f32) {
 }
 
 /// Which of LivePortrait's eyes (keypoint 11's or 15's) is the subject's
-/// left. Same caveat as the head signs: to be confirmed on real weights.
+/// left: 15's (kp11 and kp13 are the right eye, as the decoded real-weight
+/// wink templates show).
 pub const LEFT_EYE_IS_KP11: bool = false;
 
 pub fn delta(x: &Expression) -> Delta {
@@ -106,12 +111,15 @@ pub fn delta(x: &Expression) -> Delta {
         &mut exp,
         x.mouth_open * LIP_OPEN_FULL + x.laugh * LAUGH_LIP_OPEN,
     );
-    // A blink is both eyes winking; a wink and a blink do not add up past
-    // a closed eye.
-    let left = x.wink_left.max(x.blink).min(1.0) * WINK_FULL;
-    let right = x.wink_right.max(x.blink).min(1.0) * WINK_FULL;
-    wink(&mut exp, left, !LEFT_EYE_IS_KP11);
-    wink(&mut exp, right, LEFT_EYE_IS_KP11);
+    // A blink closes both lids and nothing else; a wink closes one and
+    // pulls the mouth and cheek. Lids do not close past closed.
+    for (wink, mirrored) in [
+        (x.wink_left, !LEFT_EYE_IS_KP11),
+        (x.wink_right, LEFT_EYE_IS_KP11),
+    ] {
+        lids(&mut exp, wink.max(x.blink).min(1.0) * WINK_FULL, mirrored);
+        wink_pull(&mut exp, wink.min(1.0) * WINK_FULL, mirrored);
+    }
     brow(&mut exp, x.brow_raise * BROW_FULL);
     Delta {
         exp,
@@ -190,6 +198,61 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(lids(&both), (0.02, 0.02));
+    }
+
+    #[test]
+    fn a_blink_moves_the_lids_alone() {
+        let blink = delta(&Expression {
+            blink: 1.0,
+            ..Default::default()
+        });
+        for (kp, row) in blink.exp.iter().enumerate() {
+            let lid = [11, 13, 15, 16].contains(&kp);
+            assert_eq!(row[1] != 0.0, lid, "kp{kp}: {row:?}");
+            assert_eq!((row[0], row[2]), (0.0, 0.0), "kp{kp}");
+        }
+        // A wink on top of a blink adds its pull, not a second lid.
+        let both = delta(&Expression {
+            blink: 1.0,
+            wink_right: 1.0,
+            ..Default::default()
+        });
+        assert_eq!(both.exp[11][1], blink.exp[11][1]);
+        assert!(both.exp[17][1] > 0.0 && both.exp[3][1] < 0.0);
+    }
+
+    /// A positive roll turns the face clockwise on screen (y points down):
+    /// a keypoint right of the centre moves down, one above it moves right.
+    #[test]
+    fn a_positive_roll_turns_the_face_clockwise_on_screen() {
+        let mut source = Motion {
+            pitch: 0.0,
+            yaw: 0.0,
+            roll: 0.0,
+            t: [0.0; 3],
+            exp: ZERO_KP,
+            scale: 1.0,
+            kp: ZERO_KP,
+        };
+        source.kp[0] = [0.1, 0.0, 0.0];
+        source.kp[1] = [0.0, -0.1, 0.0];
+        let driven = drive(
+            &source,
+            &delta(&Expression {
+                head_roll: 10.0,
+                ..Default::default()
+            }),
+        );
+        assert!(
+            driven[0][1] > 0.01,
+            "right of centre moves down: {:?}",
+            driven[0]
+        );
+        assert!(
+            driven[1][0] > 0.01,
+            "above centre moves right: {:?}",
+            driven[1]
+        );
     }
 
     #[test]

@@ -145,6 +145,28 @@ pub fn apply_stitching(driving: &mut Kp, delta: &[f32; STITCH_OUT]) {
     }
 }
 
+/// The last step of every driving frame, in upstream's order
+/// (`x_d = stitching(x_s, x_d) + lip_delta`, `live_portrait_pipeline.py`):
+/// `stitch` sees the driving keypoints without the lip-closing offset,
+/// which is added to its result.
+pub fn stitch_then_close_lips<E>(
+    driving: &mut [Kp],
+    lips: Option<&Kp>,
+    stitch: impl FnOnce(&mut [Kp]) -> Result<(), E>,
+) -> Result<(), E> {
+    stitch(driving)?;
+    if let Some(lips) = lips {
+        for d in driving.iter_mut() {
+            for (p, l) in d.iter_mut().zip(lips) {
+                for a in 0..3 {
+                    p[a] += l[a];
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 pub fn flatten(kp: &Kp) -> [f32; NUM_KP * 3] {
     let mut out = [0.0; NUM_KP * 3];
     for (o, v) in out.iter_mut().zip(kp.iter().flatten()) {
@@ -242,6 +264,31 @@ mod tests {
         apply_stitching(&mut kp, &delta);
         assert_eq!(kp[0], [0.25, -0.125, 0.0]);
         assert_eq!(kp[1], [0.75, -0.125, 0.0]);
+    }
+
+    #[test]
+    fn stitching_sees_the_driving_keypoints_without_the_lip_offset() {
+        let mut driving = [ZERO_KP, ZERO_KP];
+        driving[1][19] = [0.0, 0.5, 0.0];
+        let before = driving;
+        let mut lips = ZERO_KP;
+        lips[19] = [0.0, -0.01, 0.002];
+        let mut seen = Vec::new();
+        stitch_then_close_lips(&mut driving, Some(&lips), |d| {
+            seen.extend_from_slice(d);
+            // A stitching that depends on its input, as the network does.
+            for k in d.iter_mut() {
+                k[19][1] *= 2.0;
+            }
+            Ok::<_, ()>(())
+        })
+        .expect("stitched");
+        assert_eq!(seen, before, "stitching's input has no lip offset");
+        assert_eq!(driving[1][19], [0.0, 0.99, 0.002]);
+        assert_eq!(driving[0][19], [0.0, -0.01, 0.002]);
+        let mut unchanged = before;
+        stitch_then_close_lips(&mut unchanged, None, |_| Ok::<_, ()>(())).expect("ok");
+        assert_eq!(unchanged, before);
     }
 
     #[test]

@@ -421,9 +421,10 @@ pub struct PortraitAnimation {
 }
 
 impl PortraitAnimation {
-    /// Driving keypoints for frame `index`, before stitching.
+    /// Driving keypoints for frame `index`, before stitching (and before
+    /// the lip-closing offset, which goes on after it).
     pub fn driving(&self, index: u32) -> Kp {
-        let mut x_d = match self.preset.template() {
+        match self.preset.template() {
             Some(t) => {
                 let at = t.at_time(self.preset.curve_time(index));
                 kp::relative(&self.motion, at, &t.frames[0])
@@ -432,21 +433,15 @@ impl PortraitAnimation {
                 let delta = expression::delta(&self.preset.at_frame(index));
                 expression::drive(&self.motion, &delta)
             }
-        };
-        if let Some(lips) = &self.lips {
-            for (p, d) in x_d.iter_mut().zip(lips) {
-                for a in 0..3 {
-                    p[a] += d[a];
-                }
-            }
         }
-        x_d
     }
 
     fn refill(&mut self) -> Result<(), LivePortraitError> {
         let end = (self.next + BATCH as u32).min(self.preset.frame_count());
         let mut driving: Vec<Kp> = (self.next..end).map(|i| self.driving(i)).collect();
-        self.nets.stitch(&self.x_s, &mut driving)?;
+        kp::stitch_then_close_lips(&mut driving, self.lips.as_ref(), |d| {
+            self.nets.stitch(&self.x_s, d)
+        })?;
         let faces = self.nets.render(&self.f_s, &self.x_s, &driving)?;
         self.ready.extend(faces);
         Ok(())

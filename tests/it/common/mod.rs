@@ -8,6 +8,7 @@ pub mod ns;
 pub mod staff;
 pub mod stripe;
 
+#[allow(unused_imports)] // the benches use the rest of this module
 pub use kiosk::Kiosk;
 
 use std::net::TcpListener;

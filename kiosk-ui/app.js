@@ -404,7 +404,8 @@
     } else if (job.payments_configured && job.payments_offline) {
       $("unlock-text").textContent = t("payments_offline");
     } else if (job.payments_configured) {
-      const price = (job.price_cents / 100).toLocaleString(lang, { style: "currency", currency: job.currency.toUpperCase() });
+      // Minor units: ¥800 is 800, $7.99 is 799.
+      const price = (job.price_cents / 10 ** (job.price_decimals ?? 2)).toLocaleString(lang, { style: "currency", currency: job.currency.toUpperCase() });
       $("unlock-text").textContent = t("pay_text", { price });
     } else {
       $("unlock-text").textContent = t("payments_missing");

@@ -4,7 +4,7 @@
 //!
 //! One module per domain: `capture` (photos in), `motion` (presets),
 //! `animate` (backends), `encode` (GStreamer), `render` (one job's outputs),
-//! `jobs` (store, worker, retention), `payments`, `metrics` (for a fleet), `selftest` (is the box ready?), `admin` (staff sign-in,
+//! `jobs` (store, worker, retention), `payments`, `money` (amounts in minor units), `metrics` (for a fleet), `selftest` (is the box ready?), `admin` (staff sign-in,
 //! audit, export), `web` (the listeners), `config`, and
 //! `app`, the boot sequence that ties them together.
 
@@ -17,6 +17,7 @@ pub mod encode;
 pub mod face;
 pub mod jobs;
 pub mod metrics;
+pub mod money;
 pub mod motion;
 pub mod payments;
 pub mod render;

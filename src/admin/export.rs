@@ -29,13 +29,8 @@ pub fn utc(ms: i64) -> String {
 }
 
 /// An amount in minor units as a decimal ("7.99", "800" for JPY).
-pub fn amount(cents: i64, currency: &str) -> String {
-    if currency.eq_ignore_ascii_case("jpy") {
-        return cents.to_string();
-    }
-    let sign = if cents < 0 { "-" } else { "" };
-    let c = cents.unsigned_abs();
-    format!("{sign}{}.{:02}", c / 100, c % 100)
+pub fn amount(minor: i64, currency: &str) -> String {
+    crate::money::format_minor(minor, currency)
 }
 
 /// Jobs created in `[from_ms, to_ms)` and ledger payments recorded in it.

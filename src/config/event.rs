@@ -13,9 +13,11 @@ use serde::{Deserialize, Serialize};
 use super::{err, ConfigError, EventMode};
 
 /// Currencies Stripe Checkout accepts that a venue is likely to use.
-pub const CURRENCIES: [&str; 16] = [
+/// Amounts are in each one's minor units (`money::decimals`: none for
+/// JPY, KRW and CLP).
+pub const CURRENCIES: [&str; 18] = [
     "usd", "eur", "gbp", "chf", "cad", "aud", "nzd", "sek", "nok", "dkk", "pln", "czk", "jpy",
-    "mxn", "brl", "sgd",
+    "krw", "clp", "mxn", "brl", "sgd",
 ];
 
 /// Languages the kiosk and the presets' labels speak.
@@ -220,6 +222,19 @@ mod tests {
 
     pub(crate) fn sample() -> EventSettings {
         crate::config::Settings::default().event()
+    }
+
+    #[test]
+    fn zero_decimal_currencies_are_offered_and_three_decimal_ones_refused() {
+        for c in ["jpy", "krw", "clp"] {
+            assert!(CURRENCIES.contains(&c), "{c}");
+            assert_eq!(crate::money::decimals(c), 0, "{c}");
+        }
+        for c in crate::money::THREE_DECIMAL {
+            let mut s = sample();
+            s.currency = c.into();
+            assert!(s.validate().is_err(), "{c} is refused");
+        }
     }
 
     #[test]

@@ -75,14 +75,8 @@ fn load(app: &Shared, token: Result<GuestToken, MalformedId>) -> Result<Job, Box
     }
 }
 
-pub fn price_text(cents: u32, currency: &str) -> String {
-    let zero_decimal = matches!(currency, "jpy");
-    let amount = if zero_decimal {
-        cents.to_string()
-    } else {
-        format!("{}.{:02}", cents / 100, cents % 100)
-    };
-    format!("{amount} {}", currency.to_uppercase())
+pub fn price_text(minor: u32, currency: &str) -> String {
+    crate::money::price_text(minor, currency)
 }
 
 const SAVE_HINT: &str = "<p class=\"quiet\">iPhone: tap Download, then the share button and \

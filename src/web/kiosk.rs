@@ -210,6 +210,9 @@ pub struct JobView {
     /// Absent in free event mode.
     price_cents: Option<u32>,
     currency: Option<String>,
+    /// Digits after the decimal point in `currency` (0 for JPY): the
+    /// price is `price_cents / 10^price_decimals`.
+    price_decimals: Option<u32>,
     /// Why the download is open: `paid`, `event`, `staff_cash`, `staff_comp`.
     unlock: Option<UnlockReason>,
     /// Whether the guest can pay on the phone (else: ask staff).
@@ -247,6 +250,10 @@ fn get_job(
         download_url: (job.status == Status::Unlocked).then(|| format!("{base}/d/{}", job.token)),
         price_cents: job.price.as_ref().map(|p| p.cents),
         currency: job.price.as_ref().map(|p| p.currency.clone()),
+        price_decimals: job
+            .price
+            .as_ref()
+            .map(|p| crate::money::decimals(&p.currency)),
         unlock: job.unlock,
         payments_configured: app.payments_configured(),
         payments_offline: app.payments_offline(),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::common::stripe::{eventually, FakeStripe, SECRET_KEY, WEBHOOK_SECRET};
 use crate::common::*;
-use serde_json::Value;
+use serde_json::{json, Value};
 use smileloop::config::{EventMode, Secret, Settings};
 
 fn paid_settings(stripe: &FakeStripe, poll_ms: u32) -> impl FnOnce(&mut Settings) + '_ {
@@ -546,4 +546,47 @@ fn the_kiosk_screen_shows_the_qr_and_then_paid() {
         "!document.querySelector('#paid-text').hidden",
         Duration::from_secs(10),
     );
+}
+
+#[test]
+fn a_yen_event_shows_yen_on_every_surface() {
+    use crate::common::browser::Browser;
+    let stripe = FakeStripe::start();
+    let server = Server::start(|s| {
+        paid_settings(&stripe, 60_000)(s);
+        s.currency = "jpy".into();
+        s.price_cents = 800;
+    });
+    let (id, token) = ready_job(&server);
+    let (_, job) = get_json(&format!("{}/api/jobs/{id}", server.kiosk));
+    assert_eq!(
+        (
+            &job["price_cents"],
+            &job["currency"],
+            &job["price_decimals"]
+        ),
+        (&json!(800), &json!("jpy"), &json!(0)),
+        "{job}"
+    );
+    let (s, page) = get(&format!("{}/g/{token}", server.guest));
+    assert_eq!(s, 200);
+    let page = String::from_utf8_lossy(&page);
+    assert!(page.contains("800 JPY"), "the guest page's price");
+    assert!(!page.contains("8.00"), "no cents in yen");
+    let (s, _, _) = post_pay(&server, &token);
+    assert_eq!(s, 303);
+    let creates = stripe.creates();
+    let f = |k: &str| creates[0].form.get(k).map(String::as_str);
+    assert_eq!(f("line_items[0][price_data][unit_amount]"), Some("800"));
+    assert_eq!(f("line_items[0][price_data][currency]"), Some("jpy"));
+
+    // The kiosk screen: ¥800, not ¥8 (it divided every price by 100).
+    let mut kiosk = Browser::screen(1280, 800);
+    kiosk.goto(&format!("{}/#job={id}", server.kiosk));
+    let shown = "document.querySelector('#unlock-text').textContent";
+    kiosk.wait_for(
+        &format!("{shown}.includes('¥800')"),
+        Duration::from_secs(30),
+    );
+    kiosk.screenshot("kiosk-yen-price");
 }

@@ -47,35 +47,9 @@ fn bad(key: &str, message: impl Into<String>) -> ConfigError {
     crate::config::err(key, message)
 }
 
-/// "7.99" → 799 (no decimals for JPY). Refuses negatives and fractions of
-/// a cent.
+/// "7.99" → 799 ("800" → 800 for zero-decimal currencies such as JPY).
 pub fn parse_price(s: &str, currency: &str) -> Result<u32, ConfigError> {
-    let s = s.trim().trim_start_matches(['$', '€', '£']);
-    if s.starts_with('-') {
-        return Err(bad("price", "cannot be negative"));
-    }
-    let decimals = if currency == "jpy" { 0 } else { 2 };
-    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
-    let digits = |t: &str| !t.is_empty() && t.len() <= 6 && t.bytes().all(|b| b.is_ascii_digit());
-    if !digits(whole) || (!frac.is_empty() && !digits(frac)) || frac.len() > decimals {
-        return Err(bad(
-            "price",
-            format!(
-                "`{}` is not a price like 7.99",
-                s.chars().take(12).collect::<String>()
-            ),
-        ));
-    }
-    let whole: u32 = whole.parse().map_err(|_| bad("price", "too large"))?;
-    let mut frac_v: u32 = if frac.is_empty() {
-        0
-    } else {
-        frac.parse().map_err(|_| bad("price", "bad cents"))?
-    };
-    if decimals == 2 && frac.len() == 1 {
-        frac_v *= 10;
-    }
-    Ok(whole * 10u32.pow(decimals as u32) + frac_v)
+    crate::money::parse_price(s, currency).map_err(|e| bad("price", e.to_string()))
 }
 
 fn number(key: &str, s: &str) -> Result<u32, ConfigError> {

@@ -113,7 +113,7 @@ fn main() {
         photo.height(),
         smileloop::animate::SizeLimits::default(),
     );
-    let background = smileloop::animate::warp::Scaler::default().scale(&photo, w, h);
+    let background = smileloop::geometry::Scaler::default().scale(&photo, w, h);
     let mask = paste::mask().expect("mask");
     let (sx, sy) = (
         photo.width() as f32 / w as f32,

@@ -15,6 +15,7 @@ pub mod capture;
 pub mod config;
 pub mod encode;
 pub mod face;
+pub mod geometry;
 pub mod jobs;
 pub mod metrics;
 pub mod money;
@@ -23,4 +24,8 @@ pub mod payments;
 pub mod render;
 pub mod selftest;
 pub mod service;
+pub mod state;
 pub mod web;
+
+#[cfg(test)]
+mod layers;

@@ -477,7 +477,7 @@ fn sheet(
         }
         rows.push(row);
     }
-    let mut scaler = animate::warp::Scaler::default();
+    let mut scaler = smileloop::geometry::Scaler::default();
     let cells: Vec<Vec<image::RgbImage>> = rows
         .iter()
         .map(|row| {

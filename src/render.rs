@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use image::RgbImage;
 
-use crate::animate::warp::Scaler;
 use crate::animate::{output_size, AnimateError, Animator, FramePlan, SizeLimits};
 use crate::encode::{EncodeError, H264Encoder, Quality, VideoWriter, Watermark};
+use crate::geometry::Scaler;
 use crate::motion::Preset;
 
 /// Long side of the watermarked preview.

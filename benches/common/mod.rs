@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use image::RgbImage;
-use smileloop::animate::warp::Scaler;
+use smileloop::geometry::Scaler;
 
 /// `photo` scaled to cover `w` × `h` and centre-cropped: the portrait crop
 /// the kiosk's camera still gets.

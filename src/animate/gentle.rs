@@ -5,8 +5,8 @@
 
 use image::RgbImage;
 
-use super::warp::{warp_affine, Affine, Scaler};
 use super::{output_size, AnimateError, Animation, Animator, FramePlan, SizeLimits};
+use crate::geometry::{warp_affine, Affine, Scaler};
 use crate::motion::{Expression, Preset};
 
 /// Extra zoom at full expression intensity.

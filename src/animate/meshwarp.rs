@@ -8,9 +8,9 @@ use std::sync::Arc;
 use image::RgbImage;
 
 use super::rig::{Field, Rig};
-use super::warp::{sample_bilinear, Lanes, Scaler};
 use super::{output_size, AnimateError, Animation, Animator, FramePlan, SizeLimits};
 use crate::face::{check, Face, FaceModels};
+use crate::geometry::{sample_bilinear, Lanes, Scaler};
 use crate::motion::{Expression, Preset};
 
 pub struct MeshWarp {

@@ -13,7 +13,6 @@ pub mod gentle;
 pub mod liveportrait;
 pub mod meshwarp;
 pub mod rig;
-pub mod warp;
 
 pub use gentle::Gentle;
 pub use liveportrait::LivePortrait;

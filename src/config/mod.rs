@@ -86,6 +86,38 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// Which execution provider to use (`liveportrait_provider`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    /// TensorRT, else CUDA, else CPU: the first that loads.
+    Auto,
+    Tensorrt,
+    Cuda,
+    Cpu,
+}
+
+impl Provider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Auto => "auto",
+            Provider::Tensorrt => "tensorrt",
+            Provider::Cuda => "cuda",
+            Provider::Cpu => "cpu",
+        }
+    }
+
+    /// The providers to try, in order.
+    pub fn chain(self) -> &'static [Provider] {
+        match self {
+            Provider::Auto => &[Provider::Tensorrt, Provider::Cuda, Provider::Cpu],
+            Provider::Tensorrt => &[Provider::Tensorrt],
+            Provider::Cuda => &[Provider::Cuda],
+            Provider::Cpu => &[Provider::Cpu],
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
@@ -122,7 +154,7 @@ pub struct Settings {
     /// Where `engines/fetch` put LivePortrait's ONNX files.
     pub liveportrait_dir: PathBuf,
     /// `auto` (TensorRT, else CUDA, else CPU), `tensorrt`, `cuda` or `cpu`.
-    pub liveportrait_provider: crate::animate::liveportrait::engine::Provider,
+    pub liveportrait_provider: Provider,
     pub encoder: EncoderPref,
     pub camera: CameraKind,
     /// e.g. `/dev/video0`; unset picks the first capture device.
@@ -179,7 +211,7 @@ impl Default for Settings {
             max_upload_mb: 20,
             animator: AnimatorKind::Meshwarp,
             liveportrait_dir: PathBuf::from("models/liveportrait"),
-            liveportrait_provider: crate::animate::liveportrait::engine::Provider::Auto,
+            liveportrait_provider: Provider::Auto,
             encoder: EncoderPref::Auto,
             camera: CameraKind::Auto,
             camera_device: None,

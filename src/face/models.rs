@@ -11,7 +11,7 @@ use ort::value::Tensor;
 use super::detect::{self, Detection};
 use super::roi::{apply, Letterbox, Roi};
 use super::{Face, FaceError};
-use crate::animate::warp::{warp_affine, Scaler};
+use crate::geometry::{warp_affine, Scaler};
 
 pub const DETECTOR_FILE: &str = "face_detection_short_range.onnx";
 pub const LANDMARK_FILE: &str = "face_landmark.onnx";

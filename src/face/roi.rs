@@ -1,7 +1,7 @@
 //! Where the models look: the detector's letterbox and the landmark
 //! model's rotated square crop, with the maps back to photo pixels.
 
-use crate::animate::warp::Affine;
+use crate::geometry::Affine;
 
 /// Letterbox that fits a `w` × `h` photo into a square of `side` pixels.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 
 use super::{Check, Level};
 use crate::admin::stats;
-use crate::app::Shared;
 use crate::config::{CameraKind, EventMode};
 use crate::encode::{Quality, VideoWriter};
 use crate::payments::PaymentError;
 use crate::render::{self, OutputPaths};
+use crate::state::Shared;
 
 const MB: f64 = 1024.0 * 1024.0;
 const GB: f64 = 1024.0 * MB;

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::app::Shared;
+use crate::state::Shared;
 
 pub use checks::{clock_verdict, disk_verdict};
 

@@ -13,9 +13,9 @@ use serde::Serialize;
 
 use super::error::ApiError;
 use crate::animate::AnimateError;
-use crate::app::Shared;
 use crate::capture::CameraStatus;
 use crate::jobs::{JobId, MalformedId, Status};
+use crate::state::Shared;
 
 /// A render stream with no new frame for this long is over.
 const RENDER_STREAM_IDLE: Duration = Duration::from_secs(30);

@@ -12,9 +12,9 @@ use rocket::{get, routes, Route, State};
 use super::error::ApiError;
 use super::kiosk::open_output;
 use super::ranged::RangedFile;
-use crate::app::Shared;
 use crate::jobs::retention::InUseGuard;
 use crate::jobs::{GuestToken, MalformedId, Status};
+use crate::state::Shared;
 
 pub fn routes() -> Vec<Route> {
     routes![

@@ -13,9 +13,9 @@ use rocket::response::content::RawHtml;
 use rocket::response::Redirect;
 use rocket::{get, post, State};
 
-use crate::app::Shared;
 use crate::jobs::{retention, Checkout, GuestToken, Job, MalformedId, Status};
 use crate::payments::{self, NewSession, PaymentError};
+use crate::state::Shared;
 
 pub(super) type Page = (HttpStatus, RawHtml<String>);
 

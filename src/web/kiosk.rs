@@ -14,11 +14,11 @@ use tokio::io::AsyncReadExt;
 use super::error::ApiError;
 use super::ranged::RangedFile;
 use crate::animate::AnimateError;
-use crate::app::Shared;
 use crate::capture::photo;
 use crate::config::EventMode;
 use crate::jobs::retention::InUseGuard;
 use crate::jobs::{job_dir, now_ms, Job, JobId, MalformedId, Price, Status, UnlockReason};
+use crate::state::Shared;
 
 pub fn routes() -> Vec<Route> {
     routes![create_job, get_job, preview, poster, qr_svg, qr_png, presets, sample, health]

@@ -28,7 +28,7 @@ use rocket::figment::value::magic::RelativePathBuf;
 use rocket::fs::FileServer;
 use rocket::{catchers, Build, Rocket};
 
-use crate::app::Shared;
+use crate::state::Shared;
 
 pub(crate) fn config(shared: &Shared, address: IpAddr, port: u16) -> Config {
     let max = ByteUnit::from(shared.settings.max_upload_bytes());
@@ -66,7 +66,7 @@ pub fn kiosk(shared: Arc<Shared>) -> Rocket<Build> {
         .manage(shared)
 }
 
-pub fn admin(shared: Arc<Shared>) -> Result<Rocket<Build>, crate::app::StartError> {
+pub fn admin(shared: Arc<Shared>) -> Result<Rocket<Build>, crate::state::StartError> {
     admin::rocket(shared)
 }
 

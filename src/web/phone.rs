@@ -18,9 +18,9 @@ use serde::Serialize;
 use super::error::ApiError;
 use super::guest_pages::{message, page, Page};
 use super::kiosk::{checked_photo, form_error, read_upload};
-use crate::app::Shared;
 use crate::capture::handoff::{valid_code, HandoffState};
 use crate::capture::photo;
+use crate::state::Shared;
 
 /// Kiosk-listener routes.
 pub fn kiosk_routes() -> Vec<Route> {

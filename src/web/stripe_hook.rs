@@ -14,10 +14,10 @@ use rocket::{post, State};
 use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
-use crate::app::Shared;
 use crate::jobs::{now_ms, JobId};
 use crate::payments::signature::{self, SignatureError};
 use crate::payments::{self, Outcome as PayOutcome, SessionFacts};
+use crate::state::Shared;
 
 /// Stripe's events are a few KiB; anything near this is not from Stripe.
 const MAX_EVENT_KIB: u32 = 256;

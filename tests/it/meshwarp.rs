@@ -238,13 +238,13 @@ fn rendered_loop_is_seamless_and_moves_only_the_face() {
 
 #[test]
 fn the_renderer_samples_exactly_where_the_field_says() {
-    use smileloop::animate::warp::sample_bilinear;
+    use smileloop::geometry::sample_bilinear;
     let all = presets();
     let m = models();
     let img =
         smileloop::capture::photo::decode(&photo("kphotoalbum_jesper_2.jpg")).expect("decodes");
     let (rig, _, (w, h)) = rig_for(&m, &img, SizeLimits::default()).expect("rig");
-    let src = smileloop::animate::warp::Scaler::default().scale(&img, w, h);
+    let src = smileloop::geometry::Scaler::default().scale(&img, w, h);
     let wink = preset(&all, "smile_wink");
     // The wink's peak exercises grid, eyelids and head motion together.
     let field = rig.field(&wink.at_frame(wink.frame_count() / 2));

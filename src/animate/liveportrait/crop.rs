@@ -11,8 +11,8 @@
 //! spans (brows, cheeks, jaw and chin), not the forehead the mesh also
 //! covers.
 
-use crate::animate::warp::Affine;
 use crate::face::{mesh, Face};
+use crate::geometry::Affine;
 
 pub const CROP_SIDE: u32 = 512;
 pub const CROP_SCALE: f32 = 2.3;

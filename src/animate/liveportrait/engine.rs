@@ -11,37 +11,8 @@ use ort::value::{Tensor, TensorElementType};
 
 use super::LivePortraitError;
 
-/// Which execution provider to use (`liveportrait_provider`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Provider {
-    /// TensorRT, else CUDA, else CPU: the first that loads.
-    Auto,
-    Tensorrt,
-    Cuda,
-    Cpu,
-}
-
-impl Provider {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Provider::Auto => "auto",
-            Provider::Tensorrt => "tensorrt",
-            Provider::Cuda => "cuda",
-            Provider::Cpu => "cpu",
-        }
-    }
-
-    /// The providers to try, in order.
-    pub fn chain(self) -> &'static [Provider] {
-        match self {
-            Provider::Auto => &[Provider::Tensorrt, Provider::Cuda, Provider::Cpu],
-            Provider::Tensorrt => &[Provider::Tensorrt],
-            Provider::Cuda => &[Provider::Cuda],
-            Provider::Cpu => &[Provider::Cpu],
-        }
-    }
-}
+/// Which execution provider to use: the configuration's choice.
+pub use crate::config::Provider;
 
 /// A network's file and the tensors it must have.
 pub struct Spec {

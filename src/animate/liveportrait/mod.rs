@@ -24,9 +24,9 @@ use image::RgbImage;
 use self::engine::{Net, Provider, Spec, TrtOptions};
 use self::kp::{Kp, Motion, NUM_KP, STITCH_OUT};
 use super::meshwarp::{main_face, MeshWarp};
-use super::warp::Scaler;
 use super::{output_size, AnimateError, Animation, Animator, FramePlan, SizeLimits};
 use crate::face::FaceModels;
+use crate::geometry::Scaler;
 use crate::motion::Preset;
 
 /// Source lip-open ratio from which the mouth is closed before animating
@@ -413,7 +413,7 @@ pub struct PortraitAnimation {
     x_s: Kp,
     lips: Option<Kp>,
     background: RgbImage,
-    to_crop: super::warp::Affine,
+    to_crop: crate::geometry::Affine,
     /// Generated faces not yet handed out (a batch runs ahead).
     ready: std::collections::VecDeque<RgbImage>,
     frame: RgbImage,

@@ -5,8 +5,8 @@
 use image::{GrayImage, RgbImage};
 
 use super::crop::CROP_SIDE;
-use crate::animate::warp::{sample_bilinear, warp_affine, Affine};
 use crate::face::roi::apply;
+use crate::geometry::{sample_bilinear, warp_affine, Affine};
 
 /// Input side of the appearance and motion networks.
 pub const INPUT_SIDE: u32 = 256;

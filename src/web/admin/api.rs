@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{Staff, StaffWrite};
 use crate::admin::{stats, Admin};
-use crate::app::Shared;
 use crate::jobs::{now_ms, Job, JobId, Status, UnlockReason};
+use crate::state::Shared;
 use crate::web::error::ApiError;
 
 pub fn routes() -> Vec<Route> {

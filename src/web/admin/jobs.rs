@@ -17,8 +17,8 @@ use super::view::{layout, Html, PageError};
 use super::{Staff, StaffWrite};
 use crate::admin::export::{amount, utc};
 use crate::admin::{self, Admin};
-use crate::app::Shared;
 use crate::jobs::{job_dir, staff, Job, JobId, Status as JobStatus, UnlockReason};
+use crate::state::Shared;
 use crate::web::ranged::RangedFile;
 
 pub fn routes() -> Vec<Route> {

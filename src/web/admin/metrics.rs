@@ -9,9 +9,9 @@ use rocket::{get, routes, Route, State};
 
 use super::AdminPeer;
 use crate::admin::stats;
-use crate::app::Shared;
 use crate::jobs::Status;
 use crate::metrics::{Snapshot, CONTENT_TYPE};
+use crate::state::Shared;
 use crate::web::error::ApiError;
 
 pub fn routes() -> Vec<Route> {

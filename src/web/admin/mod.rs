@@ -28,8 +28,8 @@ use rocket::{catchers, Build, Rocket, Route};
 
 use crate::admin::auth::Session;
 use crate::admin::Admin;
-use crate::app::{Shared, StartError};
 use crate::jobs::now_ms;
+use crate::state::{Shared, StartError};
 
 pub const COOKIE: &str = "smileloop_staff";
 

@@ -13,8 +13,8 @@ use super::view::{layout, Html, PageError};
 use super::{Staff, StaffWrite};
 use crate::admin::export::{self, amount, utc};
 use crate::admin::{self, Admin, EndScope};
-use crate::app::Shared;
 use crate::jobs::now_ms;
+use crate::state::Shared;
 
 pub fn routes() -> Vec<Route> {
     let mut r = routes![

@@ -10,8 +10,8 @@ use rocket::serde::json::Json;
 use rocket::{get, routes, Route, State};
 
 use super::AdminPeer;
-use crate::app::Shared;
 use crate::selftest::{self, Options, Report};
+use crate::state::Shared;
 use crate::web::error::ApiError;
 
 pub fn routes() -> Vec<Route> {

@@ -16,9 +16,9 @@ use rocket::{get, post, routes, Route, State};
 use super::view::{layout, Html, PageError};
 use super::{Staff, StaffWrite};
 use crate::admin::{audit, Admin};
-use crate::app::Shared;
 use crate::config::event::{CURRENCIES, LANGUAGES};
 use crate::config::{ConfigError, EventMode, EventSettings};
+use crate::state::Shared;
 
 pub fn routes() -> Vec<Route> {
     routes![page, save, stripe_keys]

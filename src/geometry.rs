@@ -1,4 +1,5 @@
-//! Pixel sampling shared by the warping backends.
+//! Image geometry: affine maps, bilinear sampling and resizing, shared by
+//! the face models (crops) and the warping backends. Below both.
 
 use image::RgbImage;
 

@@ -80,6 +80,8 @@ fn main() {
         let decode_s = t0.elapsed().as_secs_f64();
         let job = Job {
             photo: &photo,
+            seed: 0,
+            faces: None,
             preset,
             animator: animator.as_ref(),
             encoder,

@@ -130,11 +130,14 @@ fn main() {
     let paste_ms = ms(t, frames);
 
     // The whole render, encoders included.
-    let animator = LivePortrait::new(faces.clone(), nets, MeshWarp::new(faces)).expect("backend");
+    let animator =
+        LivePortrait::new(faces.clone(), nets, MeshWarp::new(faces, 6), 6).expect("backend");
     let encoder = encode::detect(EncoderPref::Auto).expect("an H.264 encoder");
     let out_dir = tempfile::tempdir().expect("tempdir");
     let job = Job {
         photo: &photo,
+        seed: 0,
+        faces: None,
         preset,
         animator: &animator,
         encoder,

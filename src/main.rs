@@ -277,6 +277,8 @@ fn samples(settings: &Settings, photo: &std::path::Path) -> Result<(), String> {
     {
         let job = render::Job {
             photo: &image,
+            seed: 0,
+            faces: None,
             preset,
             animator: animator.as_ref(),
             encoder,
@@ -343,6 +345,8 @@ fn animate_one(
     let animator = load_animator(settings);
     let job = render::Job {
         photo: &image,
+        seed: 0,
+        faces: None,
         preset,
         animator: animator.as_ref(),
         encoder,
@@ -466,7 +470,7 @@ fn sheet(
         let mut row = vec![photo.clone()];
         for preset in &presets {
             let mut anim = animator
-                .start(&photo, preset, animate::SizeLimits::default())
+                .start(&photo, preset, &animate::Request::default())
                 .map_err(|e| format!("{}: {e}", path.display()))?;
             let peak = preset.peak_frame();
             let mut frame = None;

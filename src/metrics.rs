@@ -25,7 +25,11 @@ pub struct Metrics {
     render_seconds: HistogramVec,
     ms_per_frame: GaugeVec,
     encode_fps: GaugeVec,
+    faces: prometheus::Histogram,
 }
+
+/// Faces per accepted photo: portraits, couples, groups.
+const FACE_BUCKETS: [f64; 7] = [0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 12.0];
 
 /// How a render ended, for `smileloop_renders_total{outcome}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,7 +90,15 @@ impl Metrics {
             ),
             &["encoder"],
         )?;
+        let faces = prometheus::Histogram::with_opts(
+            HistogramOpts::new(
+                "smileloop_faces_per_photo",
+                "Faces that come alive per accepted photo (0: a whole-photo animator).",
+            )
+            .buckets(FACE_BUCKETS.to_vec()),
+        )?;
         let registry = Registry::new();
+        registry.register(Box::new(faces.clone()))?;
         registry.register(Box::new(renders.clone()))?;
         registry.register(Box::new(render_seconds.clone()))?;
         registry.register(Box::new(ms_per_frame.clone()))?;
@@ -97,7 +109,13 @@ impl Metrics {
             render_seconds,
             ms_per_frame,
             encode_fps,
+            faces,
         })
+    }
+
+    /// An accepted photo with `count` faces to animate.
+    pub fn photo_accepted(&self, count: u32) {
+        self.faces.observe(f64::from(count));
     }
 
     pub fn render_finished(&self, f: RenderFigures<'_>) {

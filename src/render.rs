@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use image::RgbImage;
 
-use crate::animate::{output_size, AnimateError, Animator, FramePlan, SizeLimits};
+use crate::animate::{output_size, AnimateError, Animator, FramePlan, Request, SizeLimits};
 use crate::encode::{EncodeError, H264Encoder, Quality, VideoWriter, Watermark};
 use crate::geometry::Scaler;
 use crate::motion::Preset;
@@ -96,6 +96,10 @@ pub struct RenderReport {
 
 pub struct Job<'a> {
     pub photo: &'a RgbImage,
+    /// Seeds each face's own timing: the job id, so a re-render repeats.
+    pub seed: u64,
+    /// The faces found at upload, if any were stored.
+    pub faces: Option<&'a crate::face::Found>,
     pub preset: &'a Preset,
     pub animator: &'a dyn Animator,
     pub encoder: H264Encoder,
@@ -137,9 +141,15 @@ fn render_parts(
     cancel: &AtomicBool,
 ) -> Result<RenderReport, RenderError> {
     let start = Instant::now();
-    let mut animation = job
-        .animator
-        .start(job.photo, job.preset, SizeLimits::default())?;
+    let mut animation = job.animator.start(
+        job.photo,
+        job.preset,
+        &Request {
+            limits: SizeLimits::default(),
+            seed: job.seed,
+            faces: job.faces,
+        },
+    )?;
     let plan = animation.plan();
     let prepared = start.elapsed();
     let preview_limits = SizeLimits {

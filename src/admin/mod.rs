@@ -92,6 +92,9 @@ pub async fn rerender(
         j.error = None;
         j.progress = Progress::default();
         j.finished_at = None;
+        // Staff re-render because something looked wrong: the faces are
+        // found again rather than taken from the upload's check.
+        j.files.faces = None;
     })?;
     store.flush().await?;
     tracing::info!(job = %id, preset = %job.preset, backend = ?job.backend_request, "queued again by staff");

@@ -5,7 +5,7 @@
 
 use image::RgbImage;
 
-use super::{output_size, AnimateError, Animation, Animator, FramePlan, SizeLimits};
+use super::{output_size, AnimateError, Animation, Animator, FramePlan, Request};
 use crate::geometry::{warp_affine, Affine, Scaler};
 use crate::motion::{Expression, Preset};
 
@@ -30,10 +30,10 @@ impl Animator for Gentle {
         &self,
         photo: &RgbImage,
         preset: &Preset,
-        limits: SizeLimits,
+        request: &Request<'_>,
     ) -> Result<Box<dyn Animation>, AnimateError> {
         super::ensure_supported(self.name(), preset)?;
-        let (width, height) = output_size(photo.width(), photo.height(), limits);
+        let (width, height) = output_size(photo.width(), photo.height(), request.limits);
         let source = Scaler::default().scale(photo, width, height);
         Ok(Box::new(GentleAnimation {
             source,

@@ -1,69 +1,101 @@
-//! `meshwarp`: face-aware animation on any CPU. The photo's largest face
-//! gets a [`Rig`]; each frame's expression becomes a smooth displacement
-//! field that moves only the face region (see `rig` for the guarantees),
+//! `meshwarp`: face-aware animation on any CPU. Every usable face of the
+//! photo (up to `max_faces`) gets a [`Rig`], all on one grid ([`Cast`]);
+//! each frame's expressions become a smooth displacement field that moves
+//! only the face regions (see `rig` and `cast` for the guarantees),
 //! applied at full output resolution with bilinear sampling.
 
 use std::sync::Arc;
 
 use image::RgbImage;
 
+use super::cast::{Cast, Timing};
 use super::rig::{Field, Rig};
-use super::{output_size, AnimateError, Animation, Animator, FramePlan, SizeLimits};
-use crate::face::{check, Face, FaceModels};
+use super::{output_size, AnimateError, Animation, Animator, FramePlan, Request, SizeLimits};
+use crate::face::{check, Face, FaceModels, Found};
 use crate::geometry::{sample_bilinear, Lanes, Scaler};
 use crate::motion::{Expression, Preset};
 
 pub struct MeshWarp {
     models: Arc<FaceModels>,
+    max_faces: u32,
 }
 
 impl MeshWarp {
-    pub fn new(models: Arc<FaceModels>) -> Self {
-        Self { models }
+    pub fn new(models: Arc<FaceModels>, max_faces: u32) -> Self {
+        Self { models, max_faces }
     }
 }
 
-/// Finds the face to animate: the largest, if it passes the photo checks.
-pub fn main_face(models: &FaceModels, photo: &RgbImage) -> Result<Face, AnimateError> {
+/// Finds the faces to animate (and those to keep still) in a photo.
+pub fn find_faces(
+    models: &FaceModels,
+    photo: &RgbImage,
+    max_faces: u32,
+) -> Result<Found, AnimateError> {
     let faces = models
         .faces(photo)
         .map_err(|e| AnimateError::Backend(e.to_string()))?;
-    let face = faces
-        .into_iter()
-        .next()
-        .ok_or(AnimateError::Photo(crate::face::PhotoProblem::NoFace))?;
-    check::face(&face, photo.width(), photo.height()).map_err(AnimateError::Photo)?;
-    Ok(face)
+    check::select(faces, photo.width(), photo.height(), max_faces).map_err(AnimateError::Photo)
 }
 
-/// The rig for a photo at its output size, with the face (in output
-/// pixels) it was built from.
-pub fn rig_for(
+/// The faces a render uses: those the upload check stored, when they were
+/// chosen with this `max_faces`; else found again.
+pub fn faces_for(
     models: &FaceModels,
     photo: &RgbImage,
-    limits: SizeLimits,
-) -> Result<(Rig, Face, (u32, u32)), AnimateError> {
-    let face = main_face(models, photo)?;
+    request: &Request<'_>,
+    max_faces: u32,
+) -> Result<Found, AnimateError> {
+    match request.faces {
+        Some(found) if found.max_faces == max_faces && !found.animated.is_empty() => {
+            Ok(found.clone())
+        }
+        _ => find_faces(models, photo, max_faces),
+    }
+}
+
+/// Finds the face to animate: the largest usable one.
+pub fn main_face(models: &FaceModels, photo: &RgbImage) -> Result<Face, AnimateError> {
+    let found = find_faces(models, photo, 1)?;
+    found
+        .animated
+        .into_iter()
+        .next()
+        .ok_or(AnimateError::Photo(crate::face::PhotoProblem::NoFace))
+}
+
+/// The faces of `found` (photo pixels) at the output size for `limits`.
+pub fn scaled(photo: &RgbImage, found: &Found, limits: SizeLimits) -> (Found, (u32, u32)) {
     let (width, height) = output_size(photo.width(), photo.height(), limits);
     let (sx, sy) = (
         width as f32 / photo.width() as f32,
         height as f32 / photo.height() as f32,
     );
-    let scaled = Face {
-        bbox: [
-            face.bbox[0] * sx,
-            face.bbox[1] * sy,
-            face.bbox[2] * sx,
-            face.bbox[3] * sy,
-        ],
-        score: face.score,
-        landmarks: face
-            .landmarks
-            .iter()
-            .map(|p| [p[0] * sx, p[1] * sy, p[2] * sx])
-            .collect(),
-    };
-    Ok((Rig::new(&scaled, width, height), scaled, (width, height)))
+    (found.scaled(sx, sy), (width, height))
+}
+
+/// The rig of the photo's main face at its output size, with that face
+/// (in output pixels).
+pub fn rig_for(
+    models: &FaceModels,
+    photo: &RgbImage,
+    limits: SizeLimits,
+) -> Result<(Rig, Face, (u32, u32)), AnimateError> {
+    let found = find_faces(models, photo, 1)?;
+    let (found, (width, height)) = scaled(photo, &found, limits);
+    let face = found
+        .animated
+        .into_iter()
+        .next()
+        .ok_or(AnimateError::Photo(crate::face::PhotoProblem::NoFace))?;
+    Ok((Rig::new(&face, width, height), face, (width, height)))
+}
+
+/// Every animated face's rig on one grid, with the faces (output pixels).
+pub fn cast_for(photo: &RgbImage, found: &Found, limits: SizeLimits) -> (Cast, Found, (u32, u32)) {
+    let (found, (width, height)) = scaled(photo, found, limits);
+    let cast = Cast::new(&found.animated, &found.still, width, height);
+    (cast, found, (width, height))
 }
 
 impl Animator for MeshWarp {
@@ -71,44 +103,70 @@ impl Animator for MeshWarp {
         "meshwarp"
     }
 
-    fn check_photo(&self, photo: &RgbImage) -> Result<(), AnimateError> {
-        main_face(&self.models, photo).map(|_| ())
+    fn check_photo(&self, photo: &RgbImage) -> Result<Found, AnimateError> {
+        find_faces(&self.models, photo, self.max_faces)
     }
 
     fn start(
         &self,
         photo: &RgbImage,
         preset: &Preset,
-        limits: SizeLimits,
+        request: &Request<'_>,
     ) -> Result<Box<dyn Animation>, AnimateError> {
         super::ensure_supported(self.name(), preset)?;
-        let (rig, _, (width, height)) = rig_for(&self.models, photo, limits)?;
+        let found = faces_for(&self.models, photo, request, self.max_faces)?;
+        let (cast, _, (width, height)) = cast_for(photo, &found, request.limits);
         let source = Scaler::default().scale(photo, width, height);
-        Ok(Box::new(MeshAnimation {
-            frame: source.clone(),
-            source: Source::new(source),
-            last: None,
-            rig,
-            preset: preset.clone(),
-            next: 0,
-        }))
+        Ok(Box::new(MeshAnimation::new(
+            Source::new(source),
+            cast,
+            preset.clone(),
+            request.seed,
+        )))
     }
 }
 
 pub struct MeshAnimation {
     source: Source,
     frame: RgbImage,
-    /// The expression `frame` shows: a held pose (a plateau in the curves)
-    /// reuses the frame instead of warping it again.
-    last: Option<Expression>,
-    rig: Rig,
+    /// The expressions `frame` shows: a held pose (a plateau in the
+    /// curves) reuses the frame instead of warping it again.
+    last: Vec<Expression>,
+    cast: Cast,
+    timings: Vec<Timing>,
     preset: Preset,
     next: u32,
 }
 
 impl MeshAnimation {
-    pub fn rig(&self) -> &Rig {
-        &self.rig
+    pub fn new(source: Source, cast: Cast, preset: Preset, seed: u64) -> Self {
+        let timings = Timing::for_faces(cast.rigs().len(), seed, preset.frame_count());
+        Self {
+            frame: source.image.clone(),
+            source,
+            last: Vec::new(),
+            cast,
+            timings,
+            preset,
+            next: 0,
+        }
+    }
+
+    pub fn cast(&self) -> &Cast {
+        &self.cast
+    }
+
+    /// Each face's expression at frame `index`.
+    pub fn expressions(&self, index: u32) -> Vec<Expression> {
+        self.timings
+            .iter()
+            .map(|t| t.expression(&self.preset, index))
+            .collect()
+    }
+
+    /// The combined field at frame `index`.
+    pub fn field(&self, index: u32) -> Field {
+        self.cast.field(&self.expressions(index))
     }
 }
 
@@ -126,11 +184,11 @@ impl Animation for MeshAnimation {
         if self.next >= self.preset.frame_count() {
             return Ok(None);
         }
-        let expression = self.preset.at_frame(self.next);
-        if self.last != Some(expression) {
-            let field = self.rig.field(&expression);
+        let expressions = self.expressions(self.next);
+        if self.last != expressions {
+            let field = self.cast.field(&expressions);
             remap(&self.source, &mut self.frame, &field);
-            self.last = Some(expression);
+            self.last = expressions;
         }
         self.next += 1;
         Ok(Some(&self.frame))

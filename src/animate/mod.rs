@@ -9,6 +9,7 @@
 //!
 //! Backends are CPU-heavy and blocking: call them from a blocking thread.
 
+pub mod cast;
 pub mod gentle;
 pub mod liveportrait;
 pub mod meshwarp;
@@ -21,6 +22,7 @@ pub use meshwarp::MeshWarp;
 use image::RgbImage;
 
 use crate::config::{AnimatorKind, Settings};
+use crate::face::Found;
 use crate::motion::Preset;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +51,18 @@ impl Default for SizeLimits {
     }
 }
 
+/// What one render asks of a backend besides the photo and the preset.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Request<'a> {
+    pub limits: SizeLimits,
+    /// Seeds each face's own timing (the job id), so that a re-render of a
+    /// job is the same loop.
+    pub seed: u64,
+    /// The faces the upload check found (photo pixels); the backend finds
+    /// them again when absent or chosen with another `max_faces`.
+    pub faces: Option<&'a Found>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AnimateError {
     #[error("the {backend} animator does not support the preset {preset}")]
@@ -66,15 +80,17 @@ pub enum AnimateError {
 pub trait Animator: Send + Sync {
     fn name(&self) -> &'static str;
     /// Cheap check at upload time, so that a guest hears at once when the
-    /// photo cannot be animated (no face…) instead of after queueing.
-    fn check_photo(&self, _photo: &RgbImage) -> Result<(), AnimateError> {
-        Ok(())
+    /// photo cannot be animated (no face…) instead of after queueing. The
+    /// faces it found go with the job to the render. A backend that moves
+    /// the whole photo finds none.
+    fn check_photo(&self, _photo: &RgbImage) -> Result<Found, AnimateError> {
+        Ok(Found::default())
     }
     fn start(
         &self,
         photo: &RgbImage,
         preset: &Preset,
-        limits: SizeLimits,
+        request: &Request<'_>,
     ) -> Result<Box<dyn Animation>, AnimateError>;
     /// The backend that re-renders a job this one failed on (not for a
     /// photo problem, which no backend fixes).
@@ -103,10 +119,11 @@ pub fn from_config(settings: &Settings) -> (Box<dyn Animator>, Option<String>) {
         crate::face::FaceModels::load(&settings.onnxruntime_lib, &settings.models_dir)
             .map(std::sync::Arc::new)
     };
+    let max_faces = settings.max_faces;
     match settings.animator {
         AnimatorKind::Gentle => (Box::new(Gentle), None),
         AnimatorKind::Meshwarp => match faces() {
-            Ok(models) => (Box::new(MeshWarp::new(models)), None),
+            Ok(models) => (Box::new(MeshWarp::new(models, max_faces)), None),
             Err(e) => (
                 Box::new(Gentle),
                 Some(format!("meshwarp unavailable, using gentle: {e}")),
@@ -124,12 +141,17 @@ pub fn from_config(settings: &Settings) -> (Box<dyn Animator>, Option<String>) {
             };
             let loaded = liveportrait::Nets::load(&liveportrait::Options::from_settings(settings))
                 .and_then(|nets| {
-                    LivePortrait::new(models.clone(), nets, MeshWarp::new(models.clone()))
+                    LivePortrait::new(
+                        models.clone(),
+                        nets,
+                        MeshWarp::new(models.clone(), max_faces),
+                        max_faces,
+                    )
                 });
             match loaded {
                 Ok(lp) => (Box::new(lp), None),
                 Err(e) => (
-                    Box::new(MeshWarp::new(models)),
+                    Box::new(MeshWarp::new(models, max_faces)),
                     Some(format!("liveportrait unavailable, using meshwarp: {e}")),
                 ),
             }

@@ -98,12 +98,42 @@ pub struct Lids {
     u: [f32; 2],
     v: [f32; 2],
     iod: f32,
+    /// Across the eye (in eye distances) the map ends here, when another
+    /// face comes closer than its usual reach.
+    reach_u: Option<f32>,
     /// Where the map is not zero: x0, y0, x1, y1.
     pub bounds: [f32; 4],
 }
 
 impl Lids {
     const CLOSING: f32 = 0.85;
+    /// Half-width of the map across the eye, in eye distances.
+    const HALF_WIDTH: f32 = 0.9;
+
+    /// The same lids, ended across the eye before any of `others` (another
+    /// face's landmarks) that lie within their bounds: an eye that closes
+    /// moves no other face.
+    pub fn clear_of(mut self, others: &[[f32; 2]], margin: f32) -> Self {
+        let mid = [
+            (self.upper[0] + self.lower[0]) / 2.0,
+            (self.upper[1] + self.lower[1]) / 2.0,
+        ];
+        let b = self.bounds;
+        let nearest = others
+            .iter()
+            .filter(|p| {
+                p[0] >= b[0] - margin
+                    && p[0] <= b[2] + margin
+                    && p[1] >= b[1] - margin
+                    && p[1] <= b[3] + margin
+            })
+            .map(|p| ((p[0] - mid[0]) * self.u[0] + (p[1] - mid[1]) * self.u[1]).abs())
+            .fold(f32::MAX, f32::min);
+        if nearest < f32::MAX {
+            self.reach_u = Some(((nearest - margin) / self.iod).clamp(0.0, Self::HALF_WIDTH));
+        }
+        self
+    }
 
     fn new(upper: [f32; 2], lower: [f32; 2], u: [f32; 2], v: [f32; 2], iod: f32) -> Self {
         let mut lids = Self {
@@ -112,6 +142,7 @@ impl Lids {
             u,
             v,
             iod,
+            reach_u: None,
             bounds: [0.0; 4],
         };
         let mid = [(upper[0] + lower[0]) / 2.0, (upper[1] + lower[1]) / 2.0];
@@ -163,7 +194,10 @@ impl Lids {
             vu + (pv - new_upper) * (vl - vu) / (vl - new_upper).max(1e-3)
         };
         let pu = proj(p, self.u) / self.iod;
-        let fade = (-(pu * pu) / (2.0 * 0.3f32.powi(2))).exp();
+        let mut fade = (-(pu * pu) / (2.0 * 0.3f32.powi(2))).exp();
+        if let Some(reach) = self.reach_u {
+            fade *= 1.0 - smoothstep(0.5 * reach, reach, pu.abs());
+        }
         let f = (pv - source) * fade;
         [f * self.v[0], f * self.v[1]]
     }
@@ -173,6 +207,24 @@ impl Rig {
     /// Builds the rig for `face` (landmarks in output pixels) in a frame of
     /// `width` × `height`.
     pub fn new(face: &Face, width: u32, height: u32) -> Self {
+        Self::build(face, width, height, Self::cell_for(face), &|_| 1.0)
+    }
+
+    /// The grid spacing a face alone would get.
+    pub fn cell_for(face: &Face) -> usize {
+        ((face.inter_ocular().max(1.0) / 18.0) as usize).clamp(2, MAX_CELL)
+    }
+
+    /// The rig on a grid of `cell` pixels (aligned to multiples of it, so
+    /// that rigs of one photo share nodes), its window multiplied by
+    /// `clip` (0..1): where other faces are, this face's fields are zero.
+    pub fn build(
+        face: &Face,
+        width: u32,
+        height: u32,
+        cell: usize,
+        clip: &dyn Fn([f32; 2]) -> f32,
+    ) -> Self {
         let iod = face.inter_ocular().max(1.0);
         let (er, el) = (face.eye_centre(false), face.eye_centre(true));
         // Face axes: u from the subject's right eye to the left, v down.
@@ -187,8 +239,7 @@ impl Rig {
         let face_width =
             dist(face.point(FACE_RIGHT_EDGE), face.point(FACE_LEFT_EDGE)).max(1.8 * iod);
         let reach = WINDOW_OUTER * face_width;
-        let cell = ((iod / 18.0) as usize).clamp(2, MAX_CELL);
-        let c = cell as f32;
+        let c = cell.max(1) as f32;
         let x0 = ((centre[0] - reach).max(0.0) / c).floor() * c;
         let y0 = ((centre[1] - reach).max(0.0) / c).floor() * c;
         let x1 = (centre[0] + reach).min(width as f32 - 1.0);
@@ -242,7 +293,12 @@ impl Rig {
         let pivot = [chin[0] + v[0] * 0.4 * iod, chin[1] + v[1] * 0.4 * iod];
         let window = |p: [f32; 2]| {
             let r = dist(p, centre) / face_width;
-            1.0 - smoothstep(WINDOW_INNER, WINDOW_OUTER, r)
+            let w = 1.0 - smoothstep(WINDOW_INNER, WINDOW_OUTER, r);
+            if w > 0.0 {
+                w * clip(p)
+            } else {
+                0.0
+            }
         };
         let gauss = |handles: &[Handle], p: [f32; 2]| -> [f32; 2] {
             let mut d = [0.0f32; 2];
@@ -328,6 +384,23 @@ impl Rig {
 
     /// The forward field for one expression, fold-free.
     pub fn field(&self, e: &Expression) -> Field {
+        let mut field = Field {
+            eyes: self.eyes_for(e).to_vec(),
+            cell: self.cell,
+            x0: self.x0,
+            y0: self.y0,
+            nx: self.nx,
+            ny: self.ny,
+            d: vec![[0.0f32; 2]; self.nx * self.ny],
+        };
+        self.add_grid(e, 1.0, &mut field);
+        field.unfold();
+        field
+    }
+
+    /// Adds this rig's grid displacement for `e`, times `k`, into `field`,
+    /// whose grid has the same cell and contains this rig's grid.
+    pub fn add_grid(&self, e: &Expression, k: f32, field: &mut Field) {
         let weights = [
             e.smile,
             e.laugh,
@@ -341,18 +414,43 @@ impl Rig {
             e.head_roll,
             e.breath,
         ];
-        let mut d = vec![[0.0f32; 2]; self.nx * self.ny];
+        let c = self.cell as f32;
+        let ox = ((self.x0 - field.x0) / c).round() as usize;
+        let oy = ((self.y0 - field.y0) / c).round() as usize;
+        debug_assert!(ox + self.nx <= field.nx && oy + self.ny <= field.ny);
         for (basis, &w) in self.bases.iter().zip(&weights) {
-            if w == 0.0 {
+            if w == 0.0 || k == 0.0 {
                 continue;
             }
-            for (out, b) in d.iter_mut().zip(basis) {
-                out[0] += w * b[0];
-                out[1] += w * b[1];
+            let w = w * k;
+            for (j, row) in basis.chunks_exact(self.nx).enumerate() {
+                let start = (oy + j) * field.nx + ox;
+                let Some(out) = field.d.get_mut(start..start + self.nx) else {
+                    break;
+                };
+                for (o, b) in out.iter_mut().zip(row) {
+                    o[0] += w * b[0];
+                    o[1] += w * b[1];
+                }
             }
         }
+    }
+
+    /// This rig's eyelids, ended before any of `others`' points.
+    pub fn clear_eyes_of(&mut self, others: &[[f32; 2]]) {
+        let margin = self.cell as f32;
+        self.eyes = self.eyes.map(|l| l.clear_of(others, margin));
+    }
+
+    /// Grid nodes of this rig: first column, first row, columns, rows.
+    pub fn nodes(&self) -> (f32, f32, usize, usize) {
+        (self.x0, self.y0, self.nx, self.ny)
+    }
+
+    /// Both eyelid maps with how far each eye is closed for `e`.
+    pub fn eyes_for(&self, e: &Expression) -> [(Lids, f32); 2] {
         let squint = 0.3 * e.laugh;
-        let eyes = vec![
+        [
             (
                 self.eyes[0],
                 (e.wink_left + e.blink + squint).clamp(0.0, 1.0),
@@ -361,30 +459,25 @@ impl Rig {
                 self.eyes[1],
                 (e.wink_right + e.blink + squint).clamp(0.0, 1.0),
             ),
-        ];
-        let mut field = Field {
-            eyes,
-            cell: self.cell,
-            x0: self.x0,
-            y0: self.y0,
-            nx: self.nx,
-            ny: self.ny,
-            d,
-        };
-        for _ in 0..8 {
-            if field.min_det() >= MIN_DET {
-                break;
-            }
-            for v in &mut field.d {
-                v[0] *= 0.8;
-                v[1] *= 0.8;
-            }
-        }
-        field
+        ]
     }
 }
 
 impl Field {
+    /// The fold guard: scales the grid back until the backward map's
+    /// Jacobian determinant stays above [`MIN_DET`].
+    pub fn unfold(&mut self) {
+        for _ in 0..8 {
+            if self.min_det() >= MIN_DET {
+                break;
+            }
+            for v in &mut self.d {
+                v[0] *= 0.8;
+                v[1] *= 0.8;
+            }
+        }
+    }
+
     /// Forward displacement at output point `o`, composed as the renderer
     /// does: undo the head and expression motion first (`q = o − grid(o)`),
     /// then open the eyelids where the eyes are in the photo
@@ -455,6 +548,31 @@ impl Field {
             ];
         }
         o
+    }
+
+    /// Grid cells (column, row) where the backward map's Jacobian
+    /// determinant is below `limit`.
+    pub fn folded_cells(&self, limit: f32) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        let c = self.cell as f32;
+        for j in 0..self.ny - 1 {
+            for i in 0..self.nx - 1 {
+                if self.det_at(i, j, c) < limit {
+                    out.push((i, j));
+                }
+            }
+        }
+        out
+    }
+
+    fn det_at(&self, i: usize, j: usize, c: f32) -> f32 {
+        let n = |i: usize, j: usize| self.d[j * self.nx + i];
+        let (a, b, cc) = (n(i, j), n(i + 1, j), n(i, j + 1));
+        let dxx = (b[0] - a[0]) / c;
+        let dyx = (b[1] - a[1]) / c;
+        let dxy = (cc[0] - a[0]) / c;
+        let dyy = (cc[1] - a[1]) / c;
+        (1.0 - dxx) * (1.0 - dyy) - dxy * dyx
     }
 
     /// Smallest Jacobian determinant of the backward map `o ↦ o − f(o)`

@@ -118,6 +118,9 @@ impl Provider {
     }
 }
 
+/// The largest `max_faces` a kiosk may be configured with.
+pub const MAX_FACES_LIMIT: u32 = 12;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
@@ -151,6 +154,9 @@ pub struct Settings {
     pub queue_limit: u32,
     pub max_upload_mb: u32,
     pub animator: AnimatorKind,
+    /// Most faces of one photo that come alive (largest first), 1 to
+    /// [`MAX_FACES_LIMIT`].
+    pub max_faces: u32,
     /// Where `engines/fetch` put LivePortrait's ONNX files.
     pub liveportrait_dir: PathBuf,
     /// `auto` (TensorRT, else CUDA, else CPU), `tensorrt`, `cuda` or `cpu`.
@@ -210,6 +216,7 @@ impl Default for Settings {
             queue_limit: 20,
             max_upload_mb: 20,
             animator: AnimatorKind::Meshwarp,
+            max_faces: 6,
             liveportrait_dir: PathBuf::from("models/liveportrait"),
             liveportrait_provider: Provider::Auto,
             encoder: EncoderPref::Auto,
@@ -387,6 +394,9 @@ impl Settings {
         }
         if !(1..=100).contains(&self.max_upload_mb) {
             return Err(err("max_upload_mb", "must be between 1 and 100"));
+        }
+        if !(1..=MAX_FACES_LIMIT).contains(&self.max_faces) {
+            return Err(err("max_faces", "must be between 1 and 12"));
         }
         if !(1..=60).contains(&self.camera_fps) {
             return Err(err("camera_fps", "must be between 1 and 60"));

@@ -1,14 +1,51 @@
-//! BlazeFace (short range) post-processing, as MediaPipe specifies it:
-//! SSD anchors, box and keypoint decoding, score sigmoid, weighted
-//! non-maximum suppression. Pure functions over the raw model outputs.
+//! BlazeFace post-processing, as MediaPipe specifies it for its short-range
+//! (close portraits) and full-range (faces further away) detectors: SSD
+//! anchors, box and keypoint decoding, score sigmoid, weighted non-maximum
+//! suppression, and the merge of both. Pure functions over the raw outputs.
 
-/// Input side of the short-range detector.
-pub const INPUT: usize = 128;
-pub const NUM_ANCHORS: usize = 896;
 /// Box (4) + six keypoints (12).
 pub const VALUES_PER_ANCHOR: usize = 16;
-const MIN_SCORE: f32 = 0.5;
 const MIN_SUPPRESSION_IOU: f32 = 0.3;
+
+/// One detector's input and anchor layout (MediaPipe's calculator options).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Spec {
+    /// Input side in pixels.
+    pub input: usize,
+    strides: &'static [usize],
+    /// Anchors per cell per layer (2 with the interpolated aspect ratio).
+    per_layer: usize,
+    min_score: f32,
+}
+
+impl Spec {
+    pub fn anchor_count(&self) -> usize {
+        self.strides
+            .iter()
+            .map(|s| (self.input / s).pow(2) * self.per_layer)
+            .sum()
+    }
+}
+
+/// `face_detection_short_range`: 128 px, 896 anchors.
+pub const SHORT_RANGE: Spec = Spec {
+    input: 128,
+    strides: &[8, 16, 16, 16],
+    per_layer: 2,
+    min_score: 0.5,
+};
+
+/// `face_detection_full_range`: 192 px, 2304 anchors.
+pub const FULL_RANGE: Spec = Spec {
+    input: 192,
+    strides: &[4],
+    per_layer: 1,
+    min_score: 0.6,
+};
+
+/// Input side of the short-range detector.
+pub const INPUT: usize = SHORT_RANGE.input;
+pub const NUM_ANCHORS: usize = 896;
 /// Raw scores are clipped before the sigmoid (MediaPipe uses this range).
 const RAW_SCORE_LIMIT: f32 = 80.0;
 
@@ -29,6 +66,17 @@ impl Detection {
         (self.xmax - self.xmin).max(0.0) * (self.ymax - self.ymin).max(0.0)
     }
 
+    /// Whether `o`'s centre lies inside this box and `o` is no larger than
+    /// it: the same face seen at another scale.
+    fn holds(&self, o: &Detection) -> bool {
+        let (cx, cy) = ((o.xmin + o.xmax) / 2.0, (o.ymin + o.ymax) / 2.0);
+        cx > self.xmin
+            && cx < self.xmax
+            && cy > self.ymin
+            && cy < self.ymax
+            && o.area() <= self.area() * 0.5
+    }
+
     fn iou(&self, o: &Detection) -> f32 {
         let w = (self.xmax.min(o.xmax) - self.xmin.max(o.xmin)).max(0.0);
         let h = (self.ymax.min(o.ymax) - self.ymin.max(o.ymin)).max(0.0);
@@ -42,20 +90,25 @@ impl Detection {
     }
 }
 
-/// Anchor centres for strides 8, 16, 16, 16 (two anchors per cell).
+/// Anchor centres of the short-range detector.
 pub fn anchors() -> Vec<[f32; 2]> {
-    let strides = [8usize, 16, 16, 16];
-    let mut out = Vec::with_capacity(NUM_ANCHORS);
+    anchors_for(&SHORT_RANGE)
+}
+
+/// Anchor centres of a detector: layers of one stride share their cells.
+pub fn anchors_for(spec: &Spec) -> Vec<[f32; 2]> {
+    let strides = spec.strides;
+    let mut out = Vec::with_capacity(spec.anchor_count());
     let mut layer = 0;
     while layer < strides.len() {
         let stride = strides[layer];
         let mut repeats = 0;
         let mut last = layer;
         while last < strides.len() && strides[last] == stride {
-            repeats += 2;
+            repeats += spec.per_layer;
             last += 1;
         }
-        let cells = INPUT / stride;
+        let cells = spec.input / stride;
         for y in 0..cells {
             for x in 0..cells {
                 let centre = [
@@ -74,10 +127,20 @@ fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x.clamp(-RAW_SCORE_LIMIT, RAW_SCORE_LIMIT)).exp())
 }
 
-/// Decodes raw `regressors` [896×16] and `classificators` [896] into
-/// detections above the score threshold, then merges overlaps.
+/// Decodes the short-range detector's raw `regressors` [896×16] and
+/// `classificators` [896] into detections, overlaps merged.
 pub fn decode(regressors: &[f32], scores: &[f32], anchors: &[[f32; 2]]) -> Vec<Detection> {
-    let scale = INPUT as f32;
+    weighted_nms(decode_raw(&SHORT_RANGE, regressors, scores, anchors))
+}
+
+/// Every anchor's detection above the score threshold (before NMS).
+pub fn decode_raw(
+    spec: &Spec,
+    regressors: &[f32],
+    scores: &[f32],
+    anchors: &[[f32; 2]],
+) -> Vec<Detection> {
+    let scale = spec.input as f32;
     let mut found = Vec::new();
     for (i, anchor) in anchors.iter().enumerate() {
         let (Some(raw), Some(&s)) = (
@@ -87,7 +150,7 @@ pub fn decode(regressors: &[f32], scores: &[f32], anchors: &[[f32; 2]]) -> Vec<D
             break;
         };
         let score = sigmoid(s);
-        if score < MIN_SCORE {
+        if score < spec.min_score {
             continue;
         }
         let cx = raw[0] / scale + anchor[0];
@@ -112,7 +175,24 @@ pub fn decode(regressors: &[f32], scores: &[f32], anchors: &[[f32; 2]]) -> Vec<D
             keypoints,
         });
     }
-    weighted_nms(found)
+    found
+}
+
+/// Both detectors' results as one list: short range where it saw a face
+/// (it is the sharper one for close portraits, and a portrait keeps the
+/// very box it always had), full range for the faces only it found.
+/// Both are normalised to the same letterbox, so boxes compare directly.
+pub fn merge(short: Vec<Detection>, full: Vec<Detection>) -> Vec<Detection> {
+    let mut out = weighted_nms(short);
+    let extra: Vec<Detection> = weighted_nms(full)
+        .into_iter()
+        .filter(|f| {
+            out.iter()
+                .all(|s| s.iou(f) <= MIN_SUPPRESSION_IOU && !s.holds(f))
+        })
+        .collect();
+    out.extend(extra);
+    out
 }
 
 /// MediaPipe's weighted NMS: each cluster of overlapping detections becomes
@@ -191,6 +271,35 @@ mod tests {
             decode(&reg[..10], &scores, &a).is_empty(),
             "short input is not a panic"
         );
+    }
+
+    #[test]
+    fn full_range_anchors_are_one_per_cell() {
+        let a = anchors_for(&FULL_RANGE);
+        assert_eq!(a.len(), 2304);
+        assert_eq!(a[0], [0.5 / 48.0, 0.5 / 48.0]);
+        assert_eq!(a[2303], [47.5 / 48.0, 47.5 / 48.0]);
+        assert_eq!(SHORT_RANGE.anchor_count(), NUM_ANCHORS);
+    }
+
+    #[test]
+    fn merge_keeps_short_range_boxes_and_adds_only_new_faces() {
+        let at = |x: f32, size: f32, score: f32| Detection {
+            xmin: x,
+            ymin: 0.2,
+            xmax: x + size,
+            ymax: 0.2 + size,
+            score,
+            keypoints: [[x + size / 2.0, 0.3]; 6],
+        };
+        let short = vec![at(0.1, 0.3, 0.9)];
+        // The same face a little shifted, the same face smaller (inside
+        // it), and a far face only full range sees.
+        let full = vec![at(0.12, 0.3, 0.95), at(0.2, 0.1, 0.8), at(0.7, 0.08, 0.7)];
+        let out = merge(short.clone(), full);
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert_eq!(out[0], short[0], "the portrait keeps its short-range box");
+        assert_eq!(out[1].xmin, 0.7);
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Faces: detection (MediaPipe BlazeFace short range) and 468 landmarks
+//! Faces: detection (MediaPipe BlazeFace short and full range) and 468 landmarks
 //! (MediaPipe Face Mesh), both Apache-2.0, run with ONNX Runtime. Shared by
 //! every face-aware animator.
 //!
@@ -11,7 +11,10 @@ mod models;
 pub mod roi;
 
 pub(crate) use models::environment;
-pub use models::{detector_input, landmark_input, roi_for, FaceModels, LANDMARK_INPUT};
+pub use models::{
+    detector_input, detector_input_sized, landmark_input, roi_for, FaceModels, LANDMARK_INPUT,
+    MAX_DETECTIONS,
+};
 
 /// Landmark indices used across the crate (MediaPipe Face Mesh topology).
 pub mod mesh {
@@ -33,7 +36,7 @@ pub mod mesh {
     pub const COUNT: usize = 468;
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Face {
     /// Detector box in photo pixels: x, y, width, height.
     pub bbox: [f32; 4],
@@ -65,6 +68,24 @@ impl Face {
         [(p[0] + q[0]) / 2.0, (p[1] + q[1]) / 2.0]
     }
 
+    /// The same face with every coordinate scaled (photo → output pixels).
+    pub fn scaled(&self, sx: f32, sy: f32) -> Face {
+        Face {
+            bbox: [
+                self.bbox[0] * sx,
+                self.bbox[1] * sy,
+                self.bbox[2] * sx,
+                self.bbox[3] * sy,
+            ],
+            score: self.score,
+            landmarks: self
+                .landmarks
+                .iter()
+                .map(|p| [p[0] * sx, p[1] * sy, p[2] * sx])
+                .collect(),
+        }
+    }
+
     /// Bounding box of the landmarks: x0, y0, x1, y1.
     pub fn extent(&self) -> [f32; 4] {
         self.landmarks
@@ -77,6 +98,38 @@ impl Face {
                     b[3].max(p[1]),
                 ]
             })
+    }
+}
+
+/// Two faces are one person when both eyes sit within a third of the eye
+/// distance of each other (two detector boxes on one face).
+pub fn same_person(a: &Face, b: &Face) -> bool {
+    let limit = a.inter_ocular().min(b.inter_ocular()) / 3.0;
+    [false, true].iter().all(|&left| {
+        let (p, q) = (a.eye_centre(left), b.eye_centre(left));
+        ((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2)).sqrt() < limit
+    })
+}
+
+/// The faces of one photo, sorted for the animators: the ones that come
+/// alive (largest first) and the ones found but left still (too small,
+/// cut off, turned, or beyond `max_faces`), which no other face's motion
+/// may move either. Stored with the job, in photo pixels.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Found {
+    pub animated: Vec<Face>,
+    pub still: Vec<Face>,
+    /// The `max_faces` this was chosen with.
+    pub max_faces: u32,
+}
+
+impl Found {
+    pub fn scaled(&self, sx: f32, sy: f32) -> Found {
+        Found {
+            animated: self.animated.iter().map(|f| f.scaled(sx, sy)).collect(),
+            still: self.still.iter().map(|f| f.scaled(sx, sy)).collect(),
+            max_faces: self.max_faces,
+        }
     }
 }
 
@@ -127,6 +180,36 @@ pub mod check {
     pub const MAX_OUTSIDE: f32 = 0.15;
     /// Nose position between the outer eye corners, 0.5 = frontal.
     pub const MAX_TURN: f32 = 0.3;
+
+    /// Sorts `faces` (largest first) into the ones to animate, at most
+    /// `max_faces`, and the ones left still. Refused only when no face is
+    /// usable: with the largest face's problem.
+    pub fn select(
+        faces: Vec<Face>,
+        width: u32,
+        height: u32,
+        max_faces: u32,
+    ) -> Result<super::Found, PhotoProblem> {
+        let mut found = super::Found {
+            max_faces,
+            ..Default::default()
+        };
+        let mut first_problem = None;
+        for f in faces {
+            match face(&f, width, height) {
+                Ok(()) if found.animated.len() < max_faces as usize => found.animated.push(f),
+                Ok(()) => found.still.push(f),
+                Err(p) => {
+                    first_problem.get_or_insert(p);
+                    found.still.push(f);
+                }
+            }
+        }
+        if found.animated.is_empty() {
+            return Err(first_problem.unwrap_or(PhotoProblem::NoFace));
+        }
+        Ok(found)
+    }
 
     pub fn face(face: &Face, width: u32, height: u32) -> Result<(), PhotoProblem> {
         if face.inter_ocular() < MIN_INTER_OCULAR_PX {
@@ -201,6 +284,30 @@ mod tests {
         assert!((f.inter_ocular() - 100.0).abs() < 1e-4);
         assert_eq!(check::face(&f, 600, 600), Ok(()));
         assert!((check::turn(&f) - 0.5).abs() < 1e-5);
+    }
+
+    #[test]
+    fn select_animates_usable_faces_up_to_the_limit_and_keeps_the_rest_still() {
+        let ok = |dx| face_at(dx, 300.0);
+        let cut = face_at(-250.0, 50.0);
+        let got = check::select(
+            vec![ok(0.0), cut.clone(), ok(600.0), ok(1200.0)],
+            1800,
+            600,
+            2,
+        )
+        .expect("usable faces");
+        let boxes = |faces: &[Face]| faces.iter().map(|f| f.bbox[0]).collect::<Vec<_>>();
+        assert_eq!(boxes(&got.animated), [200.0, 800.0]);
+        assert_eq!(boxes(&got.still), [-50.0, 1400.0]);
+        assert_eq!(
+            check::select(vec![cut], 1800, 600, 6),
+            Err(PhotoProblem::CutOff),
+            "refused only when no face is usable"
+        );
+        assert_eq!(check::select(vec![], 10, 10, 6), Err(PhotoProblem::NoFace));
+        assert!(same_person(&ok(0.0), &face_at(5.0, 305.0)));
+        assert!(!same_person(&ok(0.0), &ok(600.0)));
     }
 
     #[test]

@@ -14,10 +14,19 @@ use super::{Face, FaceError};
 use crate::geometry::{warp_affine, Scaler};
 
 pub const DETECTOR_FILE: &str = "face_detection_short_range.onnx";
+pub const FULL_RANGE_FILE: &str = "face_detection_full_range.onnx";
+/// Detections that get landmarks, largest first: a crowd stays bounded in
+/// time (about 5 ms each on one core).
+pub const MAX_DETECTIONS: usize = 32;
 pub const LANDMARK_FILE: &str = "face_landmark.onnx";
 /// Input side of the landmark model.
 pub const LANDMARK_INPUT: usize = 192;
 const LANDMARK_VALUES: usize = 468 * 3;
+/// The second, tight crop: 1.1 face boxes instead of 1.5.
+const TIGHT_ROI_SCALE: f32 = 1.1;
+/// Eye centres of the wide and tight meshes further apart than this (in
+/// eye distances) mean the wide crop's mesh slid onto a neighbour.
+const MAX_MESH_DISAGREEMENT: f32 = 0.35;
 /// Face-presence score (after sigmoid) below which landmarks are dropped.
 const MIN_FACE_PRESENCE: f32 = 0.5;
 
@@ -72,14 +81,73 @@ fn load(env: &ort::environment::Environment, path: &Path) -> Result<Net, FaceErr
     })
 }
 
+/// One BlazeFace detector with its layout and output names.
+struct Detector {
+    net: Net,
+    spec: detect::Spec,
+    anchors: Vec<[f32; 2]>,
+    regressors_out: String,
+    scores_out: String,
+}
+
+impl Detector {
+    fn load(
+        env: &ort::environment::Environment,
+        path: &Path,
+        spec: detect::Spec,
+    ) -> Result<Self, FaceError> {
+        let net = load(env, path)?;
+        let n = spec.anchor_count() as i64;
+        let (regressors_out, scores_out) = {
+            let session = net
+                .session
+                .lock()
+                .map_err(|_| FaceError::Inference("poisoned".into()))?;
+            let by_size = |k: i64| {
+                session
+                    .outputs()
+                    .iter()
+                    .find(|o| elements(o) == Some(k))
+                    .map(|o| o.name().to_string())
+            };
+            match (by_size(n * detect::VALUES_PER_ANCHOR as i64), by_size(n)) {
+                (Some(r), Some(c)) => (r, c),
+                _ => {
+                    return Err(FaceError::Model {
+                        path: path.display().to_string(),
+                        message: format!("outputs are not [{n}×16] boxes and [{n}] scores"),
+                    })
+                }
+            }
+        };
+        Ok(Self {
+            net,
+            anchors: detect::anchors_for(&spec),
+            spec,
+            regressors_out,
+            scores_out,
+        })
+    }
+
+    fn run(&self, input: &[f32]) -> Result<(Vec<f32>, Vec<f32>), FaceError> {
+        let names = [self.regressors_out.as_str(), self.scores_out.as_str()];
+        let out = run(&self.net, input, self.spec.input, &names)?;
+        let mut it = out.into_iter();
+        match (it.next(), it.next()) {
+            (Some(r), Some(c)) => Ok((r, c)),
+            _ => Err(FaceError::Inference("detector outputs missing".into())),
+        }
+    }
+}
+
 pub struct FaceModels {
-    detector: Net,
+    detector: Detector,
+    full_range: Detector,
     landmarker: Net,
     /// Output names, found at load by their shapes (the converter names
     /// them after layers, which can change between conversions).
     landmarks_out: String,
     presence_out: String,
-    anchors: Vec<[f32; 2]>,
 }
 
 fn elements(outlet: &ort::value::Outlet) -> Option<i64> {
@@ -89,7 +157,9 @@ fn elements(outlet: &ort::value::Outlet) -> Option<i64> {
 impl FaceModels {
     pub fn load(onnxruntime_lib: &Path, models_dir: &Path) -> Result<Self, FaceError> {
         let env = environment(onnxruntime_lib)?;
-        let detector = load(env, &models_dir.join(DETECTOR_FILE))?;
+        let detector = Detector::load(env, &models_dir.join(DETECTOR_FILE), detect::SHORT_RANGE)?;
+        let full_range =
+            Detector::load(env, &models_dir.join(FULL_RANGE_FILE), detect::FULL_RANGE)?;
         let landmarker = load(env, &models_dir.join(LANDMARK_FILE))?;
         let path = models_dir.join(LANDMARK_FILE).display().to_string();
         let (landmarks_out, presence_out) = {
@@ -116,44 +186,68 @@ impl FaceModels {
         };
         Ok(Self {
             detector,
+            full_range,
             landmarker,
             landmarks_out,
             presence_out,
-            anchors: detect::anchors(),
         })
     }
 
     /// Default file locations under a models dir.
-    pub fn paths(models_dir: &Path) -> [PathBuf; 2] {
+    pub fn paths(models_dir: &Path) -> [PathBuf; 3] {
         [
             models_dir.join(DETECTOR_FILE),
+            models_dir.join(FULL_RANGE_FILE),
             models_dir.join(LANDMARK_FILE),
         ]
     }
 
-    /// Every face in the photo, largest first.
+    /// Every face in the photo, largest first; one face seen twice (two
+    /// boxes, the same eyes) counts once.
     pub fn faces(&self, photo: &RgbImage) -> Result<Vec<Face>, FaceError> {
-        let (detections, letterbox) = self.detections(photo)?;
-        let mut faces = Vec::new();
+        let (mut detections, letterbox) = self.detections(photo)?;
+        let area = |d: &Detection| (d.xmax - d.xmin) * (d.ymax - d.ymin);
+        detections.sort_by(|a, b| area(b).total_cmp(&area(a)));
+        detections.truncate(MAX_DETECTIONS);
+        let mut faces: Vec<Face> = Vec::new();
         for d in detections {
             if let Some(face) = self.landmarks_for(photo, &d, &letterbox)? {
-                faces.push(face);
+                if !faces.iter().any(|f| super::same_person(f, &face)) {
+                    faces.push(face);
+                }
             }
         }
         faces.sort_by(|a, b| (b.bbox[2] * b.bbox[3]).total_cmp(&(a.bbox[2] * a.bbox[3])));
         Ok(faces)
     }
 
-    /// Raw detections for a photo (letterbox included), for tests and tools.
+    /// Raw detections of both detectors, merged (letterbox included), for
+    /// tests and tools.
     pub fn detections(&self, photo: &RgbImage) -> Result<(Vec<Detection>, Letterbox), FaceError> {
         let (input, letterbox) = detector_input(photo);
         let (regressors, scores) = self.run_detector(&input)?;
-        Ok((
-            detect::decode(&regressors, &scores, &self.anchors),
-            letterbox,
-        ))
+        let short = detect::decode_raw(
+            &self.detector.spec,
+            &regressors,
+            &scores,
+            &self.detector.anchors,
+        );
+        let (input, _) = detector_input_sized(photo, detect::FULL_RANGE.input);
+        let (regressors, scores) = self.full_range.run(&input)?;
+        let full = detect::decode_raw(
+            &self.full_range.spec,
+            &regressors,
+            &scores,
+            &self.full_range.anchors,
+        );
+        Ok((detect::merge(short, full), letterbox))
     }
 
+    /// Landmarks for one detection. The model looks at 1.5 face boxes; in
+    /// a couple cheek to cheek that crop holds most of the other face too,
+    /// and the mesh can slide onto it. So the face is meshed again from a
+    /// tight crop: when the two meshes disagree about the eyes, the wide
+    /// one was pulled away and the tight one is kept.
     fn landmarks_for(
         &self,
         photo: &RgbImage,
@@ -163,42 +257,63 @@ impl FaceModels {
         let roi = roi_for(d, lb);
         let [x0, y0] = lb.to_photo([d.xmin, d.ymin]);
         let [x1, y1] = lb.to_photo([d.xmax, d.ymax]);
-        let input = landmark_input(photo, &roi);
+        let face = |landmarks| Face {
+            bbox: [x0, y0, x1 - x0, y1 - y0],
+            score: d.score,
+            landmarks,
+        };
+        let Some(wide) = self.mesh(photo, &roi)?.map(face) else {
+            return Ok(None);
+        };
+        let tight_roi = Roi {
+            size: roi.size * TIGHT_ROI_SCALE / super::roi::LANDMARK_ROI_SCALE,
+            ..roi
+        };
+        let Some(tight) = self.mesh(photo, &tight_roi)?.map(face) else {
+            return Ok(Some(wide));
+        };
+        let limit = MAX_MESH_DISAGREEMENT * tight.inter_ocular();
+        let off = |left| {
+            let (a, b) = (wide.eye_centre(left), tight.eye_centre(left));
+            ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt()
+        };
+        Ok(Some(if off(false) > limit || off(true) > limit {
+            tight
+        } else {
+            wide
+        }))
+    }
+
+    /// The 468 landmarks (photo pixels) the model finds in `roi`, or none
+    /// when it sees no face there.
+    fn mesh(&self, photo: &RgbImage, roi: &Roi) -> Result<Option<Vec<[f32; 3]>>, FaceError> {
+        let input = landmark_input(photo, roi);
         let (raw, presence) = self.run_landmarks(&input)?;
         if presence < MIN_FACE_PRESENCE {
             return Ok(None);
         }
         let m = roi.crop_to_photo(LANDMARK_INPUT as f32);
         let z_scale = roi.size / LANDMARK_INPUT as f32;
-        let landmarks = raw
-            .chunks_exact(3)
-            .map(|p| {
-                let [x, y] = apply(&m, [p[0], p[1]]);
-                [x, y, p[2] * z_scale]
-            })
-            .collect();
-        Ok(Some(Face {
-            bbox: [x0, y0, x1 - x0, y1 - y0],
-            score: d.score,
-            landmarks,
-        }))
+        Ok(Some(
+            raw.chunks_exact(3)
+                .map(|p| {
+                    let [x, y] = apply(&m, [p[0], p[1]]);
+                    [x, y, p[2] * z_scale]
+                })
+                .collect(),
+        ))
     }
 
     /// Raw detector outputs (`regressors` [896×16], `classificators` [896])
     /// for an NCHW input from [`detector_input`].
     pub fn run_detector(&self, input: &[f32]) -> Result<(Vec<f32>, Vec<f32>), FaceError> {
-        let side = detect::INPUT;
-        let out = run(
-            &self.detector,
-            input,
-            side,
-            &["regressors", "classificators"],
-        )?;
-        let mut it = out.into_iter();
-        match (it.next(), it.next()) {
-            (Some(r), Some(c)) => Ok((r, c)),
-            _ => Err(FaceError::Inference("detector outputs missing".into())),
-        }
+        self.detector.run(input)
+    }
+
+    /// Raw full-range detector outputs ([2304×16], [2304]) for an NCHW
+    /// input from [`detector_input_sized`] at 192 px.
+    pub fn run_full_range(&self, input: &[f32]) -> Result<(Vec<f32>, Vec<f32>), FaceError> {
+        self.full_range.run(input)
     }
 
     /// Raw landmarks (1404 values, input pixels) and the face-presence
@@ -263,9 +378,14 @@ fn run(
         .collect()
 }
 
-/// Photo → the detector's 128×128 NCHW input in [−1, 1], letterboxed.
+/// Photo → the short-range detector's 128×128 NCHW input in [−1, 1],
+/// letterboxed.
 pub fn detector_input(photo: &RgbImage) -> (Vec<f32>, Letterbox) {
-    let side = detect::INPUT;
+    detector_input_sized(photo, detect::INPUT)
+}
+
+/// Photo → a `side`-pixel square detector input in [−1, 1], letterboxed.
+pub fn detector_input_sized(photo: &RgbImage, side: usize) -> (Vec<f32>, Letterbox) {
     let lb = Letterbox::new(photo.width(), photo.height(), side);
     let w = ((photo.width() as f32 * lb.scale).round() as u32).clamp(1, side as u32);
     let h = ((photo.height() as f32 * lb.scale).round() as u32).clamp(1, side as u32);

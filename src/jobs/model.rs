@@ -182,6 +182,10 @@ pub struct JobFiles {
     pub full: Option<String>,
     pub preview: Option<String>,
     pub poster: Option<String>,
+    /// The faces the upload check found (`face::Found` as JSON), so that
+    /// the render does not detect them again. Absent: detect at render.
+    #[serde(default)]
+    pub faces: Option<String>,
 }
 
 /// What a job costs, fixed when it is created (settings may change during
@@ -253,6 +257,10 @@ pub struct Job {
     /// kiosk's own).
     #[serde(default)]
     pub backend_request: Option<String>,
+    /// How many faces come alive (absent: not known, or a whole-photo
+    /// animator).
+    #[serde(default)]
+    pub faces: Option<u32>,
 }
 
 impl Job {
@@ -283,6 +291,7 @@ impl Job {
             payment: None,
             staff_flag: None,
             backend_request: None,
+            faces: None,
         }
     }
 }

@@ -354,8 +354,11 @@ impl Worker {
         let image = photo::decode(&bytes)
             .map_err(|e| RenderError::Animate(AnimateError::Backend(e.to_string())))?;
         let watermark_text = self.live.get().watermark_text.clone();
+        let faces = stored_faces(&dir, job);
         let request = render::Job {
             photo: &image,
+            seed: u64::from_be_bytes(*job.id.as_bytes()),
+            faces: faces.as_ref(),
             preset,
             animator,
             encoder: self.encoder,
@@ -400,6 +403,20 @@ impl Worker {
                 render::render(&request, &paths, &mut progress, cancel)
             }
             (other, _) => other,
+        }
+    }
+}
+
+/// The faces the upload check stored for `job`; none when there are none
+/// or the file cannot be read (the render then finds them itself).
+fn stored_faces(dir: &std::path::Path, job: &super::Job) -> Option<crate::face::Found> {
+    let name = job.files.faces.as_deref()?;
+    let bytes = std::fs::read(dir.join(name)).ok()?;
+    match serde_json::from_slice(&bytes) {
+        Ok(found) => Some(found),
+        Err(e) => {
+            tracing::warn!(job = %job.id, "stored faces unreadable, detecting again: {e}");
+            None
         }
     }
 }

@@ -93,6 +93,22 @@ impl Expression {
         *slot = v;
     }
 
+    /// The same expression at `k` times the strength. Eye closures (wink,
+    /// blink) stay as they are: half a wink is not a wink.
+    pub fn scaled(&self, k: f32) -> Expression {
+        Expression {
+            smile: self.smile * k,
+            laugh: self.laugh * k,
+            brow_raise: self.brow_raise * k,
+            mouth_open: self.mouth_open * k,
+            head_pitch: self.head_pitch * k,
+            head_yaw: self.head_yaw * k,
+            head_roll: self.head_roll * k,
+            breath: self.breath * k,
+            ..*self
+        }
+    }
+
     /// How far from neutral the face is, 0..1: drives whole-photo motion.
     pub fn intensity(&self) -> f32 {
         let expr = self

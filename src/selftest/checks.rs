@@ -185,6 +185,8 @@ fn render_test(app: &Shared, photo: &Path) -> Result<(String, u32, f64, f64), St
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let job = render::Job {
         photo: &image,
+        seed: 0,
+        faces: None,
         preset,
         animator,
         encoder: app.encoder,

@@ -97,7 +97,7 @@ async fn status(face: Option<bool>, app: &State<Arc<Shared>>) -> Json<StatusView
             tokio::task::spawn_blocking(move || {
                 let image = image::load_from_memory(&frame.jpeg.bytes).ok()?.to_rgb8();
                 Some(match animator.check_photo(&image) {
-                    Ok(()) => "ok",
+                    Ok(_) => "ok",
                     Err(AnimateError::Photo(p)) => p.code(),
                     Err(_) => return None,
                 })

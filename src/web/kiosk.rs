@@ -16,6 +16,7 @@ use super::ranged::RangedFile;
 use crate::animate::AnimateError;
 use crate::capture::photo;
 use crate::config::EventMode;
+use crate::face::Found;
 use crate::jobs::retention::InUseGuard;
 use crate::jobs::{job_dir, now_ms, Job, JobId, MalformedId, Price, Status, UnlockReason};
 use crate::state::Shared;
@@ -35,6 +36,8 @@ pub struct Created {
     job_id: String,
     token: String,
     status: Status,
+    /// How many faces will come alive (0 for a whole-photo animator).
+    faces: u32,
 }
 
 pub(super) fn form_error(errors: &Errors<'_>, limit_mb: u32) -> ApiError {
@@ -112,19 +115,33 @@ async fn create_job(
             )
         })?;
     let bytes = read_upload(&form.photo).await?;
-    let (info, bytes) = checked_photo(app, bytes).await?;
+    let (info, bytes, found) = checked_photo(app, bytes).await?;
 
     let source = format!("source.{}", info.extension());
     let mut job = Job::new(preset.id(), &source, now_ms());
+    let faces_json = found
+        .as_ref()
+        .filter(|f| !f.animated.is_empty())
+        .and_then(|f| serde_json::to_vec(f).ok());
+    if faces_json.is_some() {
+        job.files.faces = Some(FACES_FILE.to_string());
+    }
+    job.faces = found.as_ref().map(|f| f.animated.len() as u32);
     job.price = (event.event_mode == EventMode::Paid).then(|| Price {
         cents: event.price_cents,
         currency: event.currency.clone(),
     });
     let dir = job_dir(&app.settings.data_dir, job.id);
-    write_durably(&dir, &source, &bytes).await.map_err(|e| {
-        let _ = std::fs::remove_dir_all(&dir);
-        ApiError::io("saving upload", &e)
-    })?;
+    let written = match &faces_json {
+        Some(faces) => write_durably(&dir, FACES_FILE, faces).await,
+        None => Ok(()),
+    };
+    written
+        .and(write_durably(&dir, &source, &bytes).await)
+        .map_err(|e| {
+            let _ = std::fs::remove_dir_all(&dir);
+            ApiError::io("saving upload", &e)
+        })?;
     let recorded = app
         .store
         .insert_new(&job)
@@ -135,7 +152,8 @@ async fn create_job(
         return Err(e.into());
     }
     app.store.flush().await?;
-    tracing::info!(job = %job.id, preset = preset.id(), bytes = bytes.len(), "queued");
+    tracing::info!(job = %job.id, preset = preset.id(), bytes = bytes.len(), faces = job.faces.unwrap_or(0), "queued");
+    app.metrics.photo_accepted(job.faces.unwrap_or(0));
     app.queue.wake();
     Ok((
         HttpStatus::Created,
@@ -143,6 +161,7 @@ async fn create_job(
             job_id: job.id.to_string(),
             token: job.token.to_string(),
             status: Status::Queued,
+            faces: job.faces.unwrap_or(0),
         }),
     ))
 }
@@ -158,30 +177,35 @@ pub(super) async fn read_upload(file: &TempFile<'_>) -> Result<Vec<u8>, ApiError
     Ok(bytes)
 }
 
+/// The file in a job's folder that holds the faces found at upload.
+pub const FACES_FILE: &str = "faces.json";
+
 /// Checks a photo before anything is promised: its header, a full decode
 /// (proves the file is whole) and the animator's face check, so that the
-/// guest hears at once when it cannot be animated.
+/// guest hears at once when it cannot be animated. Returns the faces found
+/// (none when the check could not run: the worker finds them).
 pub(super) async fn checked_photo(
     app: &Shared,
     bytes: Vec<u8>,
-) -> Result<(photo::PhotoInfo, Vec<u8>), ApiError> {
+) -> Result<(photo::PhotoInfo, Vec<u8>, Option<Found>), ApiError> {
     let info = photo::inspect(&bytes)?;
     let animator = Arc::clone(&app.animator);
-    let bytes = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, ApiError> {
-        let image = photo::decode(&bytes)?;
-        match animator.check_photo(&image) {
-            Err(AnimateError::Photo(problem)) => Err(problem.into()),
-            // An inference hiccup is the worker's to retry, not the guest's fault.
-            Err(e) => {
-                tracing::warn!("photo check skipped: {e}");
-                Ok(bytes)
+    let (bytes, found) =
+        tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, Option<Found>), ApiError> {
+            let image = photo::decode(&bytes)?;
+            match animator.check_photo(&image) {
+                Err(AnimateError::Photo(problem)) => Err(problem.into()),
+                // An inference hiccup is the worker's to retry, not the guest's fault.
+                Err(e) => {
+                    tracing::warn!("photo check skipped: {e}");
+                    Ok((bytes, None))
+                }
+                Ok(found) => Ok((bytes, Some(found))),
             }
-            Ok(()) => Ok(bytes),
-        }
-    })
-    .await
-    .map_err(ApiError::internal)??;
-    Ok((info, bytes))
+        })
+        .await
+        .map_err(ApiError::internal)??;
+    Ok((info, bytes, found))
 }
 
 async fn write_durably(dir: &std::path::Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
@@ -213,6 +237,8 @@ pub struct JobView {
     /// Digits after the decimal point in `currency` (0 for JPY): the
     /// price is `price_cents / 10^price_decimals`.
     price_decimals: Option<u32>,
+    /// How many faces come alive (absent: not known yet).
+    faces: Option<u32>,
     /// Why the download is open: `paid`, `event`, `staff_cash`, `staff_comp`.
     unlock: Option<UnlockReason>,
     /// Whether the guest can pay on the phone (else: ask staff).
@@ -254,6 +280,7 @@ fn get_job(
             .price
             .as_ref()
             .map(|p| crate::money::decimals(&p.currency)),
+        faces: job.faces,
         unlock: job.unlock,
         payments_configured: app.payments_configured(),
         payments_offline: app.payments_offline(),

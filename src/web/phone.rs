@@ -184,7 +184,7 @@ async fn upload(
     }
     .await;
     match result {
-        Ok((_, bytes)) => {
+        Ok((_, bytes, _)) => {
             if !app.handoffs.deliver(code, bytes) {
                 return expired_page(app);
             }

@@ -88,6 +88,16 @@ fn converted_models_match_litert_within_a_pixel() {
         let s = max_diff(&scores, ref_cls);
         assert!(s <= 0.05, "{name}: detector logits differ by {s}");
 
+        // The full-range detector too, at its 192 px input.
+        let (input, _) = smileloop::face::detector_input_sized(&img, 192);
+        let (full_reg, full_cls) = m.run_full_range(&input).expect("full range runs");
+        let reference = litert("face_detection_full_range.tflite", &input, 192);
+        let find = |n: usize| reference.iter().find(|v| v.len() == n).expect("output");
+        let d = max_diff(&full_reg, find(full_reg.len()));
+        assert!(d <= 1.0, "{name}: full-range boxes differ by {d} px");
+        let s = max_diff(&full_cls, find(full_cls.len()));
+        assert!(s <= 0.05, "{name}: full-range logits differ by {s}");
+
         let (detections, _) = m.detections(&img).expect("detections");
         let best = detections
             .first()

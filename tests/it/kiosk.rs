@@ -225,6 +225,8 @@ fn preset_samples_are_listed_and_served() {
         let animator = smileloop::animate::gentle::Gentle;
         let job = smileloop::render::Job {
             photo: &image,
+            seed: 0,
+            faces: None,
             preset,
             animator: &animator,
             encoder: smileloop::encode::detect(settings.encoder).expect("encoder"),

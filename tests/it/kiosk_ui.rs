@@ -51,6 +51,8 @@ fn render_samples(s: &smileloop::config::Settings) {
     for preset in presets.into_iter().filter(|p| p.supports_backend("gentle")) {
         let job = smileloop::render::Job {
             photo: &image,
+            seed: 0,
+            faces: None,
             preset: &preset,
             animator: &smileloop::animate::gentle::Gentle,
             encoder: smileloop::encode::detect(s.encoder).expect("encoder"),

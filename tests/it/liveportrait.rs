@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use smileloop::animate::liveportrait::engine::Provider;
 use smileloop::animate::liveportrait::kp::{self, Kp, Motion, STITCH_OUT, ZERO_KP};
 use smileloop::animate::liveportrait::{crop, expression, paste, LivePortraitError, Nets, Options};
-use smileloop::animate::{Animator, LivePortrait, MeshWarp, SizeLimits};
+use smileloop::animate::{Animator, LivePortrait, MeshWarp, Request};
 use smileloop::face::FaceModels;
 use smileloop::motion::{load_dir, DrivingFrame, Expression, Preset};
 
@@ -56,7 +56,8 @@ fn backend(dir: &Path) -> LivePortrait {
     LivePortrait::new(
         faces.clone(),
         nets(dir).expect("nets load"),
-        MeshWarp::new(faces),
+        MeshWarp::new(faces, 6),
+        6,
     )
     .expect("backend")
 }
@@ -326,6 +327,8 @@ fn contract_models_animate_a_photo_into_an_mp4() {
     let mut frames = Vec::new();
     let job = smileloop::render::Job {
         photo: &photo,
+        seed: 0,
+        faces: None,
         preset: &preset,
         animator: &lp,
         encoder,
@@ -365,7 +368,7 @@ fn batched_models_render_the_same_frames() {
     let p = preset("smile_wink");
     let frames = |dir: &Path| {
         let mut a = backend(dir)
-            .start(&photo, &p, SizeLimits::default())
+            .start(&photo, &p, &Request::default())
             .expect("starts");
         (0..6)
             .map(|_| a.next_frame().expect("frame").expect("some").clone())
@@ -386,7 +389,7 @@ fn template_presets_play_only_on_liveportrait() {
     assert!(!talking.supports_backend("meshwarp"));
     let photo = decoded("grace_hopper.jpg");
     let mut a = lp
-        .start(&photo, &talking, SizeLimits::default())
+        .start(&photo, &talking, &Request::default())
         .expect("starts");
     let plan = a.plan();
     assert_eq!(plan.frame_count, 100);
@@ -396,8 +399,8 @@ fn template_presets_play_only_on_liveportrait() {
         moved = moved.max(mean_abs_diff(&first, f));
     }
     assert!(moved > 0.05, "the template does not move the face");
-    let mesh = MeshWarp::new(face_models());
-    assert!(mesh.start(&photo, &talking, SizeLimits::default()).is_err());
+    let mesh = MeshWarp::new(face_models(), 6);
+    assert!(mesh.start(&photo, &talking, &Request::default()).is_err());
 }
 
 #[test]
@@ -466,4 +469,51 @@ fn kiosk_falls_back_to_meshwarp_when_the_engine_is_missing_or_fails() {
         .expect("read")
         .expect("job");
     assert_eq!(record.backend.as_deref(), Some("meshwarp"));
+}
+
+#[test]
+fn every_face_of_a_group_is_animated_and_pasted_in_its_own_place() {
+    let dir = contract_models(&[]);
+    let lp = backend(dir.path());
+    // Three friends, far enough apart that one face's paste-back never
+    // reaches another's eyes.
+    let photo = decoded("kphotoalbum_qt_logo.jpg");
+    let found = lp.check_photo(&photo).expect("usable faces");
+    assert_eq!(found.animated.len(), 3);
+    let p = preset("soft_smile");
+    let mut a = lp
+        .start(
+            &photo,
+            &p,
+            &Request {
+                faces: Some(&found),
+                ..Request::default()
+            },
+        )
+        .expect("starts");
+    let plan = a.plan();
+    let frame = a.next_frame().expect("frame").expect("some").clone();
+    let background = smileloop::geometry::Scaler::default().scale(&photo, plan.width, plan.height);
+    let (sx, sy) = (
+        plan.width as f32 / photo.width() as f32,
+        plan.height as f32 / photo.height() as f32,
+    );
+    // Each face's own eye region is replaced by that face's rendering.
+    for (k, face) in found.animated.iter().enumerate() {
+        let [ex, ey] = face.eye_centre(false);
+        let side = (face.inter_ocular() * sx / 2.0) as u32;
+        let (x, y) = ((ex * sx) as u32 - side / 2, (ey * sy) as u32 - side / 2);
+        let (a, b) = (
+            frame.view(x, y, side, side).to_image(),
+            background.view(x, y, side, side).to_image(),
+        );
+        let d = mean_abs_diff(&a, &b);
+        assert!(d > 1.0, "face {k}: its eye region is the photo's ({d:.2})");
+    }
+    let corner = |f: &image::RgbImage| f.view(0, 0, 40, 40).to_image();
+    assert_eq!(
+        corner(&frame),
+        corner(&background),
+        "the background stays the photo"
+    );
 }

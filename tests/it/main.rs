@@ -11,6 +11,7 @@ mod engines;
 mod face;
 mod faults;
 mod firmware;
+mod groups;
 mod hostile;
 mod kiosk;
 mod kiosk_ui;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::common::*;
 use smileloop::animate::meshwarp::{remap, rig_for, Source};
 use smileloop::animate::rig::{Field, Rig};
-use smileloop::animate::{Animator, MeshWarp, SizeLimits};
+use smileloop::animate::{Animator, MeshWarp, Request, SizeLimits};
 use smileloop::face::{mesh, Face, FaceModels};
 use smileloop::motion::{load_dir, Preset};
 
@@ -185,11 +185,11 @@ fn loops_are_seamless() {
 #[test]
 fn rendered_loop_is_seamless_and_moves_only_the_face() {
     let all = presets();
-    let animator = MeshWarp::new(models());
+    let animator = MeshWarp::new(models(), 6);
     let img = smileloop::capture::photo::decode(&photo("grace_hopper.jpg")).expect("decodes");
     for p in &all {
         let mut anim = animator
-            .start(&img, p, SizeLimits::default())
+            .start(&img, p, &Request::default())
             .expect("starts");
         let mut frames = Vec::new();
         while let Some(f) = anim.next_frame().expect("frame") {

@@ -411,3 +411,32 @@ fn a_photo_without_a_face_is_refused_in_words_for_the_guest() {
     let (s, _) = get(&format!("{}/api/health", server.kiosk));
     assert_eq!(s, 200, "the kiosk keeps serving");
 }
+
+#[test]
+fn a_couple_is_counted_and_its_faces_are_stored_with_the_job() {
+    let server = Server::start(|s| s.event_mode = EventMode::Free);
+    let (s, created) = upload(
+        &server.kiosk,
+        &photo("kphotoalbum_bar55.jpg"),
+        "couple.jpg",
+        "soft_smile",
+    );
+    assert_eq!(s, 201, "{created}");
+    assert_eq!(created["faces"], 2, "{created}");
+    let id = created["job_id"].as_str().expect("id").to_string();
+    let job_id: JobId = id.parse().expect("job id");
+    let dir = smileloop::jobs::job_dir(&server.shared().settings.data_dir, job_id);
+    let stored: smileloop::face::Found =
+        serde_json::from_slice(&std::fs::read(dir.join("faces.json")).expect("faces stored"))
+            .expect("faces.json");
+    assert_eq!((stored.animated.len(), stored.max_faces), (2, 6));
+    let job = wait_status(&server.kiosk, &id, "unlocked");
+    assert_eq!(job["faces"], 2);
+    let (s, text) = get(&format!("{}/metrics", server.admin));
+    assert_eq!(s, 200);
+    let text = String::from_utf8_lossy(&text);
+    assert!(
+        text.contains("smileloop_faces_per_photo_bucket{le=\"2\"} 1"),
+        "{text}"
+    );
+}

@@ -101,6 +101,14 @@ fn each_bad_start_says_what_is_wrong_in_one_line() {
         (vec![("SMILELOOP_CONFIG", unknown.as_str())], &["prot"]),
         (vec![("SMILELOOP_PORT", "-1")], &["`port`"]),
         (
+            vec![("SMILELOOP_MAX_FACES", "13")],
+            &["`max_faces`", "between 1 and 12"],
+        ),
+        (
+            vec![("SMILELOOP_MAX_FACES", "0")],
+            &["`max_faces`", "between 1 and 12"],
+        ),
+        (
             vec![("SMILELOOP_DATA_DIR", under_file.as_str())],
             &["data_dir", "SMILELOOP_DATA_DIR"],
         ),

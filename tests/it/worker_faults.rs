@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use image::RgbImage;
-use smileloop::animate::{AnimateError, Animation, Animator, FramePlan, Gentle, SizeLimits};
+use smileloop::animate::{AnimateError, Animation, Animator, FramePlan, Gentle, Request};
 use smileloop::config::{EventMode, LiveSettings};
 use smileloop::jobs::live::LiveRenders;
 use smileloop::jobs::worker::{Queue, Worker};
@@ -54,11 +54,11 @@ impl Animator for PanicsOnce {
         &self,
         photo: &RgbImage,
         preset: &Preset,
-        limits: SizeLimits,
+        request: &Request<'_>,
     ) -> Result<Box<dyn Animation>, AnimateError> {
         let first = self.started.fetch_add(1, Ordering::SeqCst) == 0;
         Ok(Box::new(Animated {
-            inner: self.inner.start(photo, preset, limits)?,
+            inner: self.inner.start(photo, preset, request)?,
             panic_at: first.then_some(10),
             frame: 0,
         }))

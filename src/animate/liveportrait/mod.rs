@@ -23,9 +23,10 @@ use image::RgbImage;
 
 use self::engine::{Net, Provider, Spec, TrtOptions};
 use self::kp::{Kp, Motion, NUM_KP, STITCH_OUT};
-use super::meshwarp::{main_face, MeshWarp};
-use super::{output_size, AnimateError, Animation, Animator, FramePlan, SizeLimits};
-use crate::face::FaceModels;
+use super::cast::Timing;
+use super::meshwarp::{faces_for, find_faces, MeshWarp};
+use super::{output_size, AnimateError, Animation, Animator, FramePlan, Request};
+use crate::face::{Face, FaceModels, Found};
 use crate::geometry::Scaler;
 use crate::motion::Preset;
 
@@ -297,6 +298,7 @@ pub struct LivePortrait {
     mask: Arc<Vec<f32>>,
     /// Re-renders a job the engine failed on.
     fallback: MeshWarp,
+    max_faces: u32,
     /// The engine's last failure, for the health page.
     failure: Arc<Mutex<Option<String>>>,
 }
@@ -319,6 +321,7 @@ impl LivePortrait {
         faces: Arc<FaceModels>,
         nets: Nets,
         fallback: MeshWarp,
+        max_faces: u32,
     ) -> Result<Self, LivePortraitError> {
         let mask = paste::mask().map_err(|m| LivePortraitError::Model {
             path: "mask_template.png".into(),
@@ -329,6 +332,7 @@ impl LivePortrait {
             nets: Arc::new(nets),
             mask: Arc::new(mask),
             fallback,
+            max_faces,
             failure: Arc::new(Mutex::new(None)),
         })
     }
@@ -343,8 +347,8 @@ impl Animator for LivePortrait {
         "liveportrait"
     }
 
-    fn check_photo(&self, photo: &RgbImage) -> Result<(), AnimateError> {
-        main_face(&self.faces, photo).map(|_| ())
+    fn check_photo(&self, photo: &RgbImage) -> Result<Found, AnimateError> {
+        find_faces(&self.faces, photo, self.max_faces)
     }
 
     fn fallback(&self) -> Option<&dyn Animator> {
@@ -359,48 +363,81 @@ impl Animator for LivePortrait {
         &self,
         photo: &RgbImage,
         preset: &Preset,
-        limits: SizeLimits,
+        request: &Request<'_>,
     ) -> Result<Box<dyn Animation>, AnimateError> {
         super::ensure_supported(self.name(), preset)?;
-        let face = main_face(&self.faces, photo)?;
-        let c = crop::face_crop(&face)
+        let found = faces_for(&self.faces, photo, request, self.max_faces)?;
+        let (width, height) = output_size(photo.width(), photo.height(), request.limits);
+        let timings = Timing::for_faces(found.animated.len(), request.seed, preset.frame_count());
+        let subjects = found
+            .animated
+            .iter()
+            .zip(timings)
+            .map(|(face, timing)| self.subject(photo, face, timing, (width, height)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Box::new(PortraitAnimation {
+            nets: self.nets.clone(),
+            mask: self.mask.clone(),
+            failure: self.failure.clone(),
+            preset: preset.clone(),
+            subjects,
+            background: Scaler::default().scale(photo, width, height),
+            frame: RgbImage::new(width, height),
+            next: 0,
+        }))
+    }
+}
+
+impl LivePortrait {
+    /// One face's source features, motion and crop, for a frame of `size`.
+    fn subject(
+        &self,
+        photo: &RgbImage,
+        face: &Face,
+        timing: Timing,
+        (width, height): (u32, u32),
+    ) -> Result<Subject, AnimateError> {
+        let c = crop::face_crop(face)
             .ok_or_else(|| AnimateError::Backend("no crop for this face".into()))?;
         let input = paste::network_input(photo, c.to_photo);
         let backend = |e| failed(&self.failure, e);
         let f_s = self.nets.features(&input).map_err(backend)?;
         let motion = self.nets.motion(&input).map_err(backend)?;
         let x_s = motion.keypoints();
-        let lip_ratio = crop::lip_ratio(&face);
+        let lip_ratio = crop::lip_ratio(face);
         let lips = if lip_ratio >= LIP_NORMALIZE_THRESHOLD {
             Some(self.nets.close_lips(&x_s, lip_ratio).map_err(backend)?)
         } else {
             None
         };
-        let (width, height) = output_size(photo.width(), photo.height(), limits);
-        let background = Scaler::default().scale(photo, width, height);
         // Frame pixel → photo pixel → crop pixel.
         let (sx, sy) = (
             photo.width() as f32 / width as f32,
             photo.height() as f32 / height as f32,
         );
         let m = c.to_crop;
-        let to_crop = [m[0] * sx, m[1] * sy, m[2], m[3] * sx, m[4] * sy, m[5]];
-        Ok(Box::new(PortraitAnimation {
-            nets: self.nets.clone(),
-            mask: self.mask.clone(),
-            failure: self.failure.clone(),
-            preset: preset.clone(),
+        Ok(Subject {
             f_s,
             motion,
             x_s,
             lips,
-            background,
-            to_crop,
+            to_crop: [m[0] * sx, m[1] * sy, m[2], m[3] * sx, m[4] * sy, m[5]],
+            timing,
             ready: std::collections::VecDeque::new(),
-            frame: RgbImage::new(width, height),
-            next: 0,
-        }))
+        })
     }
+}
+
+/// One animated face: its source, its crop in the frame, its own timing.
+struct Subject {
+    f_s: Vec<f32>,
+    motion: Motion,
+    x_s: Kp,
+    lips: Option<Kp>,
+    to_crop: crate::geometry::Affine,
+    timing: Timing,
+    /// Generated faces not yet handed out (a batch runs ahead).
+    ready: std::collections::VecDeque<RgbImage>,
 }
 
 pub struct PortraitAnimation {
@@ -408,42 +445,55 @@ pub struct PortraitAnimation {
     mask: Arc<Vec<f32>>,
     failure: Arc<Mutex<Option<String>>>,
     preset: Preset,
-    f_s: Vec<f32>,
-    motion: Motion,
-    x_s: Kp,
-    lips: Option<Kp>,
+    /// Largest first; pasted in that order, so a smaller face's own crop
+    /// goes on top of the larger face's edge.
+    subjects: Vec<Subject>,
     background: RgbImage,
-    to_crop: crate::geometry::Affine,
-    /// Generated faces not yet handed out (a batch runs ahead).
-    ready: std::collections::VecDeque<RgbImage>,
     frame: RgbImage,
     next: u32,
 }
 
 impl PortraitAnimation {
-    /// Driving keypoints for frame `index`, before stitching (and before
-    /// the lip-closing offset, which goes on after it).
+    /// How many faces come alive.
+    pub fn faces(&self) -> usize {
+        self.subjects.len()
+    }
+
+    /// Driving keypoints of the first face for frame `index`, before
+    /// stitching (and before the lip-closing offset, which goes on after).
     pub fn driving(&self, index: u32) -> Kp {
+        self.driving_of(0, index)
+    }
+
+    /// Driving keypoints of face `k` for frame `index`, on its own timing.
+    pub fn driving_of(&self, k: usize, index: u32) -> Kp {
+        let Some(subject) = self.subjects.get(k) else {
+            return Kp::default();
+        };
         match self.preset.template() {
             Some(t) => {
-                let at = t.at_time(self.preset.curve_time(index));
-                kp::relative(&self.motion, at, &t.frames[0])
+                let shifted = subject.timing.frame(index, self.preset.frame_count());
+                let at = t.at_time(self.preset.curve_time(shifted));
+                kp::relative(&subject.motion, at, &t.frames[0])
             }
             None => {
-                let delta = expression::delta(&self.preset.at_frame(index));
-                expression::drive(&self.motion, &delta)
+                let delta = expression::delta(&subject.timing.expression(&self.preset, index));
+                expression::drive(&subject.motion, &delta)
             }
         }
     }
 
     fn refill(&mut self) -> Result<(), LivePortraitError> {
         let end = (self.next + BATCH as u32).min(self.preset.frame_count());
-        let mut driving: Vec<Kp> = (self.next..end).map(|i| self.driving(i)).collect();
-        kp::stitch_then_close_lips(&mut driving, self.lips.as_ref(), |d| {
-            self.nets.stitch(&self.x_s, d)
-        })?;
-        let faces = self.nets.render(&self.f_s, &self.x_s, &driving)?;
-        self.ready.extend(faces);
+        for k in 0..self.subjects.len() {
+            let mut driving: Vec<Kp> = (self.next..end).map(|i| self.driving_of(k, i)).collect();
+            let s = &self.subjects[k];
+            kp::stitch_then_close_lips(&mut driving, s.lips.as_ref(), |d| {
+                self.nets.stitch(&s.x_s, d)
+            })?;
+            let faces = self.nets.render(&s.f_s, &s.x_s, &driving)?;
+            self.subjects[k].ready.extend(faces);
+        }
         Ok(())
     }
 }
@@ -462,17 +512,19 @@ impl Animation for PortraitAnimation {
         if self.next >= self.preset.frame_count() {
             return Ok(None);
         }
-        if self.ready.is_empty() {
+        if self.subjects.iter().any(|s| s.ready.is_empty()) {
             if let Err(e) = self.refill() {
                 return Err(failed(&self.failure, e));
             }
         }
-        let face = self
-            .ready
-            .pop_front()
-            .ok_or_else(|| AnimateError::Backend("LivePortrait rendered no frame".into()))?;
         self.frame.copy_from_slice(self.background.as_raw());
-        paste::paste(&mut self.frame, &face, &self.mask, self.to_crop);
+        for s in &mut self.subjects {
+            let face = s
+                .ready
+                .pop_front()
+                .ok_or_else(|| AnimateError::Backend("LivePortrait rendered no frame".into()))?;
+            paste::paste(&mut self.frame, &face, &self.mask, s.to_crop);
+        }
         self.next += 1;
         Ok(Some(&self.frame))
     }

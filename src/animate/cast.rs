@@ -41,16 +41,7 @@ impl Keepout {
             .map(|p| [p[0], p[1]])
             .filter(|p| p[0].is_finite() && p[1].is_finite())
             .collect();
-        let bounds = points
-            .iter()
-            .fold([f32::MAX, f32::MAX, f32::MIN, f32::MIN], |b, p| {
-                [
-                    b[0].min(p[0]),
-                    b[1].min(p[1]),
-                    b[2].max(p[0]),
-                    b[3].max(p[1]),
-                ]
-            });
+        let bounds = face.extent();
         Self { points, bounds }
     }
 

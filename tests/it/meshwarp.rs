@@ -43,31 +43,6 @@ fn rigs() -> Vec<(String, Rig, Face, (u32, u32))> {
         .collect()
 }
 
-/// Smallest Jacobian determinant of the backward map, sampled every 3 px.
-fn min_det_fine(f: &Field) -> f32 {
-    let (x1, y1) = (
-        f.x0 + ((f.nx - 1) * f.cell) as f32,
-        f.y0 + ((f.ny - 1) * f.cell) as f32,
-    );
-    let h = 0.5;
-    let mut min = f32::MAX;
-    let mut y = f.y0;
-    while y < y1 - 1.0 {
-        let mut x = f.x0;
-        while x < x1 - 1.0 {
-            let (a, bx, by) = (f.at([x, y]), f.at([x + h, y]), f.at([x, y + h]));
-            let j = [
-                [1.0 - (bx[0] - a[0]) / h, -(by[0] - a[0]) / h],
-                [-(bx[1] - a[1]) / h, 1.0 - (by[1] - a[1]) / h],
-            ];
-            min = min.min(j[0][0] * j[1][1] - j[0][1] * j[1][0]);
-            x += 3.0;
-        }
-        y += 3.0;
-    }
-    min
-}
-
 fn sub(a: [f32; 2], b: [f32; 2]) -> [f32; 2] {
     [a[0] - b[0], a[1] - b[1]]
 }

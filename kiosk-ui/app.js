@@ -288,12 +288,30 @@
     clearPhoto();
     photo = { blob, url: URL.createObjectURL(blob), from };
     $("review-photo").src = photo.url;
+    countFaces(photo);
+  }
+
+  // How many faces will come alive, said before the guest goes on. The
+  // kiosk keeps what it found, so the job does not look again.
+  async function countFaces(p) {
+    const body = new FormData();
+    body.append("photo", p.blob, "photo.jpg");
+    let words = "";
+    try {
+      const checked = await getJson("/api/photo-check", { method: "POST", body });
+      if (checked.faces > 1) words = t("faces_many", { n: checked.faces });
+      else if (checked.faces === 1) words = t("faces_one");
+    } catch (e) {
+      if (e.code && I18N.en["hint_" + e.code] !== undefined) words = t("hint_" + e.code);
+    }
+    if (photo === p) $("review-faces").textContent = words;
   }
 
   function clearPhoto() {
     if (photo) URL.revokeObjectURL(photo.url);
     photo = null;
     $("review-photo").removeAttribute("src");
+    $("review-faces").textContent = "";
     $("render-stage").style.backgroundImage = "";
   }
 

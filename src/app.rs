@@ -158,6 +158,7 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         camera: Arc::new(capture::start(&settings)),
         handoffs: Arc::new(Handoffs::default()),
         renders: Arc::new(LiveRenders::default()),
+        recent_faces: Arc::default(),
         metrics: Arc::new(Metrics::new().map_err(|e| StartError::Metrics(e.to_string()))?),
         settings,
     });

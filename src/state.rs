@@ -74,6 +74,8 @@ pub struct Shared {
     /// The render in progress, frame by frame, for the kiosk screen.
     pub renders: Arc<LiveRenders>,
     pub metrics: Arc<Metrics>,
+    /// Faces of photos checked a moment ago (review, phone, job).
+    pub recent_faces: Arc<crate::face::recent::Recent>,
 }
 
 impl Shared {

@@ -8,6 +8,7 @@
 
 pub mod detect;
 mod models;
+pub mod recent;
 pub mod roi;
 
 pub(crate) use models::environment;

@@ -22,7 +22,45 @@ use crate::jobs::{job_dir, now_ms, Job, JobId, MalformedId, Price, Status, Unloc
 use crate::state::Shared;
 
 pub fn routes() -> Vec<Route> {
-    routes![create_job, get_job, preview, poster, qr_svg, qr_png, presets, sample, health]
+    routes![
+        create_job,
+        check_photo,
+        get_job,
+        preview,
+        poster,
+        qr_svg,
+        qr_png,
+        presets,
+        sample,
+        health
+    ]
+}
+
+#[derive(FromForm)]
+pub struct PhotoOnly<'r> {
+    photo: TempFile<'r>,
+}
+
+#[derive(Serialize)]
+pub struct Checked {
+    /// How many faces will come alive (0 for a whole-photo animator).
+    faces: u32,
+}
+
+/// `POST /api/photo-check` (multipart: `photo`): what the review screen
+/// tells the guest before a job exists. The faces found are kept a moment,
+/// so the job that follows does not look for them again.
+#[post("/api/photo-check", data = "<form>")]
+async fn check_photo(
+    form: Result<Form<PhotoOnly<'_>>, Errors<'_>>,
+    app: &State<Arc<Shared>>,
+) -> Result<Json<Checked>, ApiError> {
+    let form = form.map_err(|e| form_error(&e, app.settings.max_upload_mb))?;
+    let bytes = read_upload(&form.photo).await?;
+    let (_, _, found) = checked_photo(app, bytes).await?;
+    Ok(Json(Checked {
+        faces: found.map_or(0, |f| f.animated.len() as u32),
+    }))
 }
 
 #[derive(FromForm)]
@@ -190,8 +228,13 @@ pub(super) async fn checked_photo(
 ) -> Result<(photo::PhotoInfo, Vec<u8>, Option<Found>), ApiError> {
     let info = photo::inspect(&bytes)?;
     let animator = Arc::clone(&app.animator);
+    let recent = Arc::clone(&app.recent_faces);
     let (bytes, found) =
         tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, Option<Found>), ApiError> {
+            // These very bytes were decoded and checked a moment ago.
+            if let Some(found) = recent.get(&bytes) {
+                return Ok((bytes, Some(found)));
+            }
             let image = photo::decode(&bytes)?;
             match animator.check_photo(&image) {
                 Err(AnimateError::Photo(problem)) => Err(problem.into()),
@@ -200,7 +243,10 @@ pub(super) async fn checked_photo(
                     tracing::warn!("photo check skipped: {e}");
                     Ok((bytes, None))
                 }
-                Ok(found) => Ok((bytes, Some(found))),
+                Ok(found) => {
+                    recent.put(&bytes, found.clone());
+                    Ok((bytes, Some(found)))
+                }
             }
         })
         .await

@@ -184,17 +184,21 @@ async fn upload(
     }
     .await;
     match result {
-        Ok((_, bytes, _)) => {
+        Ok((_, bytes, found)) => {
             if !app.handoffs.deliver(code, bytes) {
                 return expired_page(app);
             }
-            tracing::info!("photo received from a phone");
-            message(
-                app,
-                HttpStatus::Ok,
-                "Photo sent",
-                "Done! Your photo is on the kiosk screen: choose your animation there.",
-            )
+            let faces = found.map_or(0, |f| f.animated.len());
+            tracing::info!(faces, "photo received from a phone");
+            let text = match faces {
+                0 | 1 => "Done! Your photo is on the kiosk screen: choose your animation there."
+                    .to_string(),
+                n => format!(
+                    "Done! Your photo is on the kiosk screen, and {n} faces will come alive: \
+                     choose your animation there."
+                ),
+            };
+            message(app, HttpStatus::Ok, "Photo sent", &text)
         }
         Err(e) => form_page(app, code, e.status, Some(&e.message)),
     }

@@ -100,6 +100,11 @@ fn to_pick(b: &mut Browser, server: &Server, shots: &str) {
         before + 1,
         "one still for a double tap"
     );
+    // The review says who will come alive before the guest goes on.
+    b.wait_for(
+        "document.getElementById('review-faces').innerText === 'Your face will smile'",
+        STEP,
+    );
     b.screenshot(&format!("{shots}-5-review"));
     click(b, "#use-photo");
     b.wait_for(&visible("pick"), STEP);
@@ -235,17 +240,26 @@ fn landscape_kiosk_in_german_with_a_phone_photo_and_a_camera_outage() {
     let url = codes[0].clone();
     assert!(url.starts_with("http://localhost:8080/u/"), "{url}");
     let path = url.trim_start_matches("http://localhost:8080");
-    let (ct, body) = multipart(&[("photo", Some(PHOTO), &photo(PHOTO))]);
+    // A couple's photo: the review counts both faces, in German.
+    let couple = photo("kphotoalbum_bar55.jpg");
+    let (ct, body) = multipart(&[("photo", Some("paar.jpg"), &couple)]);
     let (s, page, _) = call(
         agent().post(&format!("{}{path}", server.guest)),
         Some((&ct, body)),
     );
-    assert_eq!(s, 200, "{}", String::from_utf8_lossy(&page));
+    let page = String::from_utf8_lossy(&page).to_string();
+    assert_eq!(s, 200, "{page}");
+    assert!(page.contains("2 faces will come alive"), "{page}");
     b.wait_for(&visible("review"), STEP);
     b.wait_for(
         "document.getElementById('review-photo').naturalWidth > 0",
         STEP,
     );
+    b.wait_for(
+        "document.getElementById('review-faces').innerText === '2 Gesichter werden lächeln'",
+        STEP,
+    );
+    b.screenshot("kiosk-landscape-5-review-couple");
     click(&mut b, "#use-photo");
     b.wait_for(&visible("pick"), STEP);
     assert!(b

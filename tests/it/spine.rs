@@ -440,3 +440,46 @@ fn a_couple_is_counted_and_its_faces_are_stored_with_the_job() {
         "{text}"
     );
 }
+
+#[test]
+fn the_photo_check_counts_faces_before_a_job_and_refuses_bad_photos() {
+    let server = Server::start(|_| {});
+    let check = |parts: &[(&str, Option<&str>, &[u8])]| {
+        let (ct, body) = multipart(parts);
+        let (s, b, _) = call(
+            agent().post(&format!("{}/api/photo-check", server.kiosk)),
+            Some((&ct, body)),
+        );
+        (
+            s,
+            serde_json::from_slice::<serde_json::Value>(&b).unwrap_or_default(),
+        )
+    };
+    let couple = photo("kphotoalbum_bar55.jpg");
+    let (s, answer) = check(&[("photo", Some("couple.jpg"), &couple)]);
+    assert_eq!((s, answer["faces"].as_u64()), (200, Some(2)), "{answer}");
+    let (s, answer) = check(&[("photo", Some("portrait.jpg"), &photo("grace_hopper.jpg"))]);
+    assert_eq!((s, answer["faces"].as_u64()), (200, Some(1)), "{answer}");
+    let (s, answer) = check(&[("photo", Some("notes.txt"), b"not a photo at all")]);
+    assert!((400..500).contains(&s), "{s} {answer}");
+    let (s, answer) = check(&[("preset", None, b"soft_smile")]);
+    assert!((400..500).contains(&s), "{s} {answer}");
+    assert_eq!(answer["error"]["code"], "missing_field", "{answer}");
+    let flat = image::RgbImage::from_pixel(640, 480, image::Rgb([120, 160, 200]));
+    let mut jpeg = std::io::Cursor::new(Vec::new());
+    flat.write_to(&mut jpeg, image::ImageFormat::Jpeg)
+        .expect("jpeg");
+    let (s, answer) = check(&[("photo", Some("wall.jpg"), &jpeg.into_inner())]);
+    assert_eq!(
+        (s, answer["error"]["code"].as_str()),
+        (422, Some("no_face")),
+        "{answer}"
+    );
+    assert!(
+        server.shared().store.all().expect("all").is_empty(),
+        "a check stores no job"
+    );
+    // The job that follows takes the faces the check found.
+    let (s, created) = upload(&server.kiosk, &couple, "couple.jpg", "soft_smile");
+    assert_eq!((s, created["faces"].as_u64()), (201, Some(2)), "{created}");
+}

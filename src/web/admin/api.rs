@@ -111,6 +111,8 @@ pub struct JobRow {
     pub created_at: i64,
     pub status: Status,
     pub preset: String,
+    /// Faces that come alive (absent: not known, or a whole-photo animator).
+    pub faces: Option<u32>,
     pub price_cents: Option<u32>,
     pub currency: Option<String>,
     pub paid_cents: Option<i64>,
@@ -126,6 +128,7 @@ pub fn row(app: &Shared, j: &Job) -> JobRow {
         created_at: j.created_at,
         status: j.status,
         preset: j.preset.clone(),
+        faces: j.faces,
         price_cents: j.price.as_ref().map(|p| p.cents),
         currency: j.price.as_ref().map(|p| p.currency.clone()),
         paid_cents: j.payment.as_ref().map(|p| p.amount_cents),

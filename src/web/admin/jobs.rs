@@ -192,11 +192,12 @@ fn list(
             });
             format!(
                 "<tr id=\"job-{id}\"><td>{thumb}</td><td>{time}<br><span class=\"quiet\">{id}</span></td>\
-                 <td class=\"status\">{status}</td><td>{preset}</td><td>{price}</td><td>{pay}</td><td>{act}</td></tr>",
+                 <td class=\"status\">{status}</td><td>{preset}</td><td class=\"faces\">{faces}</td><td>{price}</td><td>{pay}</td><td>{act}</td></tr>",
                 id = j.id,
                 time = utc(j.created_at),
                 status = j.status,
                 preset = esc(&j.preset),
+                faces = j.faces.map_or(String::new(), |n| n.to_string()),
                 pay = payment_state(j),
                 act = actions(app, j, csrf),
             )
@@ -224,7 +225,7 @@ fn list(
          <button>Filter</button></form>\
          <p class=\"quiet\">{n} shown (newest first). Times are UTC.</p>\
          <div class=\"scroll\"><table><tr><th></th><th>Created</th><th>Status</th><th>Animation</th>\
-         <th>Price</th><th>Payment</th><th>Actions</th></tr>{rows}</table></div>",
+         <th>Faces</th><th>Price</th><th>Payment</th><th>Actions</th></tr>{rows}</table></div>",
         f = attr(from.unwrap_or("")),
         t = attr(to.unwrap_or("")),
         n = shown.len(),

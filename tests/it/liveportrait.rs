@@ -14,7 +14,9 @@ use image::GenericImageView;
 use serde_json::{json, Value};
 use smileloop::animate::liveportrait::engine::Provider;
 use smileloop::animate::liveportrait::kp::{self, Kp, Motion, STITCH_OUT, ZERO_KP};
-use smileloop::animate::liveportrait::{crop, expression, paste, LivePortraitError, Nets, Options};
+use smileloop::animate::liveportrait::{
+    crop, expression, paste, LivePortraitError, Nets, Options, BATCH,
+};
 use smileloop::animate::{Animator, LivePortrait, MeshWarp, Request};
 use smileloop::face::FaceModels;
 use smileloop::motion::{load_dir, DrivingFrame, Expression, Preset};
@@ -516,4 +518,25 @@ fn every_face_of_a_group_is_animated_and_pasted_in_its_own_place() {
         corner(&background),
         "the background stays the photo"
     );
+    // A batched model takes the faces of a group in one warp call: the
+    // same frames as one face at a time.
+    let batched = contract_models(&["--dynamic-batch"]);
+    let request = Request {
+        faces: Some(&found),
+        ..Request::default()
+    };
+    let mut b = backend(batched.path())
+        .start(&photo, &p, &request)
+        .expect("starts");
+    let mut a = lp.start(&photo, &p, &request).expect("starts");
+    for i in 0..BATCH {
+        let (x, y) = (
+            a.next_frame().expect("frame").expect("some").clone(),
+            b.next_frame().expect("frame").expect("some").clone(),
+        );
+        assert!(
+            mean_abs_diff(&x, &y) < 0.5,
+            "frame {i} differs when batched"
+        );
+    }
 }

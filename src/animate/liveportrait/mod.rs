@@ -255,20 +255,29 @@ impl Nets {
         x_s: &Kp,
         driving: &[Kp],
     ) -> Result<Vec<RgbImage>, LivePortraitError> {
+        let items: Vec<(&[f32], &Kp, &Kp)> = driving.iter().map(|d| (f_s, x_s, d)).collect();
+        self.render_items(&items)
+    }
+
+    /// Warp and decode for items of any faces (each its own features,
+    /// source and driving keypoints), batched where the model takes a
+    /// batch: the faces of a group go through together.
+    pub fn render_items(
+        &self,
+        items: &[(&[f32], &Kp, &Kp)],
+    ) -> Result<Vec<RgbImage>, LivePortraitError> {
         let side = crop::CROP_SIDE as usize;
         let out_len = 3 * side * side;
-        let source = kp::flatten(x_s);
-        let mut faces = Vec::with_capacity(driving.len());
-        let chunks: Vec<&[Kp]> = if self.warp.batched {
-            driving.chunks(BATCH).collect()
-        } else {
-            driving.chunks(1).collect()
-        };
-        for chunk in chunks {
+        let mut faces = Vec::with_capacity(items.len());
+        let per_call = if self.warp.batched { BATCH } else { 1 };
+        for chunk in items.chunks(per_call) {
             let b = chunk.len();
-            let feature = f_s.repeat(b);
-            let kp_d: Vec<f32> = chunk.iter().flat_map(kp::flatten).collect();
-            let kp_s = source.repeat(b);
+            let feature: Vec<f32> = chunk
+                .iter()
+                .flat_map(|(f, _, _)| f.iter().copied())
+                .collect();
+            let kp_d: Vec<f32> = chunk.iter().flat_map(|(_, _, d)| kp::flatten(d)).collect();
+            let kp_s: Vec<f32> = chunk.iter().flat_map(|(_, s, _)| kp::flatten(s)).collect();
             let out = self.warp.run(
                 &[
                     ("feature_3d", vec![b, 32, 16, 64, 64], &feature),
@@ -483,16 +492,27 @@ impl PortraitAnimation {
         }
     }
 
+    /// The next few frames of every face: driving keypoints per face,
+    /// stitched against that face's source, then one warp pass for all
+    /// of them (a group fills the model's batch together).
     fn refill(&mut self) -> Result<(), LivePortraitError> {
         let end = (self.next + BATCH as u32).min(self.preset.frame_count());
+        let mut driving: Vec<Vec<Kp>> = Vec::with_capacity(self.subjects.len());
         for k in 0..self.subjects.len() {
-            let mut driving: Vec<Kp> = (self.next..end).map(|i| self.driving_of(k, i)).collect();
+            let mut d: Vec<Kp> = (self.next..end).map(|i| self.driving_of(k, i)).collect();
             let s = &self.subjects[k];
-            kp::stitch_then_close_lips(&mut driving, s.lips.as_ref(), |d| {
-                self.nets.stitch(&s.x_s, d)
-            })?;
-            let faces = self.nets.render(&s.f_s, &s.x_s, &driving)?;
-            self.subjects[k].ready.extend(faces);
+            kp::stitch_then_close_lips(&mut d, s.lips.as_ref(), |d| self.nets.stitch(&s.x_s, d))?;
+            driving.push(d);
+        }
+        let items: Vec<(&[f32], &Kp, &Kp)> = self
+            .subjects
+            .iter()
+            .zip(&driving)
+            .flat_map(|(s, d)| d.iter().map(move |d| (s.f_s.as_slice(), &s.x_s, d)))
+            .collect();
+        let mut faces = self.nets.render_items(&items)?.into_iter();
+        for (s, d) in self.subjects.iter_mut().zip(&driving) {
+            s.ready.extend(faces.by_ref().take(d.len()));
         }
         Ok(())
     }

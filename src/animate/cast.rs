@@ -217,18 +217,11 @@ impl Cast {
 
     /// The combined forward field, `expressions[k]` on face `k`; faces
     /// without an expression stay neutral. Fold-free: where the field
-    /// would fold, the faces whose grids hold the fold are scaled back (a
-    /// seam between two faces never calms the whole group).
+    /// would fold, it is calmed around the fold only (a seam between two
+    /// faces never calms the whole group); the whole field is scaled back
+    /// only when that is not enough.
     pub fn field(&self, expressions: &[Expression]) -> Field {
-        let mut field = Field {
-            eyes: Vec::with_capacity(2 * self.rigs.len()),
-            cell: self.cell,
-            x0: self.x0,
-            y0: self.y0,
-            nx: self.nx,
-            ny: self.ny,
-            d: vec![[0.0f32; 2]; self.nx * self.ny],
-        };
+        let mut field = Field::still(self.cell, [self.x0, self.y0], [self.nx, self.ny]);
         for (rig, e) in self.rigs.iter().zip(expressions) {
             field.eyes.extend(rig.eyes_for(e));
         }

@@ -384,15 +384,8 @@ impl Rig {
 
     /// The forward field for one expression, fold-free.
     pub fn field(&self, e: &Expression) -> Field {
-        let mut field = Field {
-            eyes: self.eyes_for(e).to_vec(),
-            cell: self.cell,
-            x0: self.x0,
-            y0: self.y0,
-            nx: self.nx,
-            ny: self.ny,
-            d: vec![[0.0f32; 2]; self.nx * self.ny],
-        };
+        let mut field = Field::still(self.cell, [self.x0, self.y0], [self.nx, self.ny]);
+        field.eyes = self.eyes_for(e).to_vec();
         self.add_grid(e, 1.0, &mut field);
         field.unfold();
         field
@@ -442,11 +435,6 @@ impl Rig {
         self.eyes = self.eyes.map(|l| l.clear_of(others, margin));
     }
 
-    /// Grid nodes of this rig: first column, first row, columns, rows.
-    pub fn nodes(&self) -> (f32, f32, usize, usize) {
-        (self.x0, self.y0, self.nx, self.ny)
-    }
-
     /// Both eyelid maps with how far each eye is closed for `e`.
     pub fn eyes_for(&self, e: &Expression) -> [(Lids, f32); 2] {
         let squint = 0.3 * e.laugh;
@@ -464,6 +452,19 @@ impl Rig {
 }
 
 impl Field {
+    /// A field that moves nothing, on a grid of `n` nodes from `origin`.
+    pub fn still(cell: usize, origin: [f32; 2], n: [usize; 2]) -> Self {
+        Field {
+            eyes: Vec::new(),
+            cell,
+            x0: origin[0],
+            y0: origin[1],
+            nx: n[0],
+            ny: n[1],
+            d: vec![[0.0f32; 2]; n[0] * n[1]],
+        }
+    }
+
     /// The fold guard: scales the grid back until the backward map's
     /// Jacobian determinant stays above [`MIN_DET`].
     pub fn unfold(&mut self) {
@@ -582,13 +583,7 @@ impl Field {
         let c = self.cell as f32;
         for j in 0..self.ny - 1 {
             for i in 0..self.nx - 1 {
-                let n = |i: usize, j: usize| self.d[j * self.nx + i];
-                let (a, b, cc) = (n(i, j), n(i + 1, j), n(i, j + 1));
-                let dxx = (b[0] - a[0]) / c;
-                let dyx = (b[1] - a[1]) / c;
-                let dxy = (cc[0] - a[0]) / c;
-                let dyy = (cc[1] - a[1]) / c;
-                min = min.min((1.0 - dxx) * (1.0 - dyy) - dxy * dyx);
+                min = min.min(self.det_at(i, j, c));
             }
         }
         min

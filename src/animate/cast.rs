@@ -74,40 +74,101 @@ pub fn share(other: f32, own: f32, pad: f32) -> f32 {
 }
 
 /// One face's own timing: a small phase shift and strength, so that a
-/// group does not smile in lockstep. The first (largest) face keeps the
-/// preset exactly.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// group does not smile in lockstep, and the face's own blinks. The first
+/// (largest) face keeps the preset's curves exactly.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Timing {
     /// Frames the face runs ahead of the preset (may be negative).
     pub offset: i32,
     pub amplitude: f32,
+    /// Loop frames where the face's eyes are fully shut in a blink.
+    pub blinks: Vec<u32>,
 }
+
+/// A blink: the lids shut for [`BLINK_SHUT_MS`] and take [`BLINK_EDGE_MS`]
+/// to close and as long to open again, about 150 ms in all.
+const BLINK_SHUT_MS: f32 = 40.0;
+const BLINK_EDGE_MS: f32 = 60.0;
+/// One blink per this many seconds of loop (people blink every 3–4 s when
+/// they pose), at least one.
+const SECONDS_PER_BLINK: f32 = 3.5;
+/// Blinks keep this share of the loop from its start and end, so that none
+/// is cut by the seam.
+const BLINK_MARGIN: f32 = 0.12;
 
 impl Timing {
     pub const EXACT: Timing = Timing {
         offset: 0,
         amplitude: 1.0,
+        blinks: Vec::new(),
     };
 
-    /// Timings for `count` faces, from `seed` (the job id): the same job
-    /// always renders the same loop. Offsets up to a tenth of the loop,
-    /// strengths 0.85–1.05.
-    pub fn for_faces(count: usize, seed: u64, frame_count: u32) -> Vec<Timing> {
+    /// Timings for `count` faces playing `preset`, from `seed` (the job
+    /// id): the same job always renders the same loop. Offsets up to a
+    /// tenth of the loop, strengths 0.85–1.05; each face blinks on its own
+    /// moments, never during a wink.
+    pub fn for_faces(count: usize, seed: u64, preset: &Preset) -> Vec<Timing> {
+        let frame_count = preset.frame_count();
         let max_shift = (frame_count / 10).max(1) as i64;
         (0..count)
             .map(|k| {
-                if k == 0 {
-                    return Self::EXACT;
-                }
                 let r = splitmix(seed ^ (k as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
-                let shift = (r % (2 * max_shift as u64 + 1)) as i64 - max_shift;
-                let unit = ((r >> 32) & 0xffff) as f32 / 65535.0;
-                Timing {
-                    offset: shift as i32,
-                    amplitude: 0.85 + 0.2 * unit,
-                }
+                let mut t = if k == 0 {
+                    Self::EXACT
+                } else {
+                    let shift = (r % (2 * max_shift as u64 + 1)) as i64 - max_shift;
+                    let unit = ((r >> 32) & 0xffff) as f32 / 65535.0;
+                    Timing {
+                        offset: shift as i32,
+                        amplitude: 0.85 + 0.2 * unit,
+                        blinks: Vec::new(),
+                    }
+                };
+                t.blinks = t.plan_blinks(preset, splitmix(r));
+                t
             })
             .collect()
+    }
+
+    /// Blink moments: one in each equal part of the loop, at a seeded
+    /// frame where neither eye winks nearby.
+    fn plan_blinks(&self, preset: &Preset, seed: u64) -> Vec<u32> {
+        let n = preset.frame_count();
+        let fps = preset.fps().max(1) as f32;
+        let count = ((n as f32 / fps / SECONDS_PER_BLINK).round() as u32).max(1);
+        let reach = ((BLINK_SHUT_MS / 2.0 + BLINK_EDGE_MS) * fps / 1000.0).ceil() as u32 + 2;
+        let margin = ((n as f32 * BLINK_MARGIN) as u32).max(reach);
+        if n <= 2 * margin {
+            return Vec::new();
+        }
+        let winking = |i: u32| {
+            let e = preset.at_frame(self.frame(i, n));
+            e.wink_left.max(e.wink_right) > 0.02
+        };
+        let span = (n - 2 * margin) / count;
+        let mut r = seed;
+        (0..count)
+            .filter_map(|b| {
+                let from = margin + b * span;
+                let free: Vec<u32> = (from..from + span.max(1))
+                    .filter(|&c| (c.saturating_sub(reach)..=c + reach).all(|i| !winking(i)))
+                    .collect();
+                r = splitmix(r);
+                free.get((r % free.len().max(1) as u64) as usize).copied()
+            })
+            .collect()
+    }
+
+    /// How far the eyes are shut by a blink at frame `index`.
+    pub fn blink(&self, index: u32, fps: u32) -> f32 {
+        let ms_per_frame = 1000.0 / fps.max(1) as f32;
+        self.blinks
+            .iter()
+            .map(|&c| {
+                let t = (index as f32 - c as f32).abs() * ms_per_frame;
+                (1.0 - (t - BLINK_SHUT_MS / 2.0) / BLINK_EDGE_MS).clamp(0.0, 1.0)
+            })
+            .fold(0.0, f32::max)
     }
 
     /// The preset frame this face shows at frame `index` of a loop of
@@ -117,14 +178,15 @@ impl Timing {
         (i64::from(index) + i64::from(self.offset)).rem_euclid(n) as u32
     }
 
-    /// This face's expression at frame `index` of `preset`.
+    /// This face's expression at frame `index` of `preset`, its blinks
+    /// included.
     pub fn expression(&self, preset: &Preset, index: u32) -> Expression {
-        let e = preset.at_frame(self.frame(index, preset.frame_count()));
-        if self.amplitude == 1.0 {
-            e
-        } else {
-            e.scaled(self.amplitude)
+        let mut e = preset.at_frame(self.frame(index, preset.frame_count()));
+        if self.amplitude != 1.0 {
+            e = e.scaled(self.amplitude);
         }
+        e.blink = e.blink.max(self.blink(index, preset.fps()));
+        e
     }
 }
 
@@ -322,15 +384,53 @@ mod tests {
         assert!((k.distance([13.0, 4.0]) - 5.0).abs() < 1e-5);
     }
 
+    fn preset(toml: &str) -> Preset {
+        Preset::from_toml(toml, std::path::Path::new("test.toml")).expect("preset")
+    }
+
     #[test]
     fn timings_are_seeded_small_and_exact_for_the_first_face() {
-        let a = Timing::for_faces(4, 42, 100);
-        assert_eq!(a, Timing::for_faces(4, 42, 100), "same job, same loop");
-        assert_eq!(a[0], Timing::EXACT);
-        assert_ne!(a[1..], Timing::for_faces(4, 43, 100)[1..]);
+        let p = preset(
+            "id = \"t\"\nduration_s = 4.0\nfps = 25\nloop = \"cycle\"\n[label]\nen = \"T\"\n[curves]\nsmile = [ { t = 0.0, v = 0.0 }, { t = 2.0, v = 1.0 }, { t = 4.0, v = 0.0 } ]\n",
+        );
+        let a = Timing::for_faces(4, 42, &p);
+        assert_eq!(a, Timing::for_faces(4, 42, &p), "same job, same loop");
+        assert_eq!((a[0].offset, a[0].amplitude), (0, 1.0));
+        assert_ne!(a[1..], Timing::for_faces(4, 43, &p)[1..]);
         for t in &a[1..] {
             assert!(t.offset.abs() <= 10, "{t:?}");
             assert!((0.85..=1.05).contains(&t.amplitude), "{t:?}");
+        }
+        // Every face blinks once in four seconds, inside the loop, each on
+        // its own moment.
+        for t in &a {
+            assert_eq!(t.blinks.len(), 1, "{t:?}");
+            assert!((12..88).contains(&t.blinks[0]), "{t:?}");
+            let shut = (0..100).filter(|&i| t.blink(i, 25) > 0.0).count();
+            assert_eq!(shut, 3, "about 150 ms at 25 fps");
+            assert_eq!(t.blink(0, 25), 0.0);
+            assert_eq!(t.blink(99, 25), 0.0);
+            assert_eq!(t.expression(&p, t.blinks[0]).blink, 1.0);
+        }
+        let moments: std::collections::BTreeSet<u32> = a.iter().map(|t| t.blinks[0]).collect();
+        assert!(moments.len() > 1, "faces blink in lockstep: {a:?}");
+    }
+
+    #[test]
+    fn blinks_keep_clear_of_a_wink() {
+        let p = preset(
+            "id = \"t\"\nduration_s = 4.0\nfps = 25\nloop = \"cycle\"\n[label]\nen = \"T\"\n[curves]\nwink_left = [ { t = 0.0, v = 0.0 }, { t = 0.5, v = 0.0 }, { t = 1.0, v = 1.0 }, { t = 3.0, v = 1.0 }, { t = 3.5, v = 0.0 }, { t = 4.0, v = 0.0 } ]\n",
+        );
+        for seed in 0..50 {
+            for t in Timing::for_faces(3, seed, &p) {
+                for &c in &t.blinks {
+                    let e = t.expression(&p, c);
+                    assert!(
+                        e.wink_left < 0.02,
+                        "seed {seed}: blink at {c} during the wink"
+                    );
+                }
+            }
         }
     }
 }

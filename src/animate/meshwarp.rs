@@ -140,7 +140,7 @@ pub struct MeshAnimation {
 
 impl MeshAnimation {
     pub fn new(source: Source, cast: Cast, preset: Preset, seed: u64) -> Self {
-        let timings = Timing::for_faces(cast.rigs().len(), seed, preset.frame_count());
+        let timings = Timing::for_faces(cast.rigs().len(), seed, &preset);
         Self {
             frame: source.image.clone(),
             source,
@@ -154,6 +154,11 @@ impl MeshAnimation {
 
     pub fn cast(&self) -> &Cast {
         &self.cast
+    }
+
+    /// Each animated face's timing (largest face first).
+    pub fn timings(&self) -> &[Timing] {
+        &self.timings
     }
 
     /// Each face's expression at frame `index`.
@@ -289,8 +294,8 @@ pub fn remap(src: &Source, dst: &mut RgbImage, field: &Field) {
             }
         }
         row_eyes.clear();
-        row_eyes.extend(field.eyes.iter().filter(|(lids, amount)| {
-            *amount > 0.0 && yf + reach >= lids.bounds[1] && yf - reach <= lids.bounds[3]
+        row_eyes.extend(field.eyes.iter().filter(|(lids, pose)| {
+            !pose.is_still() && yf + reach >= lids.bounds[1] && yf - reach <= lids.bounds[3]
         }));
         for (i, ab) in row_field.windows(2).enumerate() {
             let xa = x_start + i * cell;
@@ -337,8 +342,8 @@ pub fn remap(src: &Source, dst: &mut RgbImage, field: &Field) {
                 // Eyelids act where the eyes are in the photo: after the
                 // head motion is undone (see `Field::at`).
                 let q = [x as f32 - dx, yf - dy];
-                for (lids, amount) in &row_eyes {
-                    let e = lids.at(q, *amount);
+                for (lids, pose) in &row_eyes {
+                    let e = lids.at(q, *pose);
                     dx += e[0];
                     dy += e[1];
                 }

@@ -21,6 +21,29 @@ pub const MAX_CELL: usize = 8;
 pub const WINDOW_INNER: f32 = 0.75;
 /// …and exactly 0 from this many on.
 pub const WINDOW_OUTER: f32 = 1.4;
+/// The smile's bow over the lower face (see `Rig::build`), in eye
+/// distances from the mouth centre: its lift and outward pull at the
+/// highest point, the half-width of the mouth it scales across, how far
+/// beyond that it spreads, and its vertical reach above (up to the nose)
+/// and below (over the chin) a centre just under the lips.
+const BOW_LIFT: f32 = 0.09;
+const BOW_OUT: f32 = 0.03;
+const BOW_HALF_WIDTH: f32 = 0.5;
+const BOW_SPREAD: f32 = 0.8;
+const BOW_CENTRE_V: f32 = 0.05;
+const BOW_ABOVE: f32 = 0.3;
+const BOW_BELOW: f32 = 0.4;
+/// Lid moves per unit of an expression, as shares of the eye opening. A
+/// wink closes most of the way (the lashes meet the cheek), a blink all
+/// the way but the thinnest line; a smile narrows the eyes from below
+/// (the cheeks push the lower lids up) and a little from above, a laugh
+/// squints.
+const WINK_CLOSE: f32 = 0.85;
+const BLINK_CLOSE: f32 = 0.96;
+const SMILE_CLOSE: f32 = 0.08;
+const SMILE_LIFT: f32 = 0.26;
+const LAUGH_CLOSE: f32 = 0.2;
+const LAUGH_LIFT: f32 = 0.1;
 /// Smallest allowed determinant of the backward map's Jacobian.
 pub const MIN_DET: f32 = 0.2;
 
@@ -30,6 +53,9 @@ const FACE_LEFT_EDGE: usize = 454;
 const RIGHT_BROW: [usize; 3] = [70, 105, 107];
 const LEFT_BROW: [usize; 3] = [300, 334, 336];
 const RIGHT_CHEEK: usize = 205;
+/// Under the outer eye corners, where a smile bunches the cheek.
+const RIGHT_CHEEKBONE: usize = 117;
+const LEFT_CHEEKBONE: usize = 346;
 const LEFT_CHEEK: usize = 425;
 
 /// Expression parameters with a basis, in [`Expression`] field order.
@@ -57,7 +83,7 @@ pub struct Rig {
 #[derive(Debug, Clone)]
 pub struct Field {
     /// Eyelid maps with how far each eye is closed.
-    pub eyes: Vec<(Lids, f32)>,
+    pub eyes: Vec<(Lids, LidPose)>,
     pub cell: usize,
     pub x0: f32,
     pub y0: f32,
@@ -85,12 +111,45 @@ fn smoothstep(e0: f32, e1: f32, x: f32) -> f32 {
     t * t * (3.0 - 2.0 * t)
 }
 
-/// An eye closing by `amount` (1 = lids 85 % closed), as an exact backward
-/// map along the face's vertical axis: the lid's skin (from 1.5 lid gaps
-/// above the upper lid) is stretched down, the eye opening is compressed
-/// into what is left above the lower lid, nothing moves beyond. The map is
-/// monotone along v, so it cannot fold; across the eye it fades out with a
-/// Gaussian a third of the eye distance wide.
+/// An eye's pose: how far the upper lid comes down (1 = the whole
+/// opening, a blink) and how far the lower lid rises (the narrowing of a
+/// real smile), each as a share of the opening.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LidPose {
+    pub close: f32,
+    pub lift: f32,
+}
+
+impl LidPose {
+    /// The opening never shrinks below this share (nothing left to map).
+    const MIN_OPEN: f32 = 0.04;
+
+    pub fn is_still(&self) -> bool {
+        self.close <= 0.0 && self.lift <= 0.0
+    }
+
+    /// The upper and lower lid moves as shares of the opening, together
+    /// leaving at least [`Self::MIN_OPEN`].
+    fn shares(&self) -> (f32, f32) {
+        let close = self.close.clamp(0.0, 1.0);
+        let lift = self.lift.clamp(0.0, 1.0);
+        let room = 1.0 - Self::MIN_OPEN;
+        let total = close + lift;
+        if total > room {
+            (close * room / total, lift * room / total)
+        } else {
+            (close, lift)
+        }
+    }
+}
+
+/// An eye's lids as an exact backward map along the face's vertical axis:
+/// the upper lid's skin (from 1.5 lid gaps above the upper lid) is
+/// stretched down, the lower lid's skin (to 1.5 gaps below) is pushed up,
+/// and the eye opening is compressed into what is left between them;
+/// nothing moves beyond. The map is monotone along v, so it cannot fold;
+/// across the eye it fades out with a Gaussian a third of the eye distance
+/// wide.
 #[derive(Debug, Clone, Copy)]
 pub struct Lids {
     upper: [f32; 2],
@@ -101,36 +160,57 @@ pub struct Lids {
     /// Across the eye (in eye distances) the map ends here, when another
     /// face comes closer than its usual reach.
     reach_u: Option<f32>,
+    /// Skin the lids move above the upper lid and below the lower one, in
+    /// lid gaps: [`Self::SKIN`] unless another face is nearer.
+    skin: [f32; 2],
     /// Where the map is not zero: x0, y0, x1, y1.
     pub bounds: [f32; 4],
 }
 
 impl Lids {
-    const CLOSING: f32 = 0.85;
     /// Half-width of the map across the eye, in eye distances.
     const HALF_WIDTH: f32 = 0.9;
+    /// Lid skin moved above and below the eye, in lid gaps.
+    const SKIN: f32 = 1.5;
+    /// Less skin than this and the lid would tear: the map ends across
+    /// the eye instead.
+    const MIN_SKIN: f32 = 0.2;
 
-    /// The same lids, ended across the eye before any of `others` (another
-    /// face's landmarks) that lie within their bounds: an eye that closes
+    /// The same lids, clear of `others` (another face's landmarks) within
+    /// their bounds: a point above the upper lid or below the lower one
+    /// shortens the skin the lid stretches, so the map ends before it; a
+    /// point beside the eye ends the map across the eye. An eye that closes
     /// moves no other face.
     pub fn clear_of(mut self, others: &[[f32; 2]], margin: f32) -> Self {
         let mid = [
             (self.upper[0] + self.lower[0]) / 2.0,
             (self.upper[1] + self.lower[1]) / 2.0,
         ];
+        let proj =
+            |q: [f32; 2], axis: [f32; 2]| (q[0] - mid[0]) * axis[0] + (q[1] - mid[1]) * axis[1];
+        let (vu, vl) = (proj(self.upper, self.v), proj(self.lower, self.v));
+        let gap = (vl - vu).max(1.0);
         let b = self.bounds;
-        let nearest = others
-            .iter()
-            .filter(|p| {
-                p[0] >= b[0] - margin
-                    && p[0] <= b[2] + margin
-                    && p[1] >= b[1] - margin
-                    && p[1] <= b[3] + margin
-            })
-            .map(|p| ((p[0] - mid[0]) * self.u[0] + (p[1] - mid[1]) * self.u[1]).abs())
-            .fold(f32::MAX, f32::min);
-        if nearest < f32::MAX {
-            self.reach_u = Some(((nearest - margin) / self.iod).clamp(0.0, Self::HALF_WIDTH));
+        let mut beside = f32::MAX;
+        for p in others.iter().filter(|p| {
+            p[0] >= b[0] - margin
+                && p[0] <= b[2] + margin
+                && p[1] >= b[1] - margin
+                && p[1] <= b[3] + margin
+        }) {
+            let (pu, pv) = (proj(*p, self.u), proj(*p, self.v));
+            let above = (vu - (pv + margin)) / gap;
+            let below = ((pv - margin) - vl) / gap;
+            if above >= Self::MIN_SKIN {
+                self.skin[0] = self.skin[0].min(above);
+            } else if below >= Self::MIN_SKIN {
+                self.skin[1] = self.skin[1].min(below);
+            } else {
+                beside = beside.min(pu.abs());
+            }
+        }
+        if beside < f32::MAX {
+            self.reach_u = Some(((beside - margin) / self.iod).clamp(0.0, Self::HALF_WIDTH));
         }
         self
     }
@@ -143,12 +223,14 @@ impl Lids {
             v,
             iod,
             reach_u: None,
+            skin: [Self::SKIN, Self::SKIN],
             bounds: [0.0; 4],
         };
         let mid = [(upper[0] + lower[0]) / 2.0, (upper[1] + lower[1]) / 2.0];
         let gap = dist(upper, lower).max(1.0);
         // ±3 σ across the eye; from the top of the stretch to the lower lid.
-        let (ua, va, vb) = (0.9 * iod, -(0.5 * gap + 1.5 * gap) - 1.0, 0.5 * gap + 1.0);
+        let skin = Self::SKIN * gap;
+        let (ua, va, vb) = (0.9 * iod, -(0.5 * gap + skin) - 1.0, 0.5 * gap + skin + 1.0);
         let corners = [[-ua, va], [ua, va], [-ua, vb], [ua, vb]]
             .map(|[a, b]| [mid[0] + a * u[0] + b * v[0], mid[1] + a * u[1] + b * v[1]]);
         lids.bounds = corners
@@ -164,10 +246,10 @@ impl Lids {
         lids
     }
 
-    /// Forward displacement at output point `p` for an eye closed by
-    /// `amount` (0..1; the renderer samples the photo at `p − f(p)`).
-    pub fn at(&self, p: [f32; 2], amount: f32) -> [f32; 2] {
-        if amount <= 0.0
+    /// Forward displacement at output point `p` for the eye in `pose` (the
+    /// renderer samples the photo at `p − f(p)`).
+    pub fn at(&self, p: [f32; 2], pose: LidPose) -> [f32; 2] {
+        if pose.is_still()
             || p[0] < self.bounds[0]
             || p[1] < self.bounds[1]
             || p[0] > self.bounds[2]
@@ -183,19 +265,31 @@ impl Lids {
             |q: [f32; 2], axis: [f32; 2]| (q[0] - mid[0]) * axis[0] + (q[1] - mid[1]) * axis[1];
         let (vu, vl) = (proj(self.upper, self.v), proj(self.lower, self.v));
         let gap = (vl - vu).max(1.0);
-        let top = vu - 1.5 * gap;
-        let new_upper = vu + Self::CLOSING * amount.min(1.0) * gap;
+        let (top, bottom) = (vu - self.skin[0] * gap, vl + self.skin[1] * gap);
+        let (close, lift) = pose.shares();
+        let new_upper = vu + close * gap;
+        let new_lower = vl - lift * gap;
         let pv = proj(p, self.v);
-        let source = if pv <= top || pv >= vl {
+        // Piecewise linear and increasing: [top, new_upper] ← [top, vu],
+        // [new_upper, new_lower] ← [vu, vl], [new_lower, bottom] ← [vl, bottom].
+        let lerp = |x: f32, a0: f32, a1: f32, b0: f32, b1: f32| {
+            b0 + (x - a0) * (b1 - b0) / (a1 - a0).max(1e-3)
+        };
+        let source = if pv <= top || pv >= bottom {
             pv
         } else if pv < new_upper {
-            top + (pv - top) * (vu - top) / (new_upper - top)
+            lerp(pv, top, new_upper, top, vu)
+        } else if pv < new_lower {
+            lerp(pv, new_upper, new_lower, vu, vl)
         } else {
-            vu + (pv - new_upper) * (vl - vu) / (vl - new_upper).max(1e-3)
+            lerp(pv, new_lower, bottom, vl, bottom)
         };
         let pu = proj(p, self.u) / self.iod;
         let mut fade = (-(pu * pu) / (2.0 * 0.3f32.powi(2))).exp();
         if let Some(reach) = self.reach_u {
+            if reach <= 0.0 {
+                return [0.0, 0.0];
+            }
             fade *= 1.0 - smoothstep(0.5 * reach, reach, pu.abs());
         }
         let f = (pv - source) * fade;
@@ -247,9 +341,6 @@ impl Rig {
         let nx = (((x1 - x0) / c).ceil() as usize + 2).max(2);
         let ny = (((y1 - y0) / c).ceil() as usize + 2).max(2);
 
-        let lid_gap = |upper: usize, lower: usize| dist(face.point(upper), face.point(lower)) / iod;
-        let gap_r = lid_gap(mesh::RIGHT_UPPER_LID, mesh::RIGHT_LOWER_LID).max(0.02);
-        let gap_l = lid_gap(mesh::LEFT_UPPER_LID, mesh::LEFT_LOWER_LID).max(0.02);
         let h = |i: usize, m: [f32; 2], s: [f32; 2]| Handle {
             at: face.point(i),
             move_uv: m,
@@ -261,10 +352,10 @@ impl Rig {
             h(mesh::MOUTH_RIGHT, [-0.07, -0.10], [0.22, 0.2]),
             h(mesh::MOUTH_LEFT, [0.07, -0.10], [0.22, 0.2]),
             h(mesh::UPPER_LIP, [0.0, -0.02], [0.2, 0.12]),
-            h(RIGHT_CHEEK, [-0.01, -0.06], [0.3, 0.3]),
-            h(LEFT_CHEEK, [0.01, -0.06], [0.3, 0.3]),
-            h(mesh::RIGHT_LOWER_LID, [0.0, -gap_r * 0.25], [0.3, 0.12]),
-            h(mesh::LEFT_LOWER_LID, [0.0, -gap_l * 0.25], [0.3, 0.12]),
+            h(RIGHT_CHEEK, [-0.01, -0.08], [0.3, 0.3]),
+            h(LEFT_CHEEK, [0.01, -0.08], [0.3, 0.3]),
+            h(RIGHT_CHEEKBONE, [0.0, -0.05], [0.25, 0.2]),
+            h(LEFT_CHEEKBONE, [0.0, -0.05], [0.25, 0.2]),
         ];
         let eyes = [
             lids(mesh::LEFT_UPPER_LID, mesh::LEFT_LOWER_LID),
@@ -338,6 +429,27 @@ impl Rig {
                 -v[1] * 0.3 * face_width * deg,
             ]
         };
+        // The lower face bends with a smile: everything around the mouth,
+        // lips, moustache and beard alike, rises the more the further out
+        // from the middle it lies (a bow, highest just beyond the mouth
+        // corners), so that hair that hides the lips turns up with them.
+        let bow = |p: [f32; 2]| {
+            let (dx, dy) = (p[0] - mouth[0], p[1] - mouth[1]);
+            let pu = (dx * u[0] + dy * u[1]) / iod;
+            let pv = (dx * v[0] + dy * v[1]) / iod;
+            let s = pu / BOW_HALF_WIDTH;
+            let lateral = s * s * (-(s * s) / (2.0 * BOW_SPREAD * BOW_SPREAD)).exp()
+                / (2.0 * BOW_SPREAD * BOW_SPREAD / std::f32::consts::E);
+            let sv = if pv < BOW_CENTRE_V {
+                BOW_ABOVE
+            } else {
+                BOW_BELOW
+            };
+            let vertical = (-(pv - BOW_CENTRE_V).powi(2) / (2.0 * sv * sv)).exp();
+            let w = lateral * vertical * iod;
+            let (mu, mv) = (BOW_OUT * s.signum() * w, -BOW_LIFT * w);
+            [mu * u[0] + mv * v[0], mu * u[1] + mv * v[1]]
+        };
         let breath = |p: [f32; 2]| {
             let (rx, ry) = (p[0] - pivot[0], p[1] - pivot[1]);
             [rx * 0.006, ry * 0.006]
@@ -350,8 +462,12 @@ impl Rig {
                 let p = [x0 + (i * cell) as f32, y0 + (j * cell) as f32];
                 let w = window(p);
                 let scale = |d: [f32; 2]| [d[0] * w, d[1] * w];
+                let smiled = {
+                    let (a, b) = (gauss(&smile, p), bow(p));
+                    [a[0] + b[0], a[1] + b[1]]
+                };
                 let values: [[f32; 2]; PARAMS] = [
-                    gauss(&smile, p),
+                    smiled,
                     gauss(&laugh, p),
                     gauss(&cheek_l, p),
                     gauss(&cheek_r, p),
@@ -435,18 +551,18 @@ impl Rig {
         self.eyes = self.eyes.map(|l| l.clear_of(others, margin));
     }
 
-    /// Both eyelid maps with how far each eye is closed for `e`.
-    pub fn eyes_for(&self, e: &Expression) -> [(Lids, f32); 2] {
-        let squint = 0.3 * e.laugh;
+    /// Both eyelid maps with each eye's pose for `e`.
+    pub fn eyes_for(&self, e: &Expression) -> [(Lids, LidPose); 2] {
+        let pose = |wink: f32| LidPose {
+            close: WINK_CLOSE * wink
+                + BLINK_CLOSE * e.blink
+                + LAUGH_CLOSE * e.laugh
+                + SMILE_CLOSE * e.smile,
+            lift: SMILE_LIFT * e.smile + LAUGH_LIFT * e.laugh,
+        };
         [
-            (
-                self.eyes[0],
-                (e.wink_left + e.blink + squint).clamp(0.0, 1.0),
-            ),
-            (
-                self.eyes[1],
-                (e.wink_right + e.blink + squint).clamp(0.0, 1.0),
-            ),
+            (self.eyes[0], pose(e.wink_left)),
+            (self.eyes[1], pose(e.wink_right)),
         ]
     }
 }
@@ -472,6 +588,7 @@ impl Field {
             if self.min_det() >= MIN_DET {
                 break;
             }
+
             for v in &mut self.d {
                 v[0] *= 0.8;
                 v[1] *= 0.8;
@@ -487,8 +604,8 @@ impl Field {
         let g = self.grid_at(o);
         let q = [o[0] - g[0], o[1] - g[1]];
         let mut d = g;
-        for (lids, amount) in &self.eyes {
-            let e = lids.at(q, *amount);
+        for (lids, pose) in &self.eyes {
+            let e = lids.at(q, *pose);
             d[0] += e[0];
             d[1] += e[1];
         }

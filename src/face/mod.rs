@@ -8,6 +8,7 @@
 
 pub mod detect;
 mod models;
+pub mod reading;
 pub mod recent;
 pub mod roi;
 

@@ -284,6 +284,49 @@ impl FaceModels {
         }))
     }
 
+    /// `face` (found in a photo) found again in `frame`, an animated frame
+    /// of that photo: meshed from the crops the photo's face was meshed
+    /// from, as MediaPipe tracks a face from frame to frame instead of
+    /// detecting it anew, keeping the mesh whose eyes stay nearer the
+    /// photo's. None when the model sees no face there.
+    pub fn track(&self, frame: &RgbImage, face: &Face) -> Result<Option<Face>, FaceError> {
+        let [x, y, w, h] = face.bbox;
+        let roi = Roi::from_box(
+            x,
+            y,
+            x + w,
+            y + h,
+            face.eye_centre(false),
+            face.eye_centre(true),
+        );
+        let tight_roi = Roi {
+            size: roi.size * TIGHT_ROI_SCALE / super::roi::LANDMARK_ROI_SCALE,
+            ..roi
+        };
+        let off = |f: &Face| {
+            [false, true]
+                .iter()
+                .map(|&left| {
+                    let (a, b) = (f.eye_centre(left), face.eye_centre(left));
+                    ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt()
+                })
+                .sum::<f32>()
+        };
+        let mut best: Option<Face> = None;
+        for r in [roi, tight_roi] {
+            if let Some(landmarks) = self.mesh(frame, &r)? {
+                let found = Face {
+                    landmarks,
+                    ..face.clone()
+                };
+                if best.as_ref().is_none_or(|b| off(&found) < off(b)) {
+                    best = Some(found);
+                }
+            }
+        }
+        Ok(best)
+    }
+
     /// The 468 landmarks (photo pixels) the model finds in `roi`, or none
     /// when it sees no face there.
     fn mesh(&self, photo: &RgbImage, roi: &Roi) -> Result<Option<Vec<[f32; 3]>>, FaceError> {

@@ -172,27 +172,11 @@ fn every_face_of_a_group_smiles_and_winks_on_its_own() {
             let gap =
                 |a: [f32; 2], b: [f32; 2]| ((b[0] - a[0]) * -up[0] + (b[1] - a[1]) * -up[1]).abs();
             let (before, after) = (gap(upper, lower), gap(f.forward(upper), f.forward(lower)));
-            // An eye on the seam with another face closes only as far as
-            // it can without moving that face.
-            let iod = face.inter_ocular();
-            let on_seam = found
-                .animated
-                .iter()
-                .enumerate()
-                .filter(|(j, _)| *j != k)
-                .any(|(_, o)| {
-                    o.landmarks.iter().any(|q| {
-                        [upper, lower]
-                            .iter()
-                            .any(|p| norm(sub(*p, [q[0], q[1]])) < SEAM_IOD * iod)
-                    })
-                });
-            eprintln!(
-                "{name} face {k}: lid gap {before:.1} -> {after:.1} px{}",
-                if on_seam { " (on the seam)" } else { "" }
-            );
+            // Every eye closes, also the one against the other face's
+            // cheek (its lid skin ends before that face).
+            eprintln!("{name} face {k}: lid gap {before:.1} -> {after:.1} px");
             assert!(
-                after <= 0.3 * before || (on_seam && after < 0.9 * before),
+                after <= 0.3 * before,
                 "{name} face {k}: lid gap {before:.1} -> {after:.1} px"
             );
         }

@@ -8,6 +8,7 @@ mod clock;
 mod crash;
 mod encodings;
 mod engines;
+mod expression;
 mod face;
 mod faults;
 mod firmware;

@@ -377,7 +377,7 @@ impl Animator for LivePortrait {
         super::ensure_supported(self.name(), preset)?;
         let found = faces_for(&self.faces, photo, request, self.max_faces)?;
         let (width, height) = output_size(photo.width(), photo.height(), request.limits);
-        let timings = Timing::for_faces(found.animated.len(), request.seed, preset.frame_count());
+        let timings = Timing::for_faces(found.animated.len(), request.seed, preset);
         let subjects = found
             .animated
             .iter()

@@ -65,8 +65,11 @@ impl Animator for PanicsOnce {
     }
 }
 
-fn queue_job(store: &JobStore, data: &std::path::Path, photo: &[u8]) -> Job {
-    let job = Job::new("soft_smile", "source.jpg", now_ms());
+/// Queues a job created `order` milliseconds after now: jobs made in one
+/// loop can share a millisecond, and jobs created in the same millisecond
+/// have no order between them (the queue breaks the tie by id).
+fn queue_job(store: &JobStore, data: &std::path::Path, photo: &[u8], order: i64) -> Job {
+    let job = Job::new("soft_smile", "source.jpg", now_ms() + order);
     let dir = job_dir(data, job.id);
     std::fs::create_dir_all(&dir).expect("job dir");
     std::fs::write(dir.join("source.jpg"), photo).expect("source");
@@ -109,8 +112,8 @@ fn a_panicking_backend_fails_one_job_and_the_next_guests_are_served() {
     });
 
     let photo = photo("grace_hopper.jpg");
-    let jobs: Vec<Job> = (0..3)
-        .map(|_| queue_job(&store, data.path(), &photo))
+    let jobs: Vec<Job> = (0..3i64)
+        .map(|i| queue_job(&store, data.path(), &photo, i))
         .collect();
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let (stop, stop_rx) = tokio::sync::watch::channel(false);

@@ -9,8 +9,6 @@
 //! What the face models read of the mouth and cheeks on rendered frames is
 //! printed by `cargo bench --bench expression`.
 
-use std::sync::Arc;
-
 use image::RgbImage;
 
 use crate::common::*;
@@ -20,23 +18,7 @@ use smileloop::animate::rig::Field;
 use smileloop::animate::SizeLimits;
 use smileloop::face::{mesh, Face, FaceModels, Found};
 use smileloop::geometry::Scaler;
-use smileloop::motion::{load_dir, Preset};
-
-fn models() -> Arc<FaceModels> {
-    let dir = repo().join("models");
-    Arc::new(
-        FaceModels::load(&dir.join("libonnxruntime.so"), &dir)
-            .expect("face models (engines/face/install)"),
-    )
-}
-
-fn presets() -> Vec<Preset> {
-    load_dir(&repo().join("presets"))
-        .expect("presets")
-        .into_iter()
-        .filter(|p| p.supports_backend("meshwarp"))
-        .collect()
-}
+use smileloop::motion::Preset;
 
 /// The loop of `img` with every face, the faces in output pixels and the
 /// photo at the output size.
@@ -81,8 +63,8 @@ fn smile_peak(anim: &MeshAnimation, p: &Preset, k: usize) -> Vec<u32> {
 
 #[test]
 fn eyes_narrow_with_the_smile_and_every_face_blinks_on_its_own() {
-    let m = models();
-    let all = presets();
+    let m = face_models();
+    let all = meshwarp_presets();
     for name in test_photo_names() {
         let img = smileloop::capture::photo::decode(&photo(&name)).expect("decodes");
         for p in &all {

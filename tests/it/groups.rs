@@ -2,8 +2,6 @@
 //! motion moves another face, and a one-face photo renders as it did
 //! before faces were counted.
 
-use std::sync::Arc;
-
 use image::RgbImage;
 
 use crate::common::*;
@@ -13,7 +11,7 @@ use smileloop::animate::rig::{Field, Rig};
 use smileloop::animate::{Animation, Animator, MeshWarp, Request, SizeLimits};
 use smileloop::face::{mesh, Face, FaceModels, Found};
 use smileloop::geometry::Scaler;
-use smileloop::motion::{load_dir, Expression, Preset};
+use smileloop::motion::{Expression, Preset};
 
 /// A mouth corner closer than this many of its face's eye distances to
 /// another face's landmarks lies on the seam between the two faces.
@@ -21,22 +19,6 @@ const SEAM_IOD: f32 = 0.15;
 
 /// The two group photos with the number of faces a person counts in them.
 const GROUPS: [(&str, usize); 2] = [("kphotoalbum_bar55.jpg", 2), ("kphotoalbum_qt_logo.jpg", 3)];
-
-fn models() -> Arc<FaceModels> {
-    let dir = repo().join("models");
-    Arc::new(
-        FaceModels::load(&dir.join("libonnxruntime.so"), &dir)
-            .expect("face models (engines/face/install)"),
-    )
-}
-
-fn presets() -> Vec<Preset> {
-    load_dir(&repo().join("presets"))
-        .expect("presets")
-        .into_iter()
-        .filter(|p| p.supports_backend("meshwarp"))
-        .collect()
-}
 
 fn preset<'a>(all: &'a [Preset], id: &str) -> &'a Preset {
     all.iter().find(|p| p.id() == id).expect("preset")
@@ -79,7 +61,7 @@ fn peak_of(anim: &MeshAnimation, frames: u32, k: usize, param: fn(&Expression) -
 
 #[test]
 fn group_photos_find_every_face_and_portraits_one() {
-    let m = models();
+    let m = face_models();
     for name in test_photo_names() {
         let img = decode(&name);
         let found = find_faces(&m, &img, 6).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -106,8 +88,8 @@ fn group_photos_find_every_face_and_portraits_one() {
 
 #[test]
 fn every_face_of_a_group_smiles_and_winks_on_its_own() {
-    let m = models();
-    let all = presets();
+    let m = face_models();
+    let all = meshwarp_presets();
     let (smile, wink) = (preset(&all, "soft_smile"), preset(&all, "smile_wink"));
     for (name, count) in GROUPS {
         let img = decode(name);
@@ -191,8 +173,8 @@ fn every_face_of_a_group_smiles_and_winks_on_its_own() {
 
 #[test]
 fn no_face_moves_another_and_the_field_never_folds() {
-    let m = models();
-    let all = presets();
+    let m = face_models();
+    let all = meshwarp_presets();
     for (name, _) in GROUPS {
         let img = decode(name);
         for p in &all {
@@ -275,8 +257,8 @@ fn no_face_moves_another_and_the_field_never_folds() {
 
 #[test]
 fn a_one_face_photo_renders_exactly_as_its_single_rig() {
-    let m = models();
-    let all = presets();
+    let m = face_models();
+    let all = meshwarp_presets();
     let animator = MeshWarp::new(m.clone(), 6);
     for name in ["grace_hopper.jpg", "gramps_e_w_dahlgren.jpg"] {
         let img = decode(name);
@@ -327,7 +309,7 @@ fn a_one_face_photo_renders_exactly_as_its_single_rig() {
 
 /// A 5 × 5 collage of the portraits' faces, each tile a different size.
 fn collage() -> RgbImage {
-    let m = models();
+    let m = face_models();
     let portraits: Vec<(RgbImage, Face)> = test_photo_names()
         .into_iter()
         .filter(|n| !GROUPS.iter().any(|(g, _)| g == n))
@@ -365,9 +347,9 @@ fn collage() -> RgbImage {
 
 #[test]
 fn a_crowd_animates_at_most_max_faces_and_finishes() {
-    let m = models();
+    let m = face_models();
     let img = collage();
-    let all = presets();
+    let all = meshwarp_presets();
     let found = find_faces(&m, &img, 6).expect("a crowd has usable faces");
     let total = found.animated.len() + found.still.len();
     eprintln!(
@@ -398,7 +380,7 @@ fn a_crowd_animates_at_most_max_faces_and_finishes() {
 
 #[test]
 fn a_usable_face_beside_a_cut_off_one_animates_alone() {
-    let m = models();
+    let m = face_models();
     let grace = decode("grace_hopper.jpg");
     let (w, h) = grace.dimensions();
     // Two copies side by side, the second cut by the right edge halfway
@@ -417,7 +399,7 @@ fn a_usable_face_beside_a_cut_off_one_animates_alone() {
         "the cut-off face is found and kept still"
     );
     assert!(found.animated[0].eye_centre(false)[0] < w as f32);
-    let all = presets();
+    let all = meshwarp_presets();
     let (anim, scaled) = animation(&m, &two, preset(&all, "soft_smile"));
     let f = anim.field(preset(&all, "soft_smile").peak_frame());
     for q in &scaled.still[0].landmarks {

@@ -1,37 +1,19 @@
 //! The mesh-warp animator's quality bar, on every test photo: no fold,
 //! a still background, a real smile and wink, a seamless loop.
 
-use std::sync::Arc;
-
 use crate::common::*;
 use smileloop::animate::meshwarp::{remap, rig_for, Source};
 use smileloop::animate::rig::{Field, Rig};
 use smileloop::animate::{Animator, MeshWarp, Request, SizeLimits};
-use smileloop::face::{mesh, Face, FaceModels};
-use smileloop::motion::{load_dir, Preset};
-
-fn models() -> Arc<FaceModels> {
-    let dir = repo().join("models");
-    Arc::new(
-        FaceModels::load(&dir.join("libonnxruntime.so"), &dir)
-            .expect("face models (engines/face/install)"),
-    )
-}
-
-/// The presets this backend plays (not the LivePortrait-only ones).
-fn presets() -> Vec<Preset> {
-    let all = load_dir(&repo().join("presets")).expect("presets");
-    all.into_iter()
-        .filter(|p| p.supports_backend("meshwarp"))
-        .collect()
-}
+use smileloop::face::{mesh, Face};
+use smileloop::motion::Preset;
 
 fn preset<'a>(all: &'a [Preset], id: &str) -> &'a Preset {
     all.iter().find(|p| p.id() == id).expect("preset")
 }
 
 fn rigs() -> Vec<(String, Rig, Face, (u32, u32))> {
-    let m = models();
+    let m = face_models();
     test_photo_names()
         .into_iter()
         .map(|n| {
@@ -49,7 +31,7 @@ fn sub(a: [f32; 2], b: [f32; 2]) -> [f32; 2] {
 
 #[test]
 fn fields_never_fold_and_the_background_stays_still() {
-    let all = presets();
+    let all = meshwarp_presets();
     for (name, rig, _, (w, h)) in rigs() {
         for p in &all {
             let frames: Vec<u32> = (0..p.frame_count())
@@ -85,7 +67,7 @@ fn fields_never_fold_and_the_background_stays_still() {
 
 #[test]
 fn soft_smile_lifts_the_mouth_corners_and_the_wink_closes_the_eye() {
-    let all = presets();
+    let all = meshwarp_presets();
     let smile = preset(&all, "soft_smile");
     let wink = preset(&all, "smile_wink");
     for (name, rig, face, _) in rigs() {
@@ -133,7 +115,7 @@ fn soft_smile_lifts_the_mouth_corners_and_the_wink_closes_the_eye() {
 
 #[test]
 fn loops_are_seamless() {
-    let all = presets();
+    let all = meshwarp_presets();
     for (name, rig, _, _) in rigs() {
         for p in &all {
             let fields: Vec<Field> = (0..p.frame_count())
@@ -159,8 +141,8 @@ fn loops_are_seamless() {
 
 #[test]
 fn rendered_loop_is_seamless_and_moves_only_the_face() {
-    let all = presets();
-    let animator = MeshWarp::new(models(), 6);
+    let all = meshwarp_presets();
+    let animator = MeshWarp::new(face_models(), 6);
     let img = smileloop::capture::photo::decode(&photo("grace_hopper.jpg")).expect("decodes");
     for p in &all {
         let mut anim = animator
@@ -214,8 +196,8 @@ fn rendered_loop_is_seamless_and_moves_only_the_face() {
 #[test]
 fn the_renderer_samples_exactly_where_the_field_says() {
     use smileloop::geometry::sample_bilinear;
-    let all = presets();
-    let m = models();
+    let all = meshwarp_presets();
+    let m = face_models();
     let img =
         smileloop::capture::photo::decode(&photo("kphotoalbum_jesper_2.jpg")).expect("decodes");
     let (rig, _, (w, h)) = rig_for(&m, &img, SizeLimits::default()).expect("rig");

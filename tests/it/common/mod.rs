@@ -481,3 +481,21 @@ pub fn min_det_fine(f: &smileloop::animate::rig::Field) -> f32 {
     }
     min
 }
+
+/// The face models `engines/face/install` put in `models/`.
+pub fn face_models() -> std::sync::Arc<smileloop::face::FaceModels> {
+    let dir = repo().join("models");
+    std::sync::Arc::new(
+        smileloop::face::FaceModels::load(&dir.join("libonnxruntime.so"), &dir)
+            .expect("face models (engines/face/install)"),
+    )
+}
+
+/// The presets the mesh-warp backend plays (not the LivePortrait-only ones).
+pub fn meshwarp_presets() -> Vec<smileloop::motion::Preset> {
+    smileloop::motion::load_dir(&repo().join("presets"))
+        .expect("presets")
+        .into_iter()
+        .filter(|p| p.supports_backend("meshwarp"))
+        .collect()
+}

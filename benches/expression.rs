@@ -70,13 +70,13 @@ fn main() {
             smileloop::capture::photo::decode(&std::fs::read(photos.join(name)).expect("reads"))
                 .expect("decodes");
         let found = find_faces(&m, &img, 6).expect("faces");
-        let (_, scaled, (w, h)) = cast_for(&img, &found, SizeLimits::default());
+        let (cast, scaled, (w, h)) = cast_for(&img, &found, SizeLimits::default());
         let source = Scaler::default().scale(&img, w, h);
         for p in &presets {
             let dir = out.join(name).join(p.id());
             std::fs::create_dir_all(&dir).expect("output dir");
-            let (cast, _, _) = cast_for(&img, &found, SizeLimits::default());
-            let mut anim = MeshAnimation::new(Source::new(source.clone()), cast, p.clone(), 0x5eed);
+            let mut anim =
+                MeshAnimation::new(Source::new(source.clone()), cast.clone(), p.clone(), 0x5eed);
             let timings = anim.timings().to_vec();
             let photo_faces = &scaled.animated;
             for (k, f) in photo_faces.iter().enumerate() {

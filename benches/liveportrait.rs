@@ -143,13 +143,16 @@ fn main() {
         encoder,
         watermark_text: "SmileLoop preview",
     };
-    let report = render(
-        &job,
-        &OutputPaths::in_dir(out_dir.path()),
-        &mut |_, _, _| {},
-        &AtomicBool::new(false),
-    )
-    .expect("renders");
+    let run = |job: &Job| {
+        render(
+            job,
+            &OutputPaths::in_dir(out_dir.path()),
+            &mut |_, _, _| {},
+            &AtomicBool::new(false),
+        )
+        .expect("renders")
+    };
+    let report = run(&job);
     let total_ms = report.full_ready.as_secs_f64() * 1000.0;
     let encode_ms = (total_ms - report.animate_time.as_secs_f64() * 1000.0) / frames as f64;
     println!(
@@ -179,13 +182,7 @@ fn main() {
             photo: &group,
             ..job
         };
-        let report = render(
-            &job,
-            &OutputPaths::in_dir(out_dir.path()),
-            &mut |_, _, _| {},
-            &AtomicBool::new(false),
-        )
-        .expect("renders");
+        let report = run(&job);
         let ms = report.animate_time.as_secs_f64() * 1000.0 / frames as f64;
         println!(
             "{name}: {count} faces, animator {ms:.1} ms/frame (one face: {one_face_ms:.1}), \

@@ -159,6 +159,7 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         handoffs: Arc::new(Handoffs::default()),
         renders: Arc::new(LiveRenders::default()),
         recent_faces: Arc::default(),
+        lookups: Arc::default(),
         metrics: Arc::new(Metrics::new().map_err(|e| StartError::Metrics(e.to_string()))?),
         settings,
     });
@@ -204,18 +205,60 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         tasks,
     };
     let launched = async {
-        let kiosk_addr = format!("{}:{}", s.address, s.port);
-        let kiosk = launch("kiosk", kiosk_addr, web::kiosk(Arc::clone(&shared))).await?;
-        running.kiosk_port = kiosk.0;
-        running.listeners.push((kiosk.1, kiosk.2));
-        let guest_addr = format!("{}:{}", s.guest_address, s.guest_port);
-        let guest = launch("guest", guest_addr, web::guest(Arc::clone(&shared))).await?;
-        running.guest_port = guest.0;
-        running.listeners.push((guest.1, guest.2));
-        let admin_addr = format!("{}:{}", s.admin_address, s.admin_port);
-        let admin = launch("admin", admin_addr, web::admin(Arc::clone(&shared))?).await?;
-        running.admin_port = admin.0;
-        running.listeners.push((admin.1, admin.2));
+        let caps = web::edge::fit_caps(
+            [
+                s.kiosk_max_connections as usize,
+                s.guest_max_connections as usize,
+                s.admin_max_connections as usize,
+            ],
+            web::edge::raise_nofile(),
+        );
+        let per_peer = Some(s.max_connections_per_peer as usize);
+        let limits = |max: usize, per_peer: Option<usize>| web::edge::Limits {
+            max,
+            per_peer,
+            headers: Duration::from_secs(u64::from(s.header_timeout_s)),
+            body_idle: BODY_IDLE.min(Duration::from_secs(u64::from(s.body_timeout_s))),
+            body_total: Duration::from_secs(u64::from(s.body_timeout_s)),
+        };
+        let front = [
+            (
+                "kiosk",
+                SocketAddr::new(s.address, s.port),
+                limits(caps[0], None),
+            ),
+            (
+                "guest",
+                SocketAddr::new(s.guest_address, s.guest_port),
+                limits(caps[1], per_peer),
+            ),
+            (
+                "admin",
+                SocketAddr::new(s.admin_address, s.admin_port),
+                limits(caps[2], per_peer),
+            ),
+        ];
+        if caps[1] < s.guest_max_connections as usize || caps[2] < s.admin_max_connections as usize
+        {
+            tracing::warn!(
+                guest = caps[1],
+                admin = caps[2],
+                "the open-file limit is low: connection caps shrunk to fit (raise LimitNOFILE)"
+            );
+        }
+        let mut ports = [0u16; 3];
+        for (i, (which, addr, limits)) in front.into_iter().enumerate() {
+            let rocket = match which {
+                "kiosk" => web::kiosk(Arc::clone(&shared)),
+                "guest" => web::guest(Arc::clone(&shared)),
+                _ => web::admin(Arc::clone(&shared))?,
+            };
+            let l = launch(which, addr, rocket, limits, running.shutdown.subscribe()).await?;
+            ports[i] = l.port;
+            running.listeners.push((l.rocket, l.task));
+            running.tasks.push(l.edge);
+        }
+        [running.kiosk_port, running.guest_port, running.admin_port] = ports;
         Ok::<_, StartError>(())
     }
     .await;
@@ -245,17 +288,35 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
     Ok(running)
 }
 
-/// Starts one listener; returns once it accepts connections.
+/// A request body may be silent this long (capped by `body_timeout_s`).
+const BODY_IDLE: Duration = Duration::from_secs(20);
+
+/// One started listener: its public port, its Rocket and its edge.
+struct Launched {
+    port: u16,
+    rocket: rocket::Shutdown,
+    task: JoinHandle<()>,
+    edge: JoinHandle<()>,
+}
+
+/// Binds `addr` for the edge, starts `rocket` behind it on loopback;
+/// returns once both accept connections.
 async fn launch(
     which: &'static str,
-    addr: String,
+    addr: SocketAddr,
     rocket: Rocket<Build>,
-) -> Result<(u16, rocket::Shutdown, JoinHandle<()>), StartError> {
+    limits: web::edge::Limits,
+    shutdown: watch::Receiver<bool>,
+) -> Result<Launched, StartError> {
     let fail = |message: String| StartError::Listen {
         which,
-        addr: addr.clone(),
+        addr: addr.to_string(),
         message,
     };
+    let front = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let port = front.local_addr().map_err(|e| fail(e.to_string()))?.port();
     let (tx, rx) = oneshot::channel::<u16>();
     let tx = Arc::new(Mutex::new(Some(tx)));
     let rocket = rocket.attach(AdHoc::on_liftoff("ready", move |r| {
@@ -277,10 +338,18 @@ async fn launch(
             let _ = err_tx.send(format!("{:?}", e.kind()));
         }
     });
-    tokio::select! {
-        port = rx => port.map(|p| (p, handle, task)).map_err(|_| fail("stopped before it started".into())),
-        message = err_rx => Err(fail(message.unwrap_or_else(|_| "stopped before it started".into()))),
-    }
+    let inner = tokio::select! {
+        port = rx => port.map_err(|_| fail("stopped before it started".into()))?,
+        message = err_rx => return Err(fail(message.unwrap_or_else(|_| "stopped before it started".into()))),
+    };
+    let backend = SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), inner);
+    let edge = tokio::spawn(web::edge::serve(front, backend, limits, shutdown));
+    Ok(Launched {
+        port,
+        rocket: handle,
+        task,
+        edge,
+    })
 }
 
 impl Running {

@@ -76,6 +76,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// Faces of photos checked a moment ago (review, phone, job).
     pub recent_faces: Arc<crate::face::recent::Recent>,
+    /// Guests' returns from Checkout that asked Stripe, per job.
+    pub lookups: Arc<crate::payments::lookups::Lookups>,
 }
 
 impl Shared {

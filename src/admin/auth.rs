@@ -1,14 +1,10 @@
 //! Staff sign-in: one staff password (argon2id, a PHC string in sled),
 //! sessions as random tokens of which only the SHA-256 is stored (a copy
-//! of the database does not log anyone in), a CSRF token per session, and
-//! a growing delay after repeated wrong passwords from one address.
-
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::Mutex;
+//! of the database does not log anyone in), a CSRF token per session. Wrong
+//! passwords are counted in `throttle`.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
-use argon2::{Argon2, PasswordVerifier};
+use argon2::Argon2;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -65,6 +61,50 @@ fn session_key(token: &str) -> Vec<u8> {
     key
 }
 
+thread_local! {
+    /// Argon2's work memory for password checks, kept by each thread that
+    /// checks: allocating ~19 MiB per check and freeing it fragments the
+    /// heap until the process holds hundreds of MiB.
+    static BLOCKS: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The most work memory a stored hash may ask for (64 MiB).
+const MAX_BLOCKS: usize = 64 * 1024;
+
+/// Checks `password` against a PHC `hash`, as argon2's own verifier does
+/// but in this thread's reused work memory.
+fn verify_in_place(password: &[u8], hash: &PasswordHash<'_>) -> Result<bool, AuthError> {
+    let corrupt = |e: &dyn std::fmt::Display| AuthError::Corrupt(e.to_string());
+    let algorithm = argon2::Algorithm::try_from(hash.algorithm).map_err(|e| corrupt(&e))?;
+    let version = match hash.version {
+        Some(v) => argon2::Version::try_from(v).map_err(|e| corrupt(&e))?,
+        None => argon2::Version::default(),
+    };
+    let params = argon2::Params::try_from(hash).map_err(|e| corrupt(&e))?;
+    let mut salt = [0u8; 64];
+    let salt = hash
+        .salt
+        .ok_or_else(|| corrupt(&"no salt"))?
+        .decode_b64(&mut salt)
+        .map_err(|e| corrupt(&e))?;
+    let expected = hash.hash.ok_or_else(|| corrupt(&"no hash"))?;
+    let blocks = params.block_count();
+    if blocks > MAX_BLOCKS {
+        return Err(corrupt(&"the hash asks for too much memory"));
+    }
+    let mut out = vec![0u8; expected.len()];
+    let argon = Argon2::new(algorithm, version, params);
+    BLOCKS
+        .with_borrow_mut(|memory| {
+            if memory.len() < blocks {
+                memory.resize(blocks, argon2::Block::default());
+            }
+            argon.hash_password_into_with_memory(password, salt, &mut out, &mut memory[..blocks])
+        })
+        .map_err(|e| corrupt(&e))?;
+    Ok(bool::from(out.as_slice().ct_eq(expected.as_bytes())))
+}
+
 pub fn check_new_password(password: &str, again: &str) -> Result<(), AuthError> {
     let len = password.chars().count();
     if !(MIN_PASSWORD..=MAX_PASSWORD).contains(&len) {
@@ -111,7 +151,8 @@ impl StaffAuth {
         Ok(())
     }
 
-    /// Whether `password` is the staff password. Slow by design.
+    /// Whether `password` is the staff password. Slow by design: the
+    /// login throttle runs it on a checker thread.
     pub fn verify(&self, password: &str) -> Result<bool, AuthError> {
         let stored = self.tree.get(PASSWORD_KEY)?.ok_or(AuthError::NoPassword)?;
         let text = std::str::from_utf8(&stored).map_err(|e| AuthError::Corrupt(e.to_string()))?;
@@ -119,9 +160,7 @@ impl StaffAuth {
         if password.len() > MAX_PASSWORD * 4 {
             return Ok(false);
         }
-        Ok(Argon2::default()
-            .verify_password(password.as_bytes(), &hash)
-            .is_ok())
+        verify_in_place(password.as_bytes(), &hash)
     }
 
     /// A new session; the token goes into the cookie and nowhere else.
@@ -192,78 +231,6 @@ impl StaffAuth {
     }
 }
 
-/// Wrong passwords per address. After [`FREE_TRIES`] the address waits
-/// 1 s, then 2 s, 4 s, … up to 15 minutes between tries; a right password
-/// clears it, and an hour of quiet forgets it.
-#[derive(Default)]
-pub struct LoginThrottle {
-    failures: Mutex<HashMap<IpAddr, Failures>>,
-}
-
-#[derive(Clone, Copy)]
-struct Failures {
-    count: u32,
-    last_ms: i64,
-}
-
-pub const FREE_TRIES: u32 = 5;
-const MAX_DELAY_MS: i64 = 15 * 60_000;
-const FORGET_MS: i64 = 3_600_000;
-const MAX_TRACKED: usize = 10_000;
-
-/// The wait before the next try after `count` wrong passwords.
-pub fn delay_ms(count: u32) -> i64 {
-    if count < FREE_TRIES {
-        return 0;
-    }
-    let doublings = (count - FREE_TRIES).min(20);
-    (1000i64 << doublings).min(MAX_DELAY_MS)
-}
-
-impl LoginThrottle {
-    /// Milliseconds `ip` must still wait before its password is checked.
-    pub fn wait_ms(&self, ip: IpAddr, now_ms: i64) -> i64 {
-        let Ok(map) = self.failures.lock() else {
-            return 0;
-        };
-        map.get(&ip).map_or(0, |f| {
-            // abs: a clock jump back must not lock staff out for longer.
-            let since = (now_ms - f.last_ms).abs();
-            (delay_ms(f.count) - since).max(0)
-        })
-    }
-
-    pub fn failed(&self, ip: IpAddr, now_ms: i64) -> u32 {
-        let Ok(mut map) = self.failures.lock() else {
-            return 0;
-        };
-        map.retain(|_, f| (now_ms - f.last_ms).abs() < FORGET_MS);
-        if map.len() >= MAX_TRACKED {
-            // Under a flood of addresses, keep tracking the newest.
-            let mut times: Vec<i64> = map.values().map(|f| f.last_ms).collect();
-            times.sort_unstable();
-            let cut = times[times.len() / 2];
-            map.retain(|_, f| f.last_ms > cut);
-        }
-        let entry = map.entry(ip).or_insert(Failures {
-            count: 0,
-            last_ms: now_ms,
-        });
-        if (now_ms - entry.last_ms).abs() >= FORGET_MS {
-            entry.count = 0;
-        }
-        entry.count += 1;
-        entry.last_ms = now_ms;
-        entry.count
-    }
-
-    pub fn succeeded(&self, ip: IpAddr) {
-        if let Ok(mut map) = self.failures.lock() {
-            map.remove(&ip);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,25 +279,5 @@ mod tests {
         assert!(auth.session(&c, 3_000 + SESSION_MS).expect("get").is_some());
         auth.set_password("another one").expect("set");
         assert_eq!(auth.session(&b, 2_000).expect("get"), None);
-    }
-
-    #[test]
-    fn wrong_passwords_earn_a_growing_wait() {
-        let t = LoginThrottle::default();
-        let ip: IpAddr = "192.168.1.9".parse().expect("ip");
-        let other: IpAddr = "192.168.1.10".parse().expect("ip");
-        for _ in 0..4 {
-            t.failed(ip, 0);
-            assert_eq!(t.wait_ms(ip, 0), 0, "four wrong tries are free");
-        }
-        t.failed(ip, 0);
-        assert_eq!(t.wait_ms(ip, 0), 1000);
-        assert_eq!(t.wait_ms(other, 0), 0, "per address");
-        t.failed(ip, 1000);
-        assert_eq!(t.wait_ms(ip, 1000), 2000);
-        assert_eq!(t.wait_ms(ip, 2500), 500);
-        assert_eq!(delay_ms(40), MAX_DELAY_MS);
-        t.succeeded(ip);
-        assert_eq!(t.wait_ms(ip, 2500), 0);
     }
 }

@@ -33,6 +33,18 @@ pub fn amount(minor: i64, currency: &str) -> String {
     crate::money::format_minor(minor, currency)
 }
 
+/// A cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, or a
+/// tab or carriage return before one) is prefixed with `'`, which shows it
+/// as the text it is (OWASP's advice on CSV injection). Staff notes are
+/// typed by staff, but a note pasted from anywhere must stay text.
+pub fn inert(cell: String) -> String {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}")
+    } else {
+        cell
+    }
+}
+
 /// Jobs created in `[from_ms, to_ms)` and ledger payments recorded in it.
 pub fn csv(
     jobs: &[Job],
@@ -76,13 +88,20 @@ pub fn csv(
         ));
     }
     for (id, p) in ledger.iter().filter(|(_, p)| in_range(p.recorded_at)) {
+        // A ledger entry of a job still here is money through a session
+        // the kiosk did not open for it (the job is flagged for staff).
+        let status = if jobs.iter().any(|j| j.id == *id) {
+            "foreign_session"
+        } else {
+            "deleted"
+        };
         rows.push((
             p.recorded_at,
             [
                 utc(p.recorded_at),
                 id.to_string(),
                 String::new(),
-                "deleted".into(),
+                status.into(),
                 amount(p.amount_cents, &p.currency),
                 p.currency.clone(),
                 "paid".into(),
@@ -93,7 +112,7 @@ pub fn csv(
     }
     rows.sort_by_key(|(t, _)| *t);
     for (_, row) in rows {
-        w.write_record(&row)?;
+        w.write_record(row.map(inert))?;
     }
     let bytes = w.into_inner().map_err(|e| e.into_error())?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
@@ -111,6 +130,21 @@ mod tests {
         assert_eq!(amount(800, "jpy"), "800");
         assert_eq!(utc(0), "1970-01-01T00:00:00Z");
         assert_eq!(utc(1_764_000_000_123), "2025-11-24T16:00:00Z");
+    }
+
+    #[test]
+    fn cells_a_spreadsheet_would_run_are_made_inert() {
+        for bad in ["=1+1", "+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1"] {
+            assert_eq!(inert(bad.into()), format!("'{bad}"));
+        }
+        assert_eq!(inert("cash at the bar".into()), "cash at the bar");
+        assert_eq!(inert("7.99".into()), "7.99");
+        let mut job = Job::new("soft_smile", "source.jpg", 1_000);
+        job.unlock_note = Some("=HYPERLINK(\"http://x\")".into());
+        let out = csv(&[job], &[], 0, 2_000).expect("csv");
+        let mut r = csv::Reader::from_reader(out.as_bytes());
+        let row = r.records().next().expect("row").expect("parse");
+        assert_eq!(&row[7], "'=HYPERLINK(\"http://x\")");
     }
 
     #[test]

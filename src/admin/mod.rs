@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod export;
 pub mod stats;
+pub mod throttle;
 
 use std::path::Path;
 
@@ -16,7 +17,8 @@ use crate::jobs::worker::Queue;
 use crate::jobs::{Job, JobId, JobStore, Progress, Status, StoreError};
 
 pub use audit::Audit;
-pub use auth::{LoginThrottle, StaffAuth};
+pub use auth::StaffAuth;
+pub use throttle::LoginThrottle;
 
 /// The staff state the admin listener holds.
 pub struct Admin {
@@ -30,7 +32,7 @@ impl Admin {
         Ok(Self {
             auth: StaffAuth::new(store.tree("staff")?),
             audit: Audit::new(store.tree("audit")?),
-            throttle: LoginThrottle::default(),
+            throttle: LoginThrottle::open(store.tree("login_throttle")?, crate::jobs::now_ms())?,
         })
     }
 }

@@ -185,6 +185,22 @@ pub struct Settings {
     /// How often open Checkout Sessions are asked about, for kiosks that
     /// no webhook can reach (behind a venue's NAT).
     pub stripe_poll_ms: u32,
+    /// Open connections the guest listener holds at once.
+    pub guest_max_connections: u32,
+    /// Open connections the admin listener holds at once.
+    pub admin_max_connections: u32,
+    /// Open connections the kiosk listener holds at once; guest and admin
+    /// connections never take these.
+    pub kiosk_max_connections: u32,
+    /// Open connections one address may hold on the guest or admin
+    /// listener (the box's own 127.0.0.1, where a tunnel connects from,
+    /// is exempt).
+    pub max_connections_per_peer: u32,
+    /// Seconds a client has to send a request's headers; an idle
+    /// keep-alive connection closes after as long.
+    pub header_timeout_s: u32,
+    /// Seconds a whole request body (an upload) may take.
+    pub body_timeout_s: u32,
 }
 
 impl Default for Settings {
@@ -230,6 +246,12 @@ impl Default for Settings {
             stripe_api_base: "https://api.stripe.com".into(),
             checkout_expiry_minutes: 30,
             stripe_poll_ms: 1000,
+            guest_max_connections: 256,
+            admin_max_connections: 64,
+            kiosk_max_connections: 64,
+            max_connections_per_peer: 16,
+            header_timeout_s: 10,
+            body_timeout_s: 300,
         }
     }
 }
@@ -402,6 +424,7 @@ impl Settings {
             return Err(err("camera_fps", "must be between 1 and 60"));
         }
         parse_screen_hours(&self.screen_hours).map_err(|m| err("screen_hours", m))?;
+        self.validate_connections()?;
         if self.camera == CameraKind::Files && self.camera_files.is_none() {
             return Err(err(
                 "camera_files",
@@ -441,6 +464,31 @@ impl Settings {
         }
         if !(200..=60_000).contains(&self.stripe_poll_ms) {
             return Err(err("stripe_poll_ms", "must be between 200 and 60000"));
+        }
+        Ok(())
+    }
+
+    fn validate_connections(&self) -> Result<(), ConfigError> {
+        for (key, value) in [
+            ("guest_max_connections", self.guest_max_connections),
+            ("admin_max_connections", self.admin_max_connections),
+            ("kiosk_max_connections", self.kiosk_max_connections),
+        ] {
+            if !(8..=20_000).contains(&value) {
+                return Err(err(key, "must be between 8 and 20000"));
+            }
+        }
+        if !(1..=1000).contains(&self.max_connections_per_peer) {
+            return Err(err(
+                "max_connections_per_peer",
+                "must be between 1 and 1000",
+            ));
+        }
+        if !(1..=300).contains(&self.header_timeout_s) {
+            return Err(err("header_timeout_s", "must be between 1 and 300"));
+        }
+        if !(10..=3600).contains(&self.body_timeout_s) {
+            return Err(err("body_timeout_s", "must be between 10 and 3600"));
         }
         Ok(())
     }
@@ -519,6 +567,21 @@ mod tests {
         assert!(with(&[("camera_fps", "30")]).is_ok());
         let files = with(&[("camera", "\"files\"")]).expect_err("files need a folder");
         assert_eq!(files.key, "camera_files");
+    }
+
+    #[test]
+    fn connection_bounds_are_checked() {
+        for (key, bad) in [
+            ("guest_max_connections", "0"),
+            ("admin_max_connections", "20001"),
+            ("kiosk_max_connections", "7"),
+            ("max_connections_per_peer", "0"),
+            ("header_timeout_s", "0"),
+            ("body_timeout_s", "5"),
+        ] {
+            assert_eq!(with(&[(key, bad)]).expect_err(key).key, key);
+        }
+        assert!(with(&[("header_timeout_s", "2"), ("guest_max_connections", "8")]).is_ok());
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub mod worker;
 
 pub use model::{
     Checkout, GuestToken, Job, JobFiles, JobId, MalformedId, Payment, Price, Progress, Status,
-    UnlockReason,
+    UnlockReason, EARLIER_SESSIONS,
 };
 pub use store::{JobStore, StoreError};
 

@@ -131,9 +131,19 @@ impl Status {
         )
     }
 
-    /// One byte for the status index key.
+    /// One byte for the status index key. Written out, never the enum's
+    /// position: these bytes are on disk, and reordering or inserting a
+    /// variant must not make stored index keys name another state.
     pub fn code(self) -> u8 {
-        self as u8
+        match self {
+            Status::Uploaded => 0,
+            Status::Queued => 1,
+            Status::Rendering => 2,
+            Status::PreviewReady => 3,
+            Status::Unlocked => 4,
+            Status::Failed => 5,
+            Status::Expired => 6,
+        }
     }
 
     pub fn as_str(self) -> &'static str {
@@ -206,6 +216,31 @@ pub struct Checkout {
     pub expires_at: i64,
     /// How many sessions this job has had (the idempotency key's suffix).
     pub number: u32,
+    /// The job's earlier sessions, newest last: one replaced a minute
+    /// before it expired may still be paid by a guest on its page.
+    #[serde(default)]
+    pub earlier: Vec<String>,
+}
+
+/// How many replaced sessions a job remembers as its own.
+pub const EARLIER_SESSIONS: usize = 8;
+
+impl Checkout {
+    /// Whether `session_id` is one this kiosk opened for the job.
+    pub fn owns(&self, session_id: &str) -> bool {
+        self.session_id == session_id || self.earlier.iter().any(|s| s == session_id)
+    }
+
+    /// The session that replaces this one, remembering this one.
+    pub fn replaced_by(&self, next: Checkout) -> Checkout {
+        let mut earlier = self.earlier.clone();
+        earlier.push(self.session_id.clone());
+        let skip = earlier.len().saturating_sub(EARLIER_SESSIONS);
+        Checkout {
+            earlier: earlier.split_off(skip),
+            ..next
+        }
+    }
 }
 
 /// Money Stripe reports as taken for this job. Recorded before anything is
@@ -343,6 +378,14 @@ mod tests {
             !Unlocked.can_become(Queued),
             "a paid video is not re-rendered away"
         );
+    }
+
+    #[test]
+    fn status_codes_are_the_bytes_on_disk() {
+        // The codes stores written by earlier versions hold: fixed, not
+        // derived from the order of the variants.
+        let codes: Vec<u8> = Status::ALL.iter().map(|s| s.code()).collect();
+        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 6]);
     }
 
     #[test]

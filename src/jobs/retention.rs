@@ -151,24 +151,27 @@ pub async fn sweep(
 /// stays in the store's ledger (amount only). Refused while rendering, so
 /// the worker never writes into a deleted folder.
 pub async fn delete_now(store: &JobStore, data_dir: &Path, id: JobId) -> Result<bool, StoreError> {
-    match store.get(id)? {
-        None => return Ok(false),
-        Some(job) if job.status == Status::Rendering => {
-            return Err(StoreError::IllegalTransition {
-                id,
-                from: Status::Rendering,
-                to: Status::Expired,
-            })
-        }
-        Some(_) => {}
+    // The state is judged inside the deleting transaction: a render that
+    // started after a separate check would write into a removed folder.
+    let deleted = store
+        .delete_if(id, |job| {
+            if job.status == Status::Rendering {
+                return Err(StoreError::IllegalTransition {
+                    id,
+                    from: Status::Rendering,
+                    to: Status::Expired,
+                });
+            }
+            Ok(())
+        })?
+        .is_some();
+    if !deleted {
+        return Ok(false);
     }
-    let deleted = store.delete(id)?.is_some();
     store.flush().await?;
     remove_job_files(data_dir, id);
-    if deleted {
-        tracing::info!(job = %id, "deleted at the guest's request");
-    }
-    Ok(deleted)
+    tracing::info!(job = %id, "deleted at the guest's request");
+    Ok(true)
 }
 
 fn remove_job_files(data_dir: &Path, id: JobId) {

@@ -36,6 +36,9 @@ pub enum StoreError {
 
 type TxError = ConflictableTransactionError<StoreError>;
 
+/// A job id's length in bytes, the head of every ledger key.
+const JOB_ID_LEN: usize = std::mem::size_of::<JobId>();
+
 fn unwrap_tx<T>(r: Result<T, TransactionError<StoreError>>) -> Result<T, StoreError> {
     r.map_err(|e| match e {
         TransactionError::Abort(e) => e,
@@ -250,12 +253,23 @@ impl JobStore {
     /// Removes the record and its index entries (files are the caller's).
     /// A recorded payment moves to the ledger in the same transaction.
     pub fn delete(&self, id: JobId) -> Result<Option<Job>, StoreError> {
+        self.delete_if(id, |_| Ok(()))
+    }
+
+    /// [`delete`](Self::delete), if `allowed` passes the record as it is
+    /// inside the same transaction (so no state change slips in between).
+    pub fn delete_if(
+        &self,
+        id: JobId,
+        allowed: impl Fn(&Job) -> Result<(), StoreError>,
+    ) -> Result<Option<Job>, StoreError> {
         let r = (&self.jobs, &self.by_status, &self.by_token, &self.ledger).transaction(
             |(jobs, idx, tokens, ledger)| {
                 let Some(bytes) = jobs.remove(id.as_bytes())? else {
                     return Ok(None);
                 };
                 let job = decode(&bytes).map_err(TxError::Abort)?;
+                allowed(&job).map_err(TxError::Abort)?;
                 idx.remove(index_key(&job))?;
                 tokens.remove(job.token.as_bytes())?;
                 if let Some(payment) = &job.payment {
@@ -269,13 +283,36 @@ impl JobStore {
         unwrap_tx(r)
     }
 
-    /// Payments of deleted jobs, oldest job id order.
+    /// Records money that is on no job's record: a session the kiosk did
+    /// not open for the job, or a payment for a job already deleted. Keyed
+    /// by job and session, so a retried event writes the same entry.
+    /// A session already in the ledger under the job's own key (its
+    /// payment, moved there when the job was deleted) is not added twice.
+    pub fn record_loose_payment(&self, id: JobId, payment: &Payment) -> Result<(), StoreError> {
+        if let Some(moved) = self.ledger.get(id.as_bytes())? {
+            let moved: Payment =
+                serde_json::from_slice(&moved).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            if moved.session_id == payment.session_id {
+                return Ok(());
+            }
+        }
+        let mut key = id.as_bytes().to_vec();
+        key.extend_from_slice(payment.session_id.as_bytes());
+        let value = serde_json::to_vec(payment).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.ledger.insert(key, value)?;
+        Ok(())
+    }
+
+    /// Payments on no job's record (of deleted jobs, and loose ones), in
+    /// job id order.
     pub fn ledger(&self) -> Result<Vec<(JobId, Payment)>, StoreError> {
         self.ledger
             .iter()
             .map(|kv| {
                 let (k, v) = kv?;
-                let id = JobId::from_bytes(&k).map_err(|_| StoreError::Corrupt("ledger".into()))?;
+                // The job id, then (for loose payments) the session id.
+                let id = JobId::from_bytes(k.get(..JOB_ID_LEN).unwrap_or(&k))
+                    .map_err(|_| StoreError::Corrupt("ledger".into()))?;
                 let p =
                     serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 Ok((id, p))

@@ -20,6 +20,17 @@ pub struct SessionFacts {
 }
 
 impl SessionFacts {
+    /// The money this session took, as the store records it.
+    pub fn payment(&self, seen_by: &str, now_ms: i64) -> Payment {
+        Payment {
+            session_id: self.id.clone(),
+            amount_cents: self.amount_total.unwrap_or(0),
+            currency: self.currency.clone().unwrap_or_default().to_lowercase(),
+            recorded_at: now_ms,
+            seen_by: seen_by.to_string(),
+        }
+    }
+
     /// Money has been taken (card payments complete paid; delayed methods
     /// complete unpaid and succeed later).
     pub fn is_paid(&self) -> bool {
@@ -35,6 +46,9 @@ pub enum Outcome {
     AlreadyRecorded,
     /// Recorded, not unlocked: staff must look (message in `staff_flag`).
     Flagged(String),
+    /// Paid through a session this kiosk did not open for the job: the
+    /// job is flagged and the money goes to the ledger, never unlocking.
+    Foreign(String),
     /// Not a payment yet (open, or completed but unpaid): nothing changes.
     NotPaid,
 }
@@ -49,6 +63,19 @@ pub fn apply(job: &mut Job, session: &SessionFacts, seen_by: &str, now_ms: i64) 
         if existing.session_id == session.id {
             return Outcome::AlreadyRecorded;
         }
+    }
+    if !job.checkout.as_ref().is_some_and(|c| c.owns(&session.id)) {
+        let flag = format!(
+            "paid {} {} through Checkout Session {}, which this kiosk did not open for \
+             this job: check it in Stripe",
+            session.amount_total.unwrap_or(0),
+            session.currency.clone().unwrap_or_default().to_lowercase(),
+            session.id
+        );
+        job.staff_flag = Some(flag.clone());
+        return Outcome::Foreign(flag);
+    }
+    if let Some(existing) = &job.payment {
         let flag = format!(
             "paid twice (sessions {} and {}): refund one",
             existing.session_id, session.id
@@ -56,15 +83,9 @@ pub fn apply(job: &mut Job, session: &SessionFacts, seen_by: &str, now_ms: i64) 
         job.staff_flag = Some(flag.clone());
         return Outcome::Flagged(flag);
     }
-    let amount = session.amount_total.unwrap_or(0);
-    let currency = session.currency.clone().unwrap_or_default().to_lowercase();
-    job.payment = Some(Payment {
-        session_id: session.id.clone(),
-        amount_cents: amount,
-        currency: currency.clone(),
-        recorded_at: now_ms,
-        seen_by: seen_by.to_string(),
-    });
+    let payment = session.payment(seen_by, now_ms);
+    let (amount, currency) = (payment.amount_cents, payment.currency.clone());
+    job.payment = Some(payment);
     let price_matches = job
         .price
         .as_ref()
@@ -91,7 +112,7 @@ pub fn apply(job: &mut Job, session: &SessionFacts, seen_by: &str, now_ms: i64) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jobs::Price;
+    use crate::jobs::{Checkout, Price};
 
     fn job(status: Status) -> Job {
         let mut j = Job::new("soft_smile", "source.jpg", 0);
@@ -100,6 +121,20 @@ mod tests {
             cents: 799,
             currency: "usd".into(),
         });
+        let first = Checkout {
+            session_id: "cs_1".into(),
+            url: "https://checkout.stripe.com/c/cs_1".into(),
+            expires_at: 0,
+            number: 1,
+            earlier: vec![],
+        };
+        j.checkout = Some(first.replaced_by(Checkout {
+            session_id: "cs_2".into(),
+            url: "https://checkout.stripe.com/c/cs_2".into(),
+            expires_at: 0,
+            number: 2,
+            earlier: vec![],
+        }));
         j
     }
 
@@ -146,6 +181,49 @@ mod tests {
             j.payment.as_ref().map(|p| p.session_id.as_str()),
             Some("cs_1")
         );
+    }
+
+    #[test]
+    fn a_session_the_kiosk_did_not_open_for_the_job_never_unlocks_it() {
+        let mut j = job(Status::PreviewReady);
+        let out = apply(&mut j, &paid("cs_other", 799, "usd"), "webhook", 5);
+        assert!(matches!(out, Outcome::Foreign(ref f) if f.contains("cs_other")));
+        assert_eq!(j.status, Status::PreviewReady);
+        assert_eq!(j.payment, None, "the money goes to the ledger, not the job");
+        assert!(j.staff_flag.is_some());
+        let mut bare = job(Status::PreviewReady);
+        bare.checkout = None;
+        let out = apply(&mut bare, &paid("cs_1", 799, "usd"), "webhook", 5);
+        assert!(
+            matches!(out, Outcome::Foreign(_)),
+            "no session opened at all"
+        );
+        // The replaced session is still the job's own.
+        let mut j = job(Status::PreviewReady);
+        assert_eq!(
+            apply(&mut j, &paid("cs_1", 799, "usd"), "poll", 5),
+            Outcome::Unlocked
+        );
+    }
+
+    #[test]
+    fn a_job_remembers_a_bounded_number_of_its_sessions() {
+        let mut c = Checkout {
+            session_id: "cs_0".into(),
+            url: String::new(),
+            expires_at: 0,
+            number: 0,
+            earlier: vec![],
+        };
+        for n in 1..20 {
+            c = c.replaced_by(Checkout {
+                session_id: format!("cs_{n}"),
+                ..c.clone()
+            });
+        }
+        assert!(c.owns("cs_19") && c.owns("cs_11"));
+        assert!(!c.owns("cs_10"));
+        assert_eq!(c.earlier.len(), crate::jobs::EARLIER_SESSIONS);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod confirm;
 pub mod keys;
+pub mod lookups;
 pub mod poller;
 pub mod signature;
 pub mod stripe_api;
@@ -34,6 +35,27 @@ use crate::jobs::{JobId, JobStore, StoreError};
 /// Applies a session's facts to its job in one atomic store change and
 /// flushes before returning, so a payment is on disk before anyone (Stripe,
 /// the guest, the kiosk) hears about it.
+fn owns(job: &crate::jobs::Job, facts: &SessionFacts) -> bool {
+    job.payment
+        .as_ref()
+        .is_some_and(|p| p.session_id == facts.id)
+        || job.checkout.as_ref().is_some_and(|c| c.owns(&facts.id))
+}
+
+/// A paid session for a job that no longer exists (the guest deleted
+/// it): the money goes to the ledger, so the takings still show it.
+pub async fn record_for_deleted(
+    store: &JobStore,
+    id: JobId,
+    facts: &SessionFacts,
+    seen_by: &str,
+) -> Result<(), StoreError> {
+    store.record_loose_payment(id, &facts.payment(seen_by, crate::jobs::now_ms()))?;
+    store.flush().await?;
+    tracing::warn!(job = %id, session = %facts.id, "payment for a deleted job, kept in the ledger");
+    Ok(())
+}
+
 pub async fn record(
     store: &JobStore,
     id: JobId,
@@ -42,6 +64,11 @@ pub async fn record(
 ) -> Result<Outcome, StoreError> {
     let outcome = RefCell::new(Outcome::NotPaid);
     let now = crate::jobs::now_ms();
+    // Money through a session that is not the job's own lands in the
+    // ledger first: a retry after a crash in between writes it again.
+    if facts.is_paid() && store.get(id)?.is_some_and(|j| !owns(&j, facts)) {
+        store.record_loose_payment(id, &facts.payment(seen_by, now))?;
+    }
     let job = store.change(id, |job| {
         *outcome.borrow_mut() = confirm::apply(job, facts, seen_by, now);
         Ok(())
@@ -52,7 +79,7 @@ pub async fn record(
         Outcome::Unlocked => {
             tracing::info!(job = %id, session = %facts.id, via = seen_by, "paid, unlocked")
         }
-        Outcome::Flagged(why) => {
+        Outcome::Flagged(why) | Outcome::Foreign(why) => {
             tracing::warn!(job = %id, session = %facts.id, status = %job.status, "payment flagged for staff: {why}")
         }
         Outcome::AlreadyRecorded | Outcome::NotPaid => {}

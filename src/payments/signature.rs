@@ -18,8 +18,12 @@ pub enum SignatureError {
     Malformed,
     #[error("no v1 signature matches this body")]
     Mismatch,
-    #[error("the signature's timestamp is outside the tolerance")]
+    #[error("the signature's timestamp is older than the tolerance")]
     TooOld,
+    /// Stamped further ahead than the tolerance: a clock this far off,
+    /// or a request prepared to be replayed later.
+    #[error("the signature's timestamp is further in the future than the tolerance")]
+    InTheFuture,
 }
 
 struct Header<'a> {
@@ -86,6 +90,9 @@ pub fn verify(
     if now_s - header.timestamp > TOLERANCE_S {
         return Err(SignatureError::TooOld);
     }
+    if header.timestamp - now_s > TOLERANCE_S {
+        return Err(SignatureError::InTheFuture);
+    }
     Ok(header.timestamp)
 }
 
@@ -102,6 +109,15 @@ mod tests {
 
     const SECRET: &str = "whsec_test_secret";
     const BODY: &[u8] = br#"{"id":"evt_1","type":"checkout.session.completed"}"#;
+
+    #[test]
+    fn a_timestamp_beyond_the_tolerance_either_way_is_refused() {
+        let now = 1_700_000_000;
+        let at = |t: i64| verify(Some(&sign(BODY, SECRET, t)), BODY, SECRET, now);
+        assert_eq!(at(now + TOLERANCE_S), Ok(now + TOLERANCE_S));
+        assert_eq!(at(now + TOLERANCE_S + 1), Err(SignatureError::InTheFuture));
+        assert_eq!(at(now - TOLERANCE_S - 1), Err(SignatureError::TooOld));
+    }
 
     #[test]
     fn a_fresh_correct_signature_passes() {

@@ -103,7 +103,11 @@ pub async fn guest_page(
     };
     // Back from Checkout: ask Stripe now rather than wait for the poller.
     if let (Some(sid), Some(api), Some(c)) = (session_id, app.stripe.api(), &job.checkout) {
-        if job.status == Status::PreviewReady && c.session_id == sid {
+        // Only about the job's own session, and not on every reload.
+        if job.status == Status::PreviewReady
+            && c.owns(sid)
+            && app.lookups.allow(job.id, std::time::Instant::now())
+        {
             if let Ok(facts) = api.session(sid).await {
                 if payments::record(&app.store, job.id, &facts, "return")
                     .await
@@ -244,10 +248,14 @@ pub async fn pay(
         url: created.url.clone(),
         expires_at: created.expires_at,
         number,
+        earlier: vec![],
     };
-    let saved = app
-        .store
-        .update(job.id, |j| j.checkout = Some(checkout.clone()));
+    let saved = app.store.update(job.id, |j| {
+        j.checkout = Some(match &j.checkout {
+            Some(old) => old.replaced_by(checkout.clone()),
+            None => checkout.clone(),
+        })
+    });
     let flushed = match saved {
         Ok(_) => app.store.flush().await.map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),

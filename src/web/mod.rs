@@ -10,6 +10,7 @@
 
 pub mod admin;
 mod camera;
+pub mod edge;
 pub mod error;
 mod guest;
 mod guest_pages;
@@ -19,7 +20,7 @@ pub mod qr;
 pub mod ranged;
 mod stripe_hook;
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use rocket::config::{Config, Ident, LogLevel};
@@ -30,11 +31,16 @@ use rocket::{catchers, Build, Rocket};
 
 use crate::state::Shared;
 
-pub(crate) fn config(shared: &Shared, address: IpAddr, port: u16) -> Config {
+/// A listener's Rocket: on a loopback port of its own, behind its
+/// [`edge`], which alone is reachable from outside.
+pub(crate) fn config(shared: &Shared) -> Config {
     let max = ByteUnit::from(shared.settings.max_upload_bytes());
     let mut cfg = Config::release_default();
-    cfg.address = address;
-    cfg.port = port;
+    cfg.address = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    cfg.port = 0;
+    // The edge writes the peer's address here and drops what a client
+    // sent, so `client_ip` is the peer's.
+    cfg.ip_header = Some(edge::PEER_HEADER.into());
     cfg.ident = Ident::try_new("SmileLoop").unwrap_or_default();
     cfg.log_level = LogLevel::Off;
     cfg.cli_colors = false;
@@ -57,7 +63,7 @@ pub(crate) fn config(shared: &Shared, address: IpAddr, port: u16) -> Config {
 
 pub fn kiosk(shared: Arc<Shared>) -> Rocket<Build> {
     let s = &shared.settings;
-    rocket::custom(config(&shared, s.address, s.port))
+    rocket::custom(config(&shared))
         .mount("/", kiosk::routes())
         .mount("/", camera::routes())
         .mount("/", phone::kiosk_routes())
@@ -71,8 +77,7 @@ pub fn admin(shared: Arc<Shared>) -> Result<Rocket<Build>, crate::state::StartEr
 }
 
 pub fn guest(shared: Arc<Shared>) -> Rocket<Build> {
-    let s = &shared.settings;
-    rocket::custom(config(&shared, s.guest_address, s.guest_port))
+    rocket::custom(config(&shared))
         .mount("/", guest::routes())
         .mount("/", phone::guest_routes())
         .register("/", catchers![error::catch_all])

@@ -109,6 +109,7 @@ pub async fn webhook(
         tracing::warn!("webhook refused: {e}");
         let code = match e {
             SignatureError::TooOld => "signature_too_old",
+            SignatureError::InTheFuture => "signature_in_the_future",
             _ => "bad_signature",
         };
         ApiError::new(HttpStatus::BadRequest, code, e.to_string())
@@ -141,10 +142,6 @@ pub async fn webhook(
                 "The session names no SmileLoop job.",
             )
         })?;
-    if app.store.get(id)?.is_none() {
-        tracing::warn!(job = %id, event = %event.id, "payment event for an unknown job");
-        return Err(ApiError::job_not_found());
-    }
     let facts = SessionFacts {
         id: s.id,
         job_ref,
@@ -153,11 +150,21 @@ pub async fn webhook(
         amount_total: s.amount_total,
         currency: s.currency,
     };
+    if app.store.get(id)?.is_none() {
+        if !facts.is_paid() {
+            tracing::warn!(job = %id, event = %event.id, "event for an unknown job");
+            return Ok(received("unknown_job"));
+        }
+        // Deleted by the guest after paying, or before Stripe's retry:
+        // the money is kept, and the 2xx stops the retries.
+        payments::record_for_deleted(&app.store, id, &facts, "webhook").await?;
+        return Ok(received("recorded_for_deleted_job"));
+    }
     let outcome = payments::record(&app.store, id, &facts, "webhook").await?;
     Ok(received(match outcome {
         PayOutcome::Unlocked => "unlocked",
         PayOutcome::AlreadyRecorded => "already_recorded",
-        PayOutcome::Flagged(_) => "flagged_for_staff",
+        PayOutcome::Flagged(_) | PayOutcome::Foreign(_) => "flagged_for_staff",
         PayOutcome::NotPaid => "not_paid",
     }))
 }

@@ -359,7 +359,7 @@ fn staff_unlock_rerender_delete_export_and_end_of_event() {
     assert_eq!(s, 422, "{body}");
     let (s, body) = staff.post(
         &format!("/admin/jobs/{a}/unlock"),
-        &[("reason", "cash"), ("note", "$8, cash \"at the bar\"")],
+        &[("reason", "cash"), ("note", "=1+1 $8, cash \"at the bar\"")],
     );
     assert_eq!(s, 303, "{body}");
     assert_eq!(kiosk_job(&server, &a).1["unlock"], "staff_cash");
@@ -461,7 +461,8 @@ fn staff_unlock_rerender_delete_export_and_end_of_event() {
         .expect("job a exported");
     assert_eq!(
         (&row[3], &row[6], &row[7]),
-        ("unlocked", "staff_cash", "$8, cash \"at the bar\"")
+        // Quoted by the CSV rules, and a formula made inert text.
+        ("unlocked", "staff_cash", "'=1+1 $8, cash \"at the bar\"")
     );
     assert!(
         rows.iter().all(|r| &r[1] != b.as_str()),

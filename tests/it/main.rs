@@ -18,6 +18,7 @@ mod kiosk;
 mod kiosk_ui;
 mod liveportrait;
 mod meshwarp;
+mod network;
 mod payments;
 mod retention_faults;
 mod selftest;

@@ -256,12 +256,59 @@ fn bad_events_and_mismatched_amounts_never_unlock() {
     let session_id = open_checkout(&server, &token);
     let kind = "checkout.session.completed";
 
-    // An event for a job this kiosk does not have.
-    let mut other = stripe.session(&session_id);
+    let store = &server.shared().store;
+    // A paid event for a job this kiosk does not have (deleted, or never
+    // here): the money is kept in the ledger and Stripe gets its 2xx.
+    let paid_copy = || {
+        // The fake's own session stays open: later steps pay it.
+        let mut s = stripe.session(&session_id);
+        s["status"] = "complete".into();
+        s["payment_status"] = "paid".into();
+        s
+    };
+    let mut other = paid_copy();
     other["client_reference_id"] = "00000000deadbeef".into();
     other["metadata"]["job_id"] = "00000000deadbeef".into();
     let (b, s) = FakeStripe::signed_event(kind, &other, WEBHOOK_SECRET, now_s());
-    assert_eq!(webhook(&server, &b, Some(&s)).0, 404);
+    let (st, r) = webhook(&server, &b, Some(&s));
+    assert_eq!(
+        (st, r["outcome"].as_str()),
+        (200, Some("recorded_for_deleted_job"))
+    );
+    assert_eq!(webhook(&server, &b, Some(&s)).0, 200, "a retry");
+    let ledger = store.ledger().expect("ledger");
+    assert_eq!(ledger.len(), 1, "recorded once: {ledger:?}");
+    assert_eq!(ledger[0].0.to_string(), "00000000deadbeef");
+    // A paid event of the same amount for this job, through a session the
+    // kiosk never opened for it: flagged and in the ledger, not unlocked.
+    let mut foreign = paid_copy();
+    foreign["id"] = "cs_test_not_this_jobs".into();
+    let (b, s) = FakeStripe::signed_event(kind, &foreign, WEBHOOK_SECRET, now_s());
+    let (st, r) = webhook(&server, &b, Some(&s));
+    assert_eq!(
+        (st, r["outcome"].as_str()),
+        (200, Some("flagged_for_staff"))
+    );
+    let job = store
+        .get(id.parse().expect("id"))
+        .expect("db")
+        .expect("job");
+    assert_eq!(job.status, smileloop::jobs::Status::PreviewReady);
+    assert_eq!(job.payment, None);
+    assert!(job
+        .staff_flag
+        .as_deref()
+        .is_some_and(|f| f.contains("cs_test_not_this_jobs")));
+    assert_eq!(store.ledger().expect("ledger").len(), 2);
+    assert_eq!(download_status(&server, &token), 403);
+    // A signature stamped beyond the tolerance ahead is refused like an
+    // old one.
+    let (b, s) = FakeStripe::signed_event(kind, &foreign, WEBHOOK_SECRET, now_s() + 301);
+    let (st, r) = webhook(&server, &b, Some(&s));
+    assert_eq!(
+        (st, r["error"]["code"].as_str()),
+        (400, Some("signature_in_the_future"))
+    );
     // Not JSON at all, correctly signed.
     let (b, s) = (
         b"not json".to_vec(),
@@ -303,6 +350,34 @@ fn bad_events_and_mismatched_amounts_never_unlock() {
         404
     );
     assert_eq!(post_pay(&server, &"cd".repeat(16)).0, 404);
+}
+
+#[test]
+fn returning_guests_ask_stripe_about_their_own_session_and_not_on_every_reload() {
+    let stripe = FakeStripe::start();
+    // The poller asks once a minute at most: what reaches Stripe here is
+    // the guest page's lookups.
+    let server = Server::start(paid_settings(&stripe, 60_000));
+    let (_, token) = ready_job(&server);
+    let session_id = open_checkout(&server, &token);
+    let asked = || {
+        stripe
+            .retrieved()
+            .iter()
+            .filter(|s| **s == session_id)
+            .count()
+    };
+    let before = asked();
+    let page = |sid: &str| get(&format!("{}/g/{token}?session_id={sid}", server.guest)).0;
+    // Twenty reloads in a row while the session is still open: one lookup.
+    for _ in 0..20 {
+        assert_eq!(page(&session_id), 200);
+    }
+    assert_eq!(asked() - before, 1, "{:?}", stripe.retrieved());
+    // Someone else's session id on this guest's page is never looked up.
+    let all = stripe.retrieved().len();
+    assert_eq!(page("cs_test_someone_else"), 200);
+    assert_eq!(stripe.retrieved().len(), all);
 }
 
 #[test]
@@ -429,8 +504,11 @@ fn a_guest_deletes_photo_and_video_and_the_payment_stays_on_the_ledger() {
     let ledger = server.shared().store.ledger().expect("ledger");
     assert_eq!(ledger.len(), 1);
     assert_eq!(ledger[0].1.amount_cents, 799);
-    // A late webhook for the deleted job: 404, nothing recreated.
-    assert_eq!(webhook(&server, &b, Some(&sig)).0, 404);
+    // A late webhook for the deleted job: 2xx, so Stripe stops; nothing
+    // recreated and the payment not counted twice.
+    assert_eq!(webhook(&server, &b, Some(&sig)).0, 200);
+    assert_eq!(server.shared().store.ledger().expect("ledger").len(), 1);
+    assert_eq!(get(&format!("{}/g/{token}", server.guest)).0, 404);
 }
 
 #[test]

@@ -82,6 +82,7 @@ fn the_server_unit_is_hardened_and_notifies() {
         "RestrictAddressFamilies=",
         "DeviceAllow=char-video4linux rw",
         "SupplementaryGroups=video render",
+        "LimitNOFILE=16384",
     ] {
         assert!(text.contains(line), "smileloop.service lacks {line:?}");
     }

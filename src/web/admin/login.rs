@@ -14,6 +14,7 @@ use rocket::{get, post, routes, Either, Route, State};
 use super::view::{layout, Html, PageError};
 use super::{AdminPeer, StaffWrite, COOKIE};
 use crate::admin::auth::{self, AuthError, SESSION_MS};
+use crate::admin::throttle::Refused;
 use crate::admin::Admin;
 use crate::jobs::now_ms;
 
@@ -100,29 +101,37 @@ async fn login(
             "<p class=\"bad\">The sign-in form expired. Please try again.</p>",
         )));
     };
-    let wait = admin.throttle.wait_ms(ip, now_ms());
-    if wait > 0 {
-        let secs = (wait + 999) / 1000;
-        return Err(Ok(login_form(
-            jar,
-            Status::TooManyRequests,
-            &format!("<p class=\"bad\">Too many wrong passwords. Try again in {secs} s.</p>"),
-        )));
-    }
+    let refused = |why: Refused| {
+        let text = match why {
+            Refused::Wait { ms } => format!(
+                "<p class=\"bad\">Too many wrong passwords. Try again in {} s.</p>",
+                (ms + 999) / 1000
+            ),
+            Refused::Busy => "<p class=\"bad\">The kiosk is checking too many sign-ins \
+                              right now. Try again in a minute.</p>"
+                .to_string(),
+        };
+        login_form(jar, Status::TooManyRequests, &text)
+    };
+    let attempt = match admin.throttle.admit(ip, now_ms()) {
+        Ok(a) => a,
+        Err(why) => return Err(Ok(refused(why))),
+    };
     let password = form.password.to_string();
     let auth = admin.auth.clone();
-    let ok = tokio::task::spawn_blocking(move || auth.verify(&password))
-        .await
-        .map_err(|e| Err(PageError::internal(e)))?;
+    let ok = match admin.throttle.check(move || auth.verify(&password)).await {
+        Ok(ok) => ok,
+        Err(why) => return Err(Ok(refused(why))),
+    };
     match ok {
         Ok(true) => {
-            admin.throttle.succeeded(ip);
+            attempt.succeeded();
             start_session(admin, jar).map_err(Err)?;
             let _ = admin.audit.record(ip, "login", "signed in").await;
             Ok(Redirect::to("/admin"))
         }
         Ok(false) => {
-            let n = admin.throttle.failed(ip, now_ms());
+            let n = attempt.failed(now_ms());
             let _ = admin
                 .audit
                 .record(ip, "login_failed", format!("wrong password ({n} in a row)"))

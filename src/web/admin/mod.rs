@@ -55,10 +55,9 @@ pub fn routes() -> Vec<Route> {
 }
 
 pub fn rocket(shared: Arc<Shared>) -> Result<Rocket<Build>, StartError> {
-    let s = &shared.settings;
-    let mut cfg = super::config(&shared, s.admin_address, s.admin_port);
-    // The peer address is the only judge; a proxy's header never is.
-    cfg.ip_header = None;
+    // The peer's address comes from the edge (`client_ip`); a proxy's
+    // header never reaches here.
+    let cfg = super::config(&shared);
     let admin = Arc::new(Admin::open(&shared.store)?);
     Ok(rocket::custom(cfg)
         .mount("/", routes())
@@ -106,7 +105,7 @@ pub struct AdminPeer(pub IpAddr);
 
 fn peer_allowed(req: &Request<'_>) -> Option<IpAddr> {
     let (app, _) = state(req)?;
-    let ip = req.remote()?.ip();
+    let ip = req.client_ip()?;
     app.live.get().admin_allowed(ip).then_some(ip)
 }
 

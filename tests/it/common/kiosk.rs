@@ -80,6 +80,18 @@ pub struct Kiosk {
     pub log: Log,
 }
 
+/// A kiosk a failed assertion left running is killed with its test, so
+/// it does not serve (and spend CPU on its camera) for the rest of the
+/// suite.
+impl Drop for Kiosk {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 impl Kiosk {
     /// Starts `cmd` (stderr is piped here) and waits until the kiosk
     /// named in `data/listening.json` answers `/api/health`.

@@ -29,6 +29,8 @@ struct State {
     sessions: HashMap<String, Value>,
     by_key: HashMap<String, String>,
     creates: Vec<CreateRequest>,
+    /// Session ids asked about (`GET /v1/checkout/sessions/{id}`), in order.
+    retrieved: Vec<String>,
     offline: bool,
 }
 
@@ -59,6 +61,11 @@ impl FakeStripe {
             server,
             thread: Some(thread),
         }
+    }
+
+    /// The session ids the kiosk asked Stripe about, in order.
+    pub fn retrieved(&self) -> Vec<String> {
+        self.state.lock().expect("lock").retrieved.clone()
     }
 
     pub fn creates(&self) -> Vec<CreateRequest> {
@@ -186,7 +193,11 @@ fn handle(mut req: tiny_http::Request, state: &Mutex<State>, base: &str) {
         }
         ("GET", p) if p.starts_with("/v1/checkout/sessions/") => {
             let id = &p["/v1/checkout/sessions/".len()..];
-            let s = state.lock().expect("lock").sessions.get(id).cloned();
+            let s = {
+                let mut st = state.lock().expect("lock");
+                st.retrieved.push(id.to_string());
+                st.sessions.get(id).cloned()
+            };
             match s {
                 Some(s) => respond(req, 200, &s),
                 None => respond(

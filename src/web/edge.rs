@@ -1,0 +1,469 @@
+//! The front door of every listener. Rocket 0.5 accepts every connection
+//! it is offered and waits on a half-sent request for ever, so each public
+//! address is served here instead, by hyper, with bounds Rocket lacks:
+//!
+//! - at most `max` open connections per listener (a permit is taken
+//!   *before* `accept`, so a flood waits in the kernel's backlog and costs
+//!   this process no file descriptors);
+//! - at most `per_peer` of them from one address (a tunnel on this box
+//!   connects from 127.0.0.1 for every guest, so that one is exempt and
+//!   shares only `max`);
+//! - a deadline for a request's headers, which also ends an idle
+//!   keep-alive connection, and for each stretch of silence in a body
+//!   and for the whole body.
+//!
+//! Requests then go to that listener's Rocket on a loopback port of its
+//! own, with the peer's address in `X-Real-IP` (whatever the client sent
+//! there is dropped), where `Request::client_ip` reads it.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode, Uri, Version};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tokio::time::{Instant, Sleep};
+
+/// The header the edge writes the peer's address into.
+pub const PEER_HEADER: &str = "X-Real-IP";
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type ProxyBody = BoxBody<Bytes, BoxError>;
+
+/// How long shutdown waits for requests in flight before it cuts them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+/// Refused connections read out at once, for how long and how much.
+const LINGERING: usize = 32;
+const LINGER: Duration = Duration::from_secs(1);
+const LINGER_BYTES: usize = 64 * 1024;
+/// After a failed `accept` (out of descriptors, say), wait before the next.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// One listener's bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Open connections at once.
+    pub max: usize,
+    /// Open connections from one address; `None` for no cap of its own.
+    pub per_peer: Option<usize>,
+    /// From the first byte awaited to the end of a request's headers,
+    /// idle keep-alive included.
+    pub headers: Duration,
+    /// The longest silence inside a request body.
+    pub body_idle: Duration,
+    /// The longest a whole request body may take.
+    pub body_total: Duration,
+}
+
+/// Connections per address, and the guard that gives one back.
+#[derive(Default)]
+struct Peers(Mutex<HashMap<IpAddr, usize>>);
+
+struct PeerSlot {
+    peers: Arc<Peers>,
+    ip: IpAddr,
+}
+
+impl Peers {
+    /// A slot for `ip`, or `None` when it already holds `cap`.
+    fn enter(self: &Arc<Self>, ip: IpAddr, cap: Option<usize>) -> Option<PeerSlot> {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let n = map.entry(ip).or_insert(0);
+        if cap.is_some_and(|cap| *n >= cap) {
+            return None;
+        }
+        *n += 1;
+        Some(PeerSlot {
+            peers: Arc::clone(self),
+            ip,
+        })
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut map = self.peers.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Whether a peer is this box's own loopback address, where a tunnel's
+/// connections come from.
+fn is_local_tunnel(ip: IpAddr) -> bool {
+    ip == IpAddr::V4(Ipv4Addr::LOCALHOST) || ip == IpAddr::V6(Ipv6Addr::LOCALHOST)
+}
+
+/// Serves `listener` until `shutdown` turns true, passing requests to
+/// `backend`.
+pub async fn serve(
+    listener: TcpListener,
+    backend: SocketAddr,
+    limits: Limits,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let open = Arc::new(Semaphore::new(limits.max));
+    let peers = Arc::new(Peers::default());
+    let lingering = Arc::new(Semaphore::new(LINGERING));
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    let client: Client<HttpConnector, ProxyBody> = Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build(connector);
+    loop {
+        let permit = tokio::select! {
+            p = Arc::clone(&open).acquire_owned() => p.ok(),
+            _ = shutdown.wait_for(|s| *s) => None,
+        };
+        let Some(permit) = permit else { break };
+        let accepted = tokio::select! {
+            a = listener.accept() => Some(a),
+            _ = shutdown.wait_for(|s| *s) => None,
+        };
+        let Some(accepted) = accepted else { break };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                continue;
+            }
+        };
+        let cap = if is_local_tunnel(peer.ip()) {
+            None
+        } else {
+            limits.per_peer
+        };
+        let Some(slot) = peers.enter(peer.ip(), cap) else {
+            refuse(stream, &lingering);
+            continue;
+        };
+        let (client, shutdown) = (client.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            connection(stream, peer.ip(), backend, client, limits, shutdown).await;
+            drop((slot, permit));
+        });
+    }
+}
+
+/// Answers a peer over its cap. Closing a socket with the peer's request
+/// unread would reset it before the answer arrives, so the rest is read
+/// and dropped for a moment, by a bounded number of such tasks.
+fn refuse(stream: TcpStream, lingering: &Arc<Semaphore>) {
+    let _ = stream.try_write(
+        b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\n\
+          content-length: 35\r\nconnection: close\r\n\r\ntoo many connections from this peer",
+    );
+    let Ok(permit) = Arc::clone(lingering).try_acquire_owned() else {
+        return;
+    };
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = stream;
+        let _ = stream.shutdown().await;
+        let mut sink = [0u8; 4096];
+        let drain = async {
+            let mut left = LINGER_BYTES;
+            while left > 0 {
+                match stream.read(&mut sink).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => left = left.saturating_sub(n),
+                }
+            }
+        };
+        let _ = tokio::time::timeout(LINGER, drain).await;
+        drop(permit);
+    });
+}
+
+async fn connection(
+    stream: TcpStream,
+    peer: IpAddr,
+    backend: SocketAddr,
+    client: Client<HttpConnector, ProxyBody>,
+    limits: Limits,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let service = hyper::service::service_fn(move |req| {
+        let client = client.clone();
+        async move { Ok::<_, Infallible>(forward(&client, backend, peer, limits, req).await) }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.headers)
+        .keep_alive(true);
+    let conn = builder.serve_connection(TokioIo::new(stream), service);
+    let mut conn = std::pin::pin!(conn);
+    let stopping = tokio::select! {
+        _ = conn.as_mut() => false,
+        _ = shutdown.wait_for(|s| *s) => true,
+    };
+    if stopping {
+        conn.as_mut().graceful_shutdown();
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, conn).await;
+    }
+}
+
+/// Hop-by-hop headers, which belong to one connection and are not passed on.
+const HOP: [HeaderName; 6] = [
+    header::CONNECTION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::PROXY_AUTHORIZATION,
+];
+
+fn strip_hop(headers: &mut HeaderMap) {
+    // Headers the Connection header names are hop-by-hop too.
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::try_from(n.trim()).ok())
+        .collect();
+    for name in named.iter().chain(HOP.iter()) {
+        headers.remove(name);
+    }
+    headers.remove("keep-alive");
+}
+
+async fn forward(
+    client: &Client<HttpConnector, ProxyBody>,
+    backend: SocketAddr,
+    peer: IpAddr,
+    limits: Limits,
+    req: Request<Incoming>,
+) -> Response<ProxyBody> {
+    let (mut parts, body) = req.into_parts();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
+    parts.uri = match Uri::builder()
+        .scheme("http")
+        .authority(backend.to_string())
+        .path_and_query(path)
+        .build()
+    {
+        Ok(uri) => uri,
+        Err(_) => return plain(StatusCode::BAD_REQUEST, "bad request target"),
+    };
+    parts.version = Version::HTTP_11;
+    strip_hop(&mut parts.headers);
+    parts.headers.remove(PEER_HEADER);
+    if let Ok(v) = HeaderValue::from_str(&peer.to_string()) {
+        parts.headers.insert(PEER_HEADER, v);
+    }
+    let body = Deadlines::new(body, limits.body_idle, limits.body_total).boxed();
+    match client.request(Request::from_parts(parts, body)).await {
+        Ok(resp) => {
+            let (mut parts, body) = resp.into_parts();
+            strip_hop(&mut parts.headers);
+            Response::from_parts(parts, body.map_err(BoxError::from).boxed())
+        }
+        Err(e) if timed_out(&e) => plain(
+            StatusCode::REQUEST_TIMEOUT,
+            "the request body came too slowly",
+        ),
+        Err(e) => {
+            tracing::debug!("forwarding to {backend} failed: {e}");
+            plain(StatusCode::BAD_GATEWAY, "the kiosk could not answer")
+        }
+    }
+}
+
+/// Whether forwarding failed because the client's body hit a deadline.
+fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.is::<BodyTimeout>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Response<ProxyBody> {
+    let mut resp = Response::new(
+        Full::new(Bytes::from_static(text.as_bytes()))
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
+/// A request body that fails once it has been silent for `idle` or has
+/// taken `total` in all, so a trickling upload cannot hold a connection.
+struct Deadlines {
+    inner: Incoming,
+    idle: Duration,
+    quiet: Pin<Box<Sleep>>,
+    whole: Pin<Box<Sleep>>,
+}
+
+impl Deadlines {
+    fn new(inner: Incoming, idle: Duration, total: Duration) -> Self {
+        Self {
+            inner,
+            idle,
+            quiet: Box::pin(tokio::time::sleep(idle)),
+            whole: Box::pin(tokio::time::sleep(total)),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the request body {0}")]
+struct BodyTimeout(&'static str);
+
+impl Body for Deadlines {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        if this.whole.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Some(Err(BodyTimeout("took too long").into())));
+        }
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                let next = Instant::now() + this.idle;
+                this.quiet.as_mut().reset(next);
+                Poll::Ready(frame.map(|f| f.map_err(BoxError::from)))
+            }
+            Poll::Pending if this.quiet.as_mut().poll(cx).is_ready() => {
+                Poll::Ready(Some(Err(BodyTimeout("stalled").into())))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Descriptors one proxied connection holds: the client's socket and
+/// both ends of the loopback hop to Rocket.
+const FDS_PER_CONNECTION: u64 = 3;
+/// Descriptors kept for everything else: the store, rendered files,
+/// GStreamer, the camera, the models.
+const FDS_RESERVED: u64 = 256;
+
+/// Raises the soft open-file limit to the hard one (systemd's default
+/// soft limit of 1,024 is far below what a hard limit allows) and returns
+/// the limit in force.
+pub fn raise_nofile() -> u64 {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut limit = getrlimit(Resource::Nofile);
+    let soft = limit.current.unwrap_or(u64::MAX);
+    if limit.current.is_some() && limit.current != limit.maximum {
+        limit.current = limit.maximum;
+        if setrlimit(Resource::Nofile, limit).is_ok() {
+            return limit.current.unwrap_or(u64::MAX);
+        }
+    }
+    soft
+}
+
+/// The connection caps `[kiosk, guest, admin]` that fit `nofile`
+/// descriptors: the kiosk's as asked (the screen and the watchdog need
+/// them), guest and admin shrunk in proportion when the rest would not
+/// fit, never below 8 each.
+pub fn fit_caps(want: [usize; 3], nofile: u64) -> [usize; 3] {
+    let [kiosk, guest, admin] = want;
+    let per = FDS_PER_CONNECTION as usize;
+    let room = (nofile.saturating_sub(FDS_RESERVED) as usize) / per;
+    let room = room.saturating_sub(kiosk);
+    if guest + admin <= room {
+        return want;
+    }
+    let scale = |n: usize| (n * room / (guest + admin)).max(8);
+    [kiosk, scale(guest), scale(admin)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caps_shrink_to_the_descriptors_there_are_but_the_kiosk_keeps_its_own() {
+        assert_eq!(fit_caps([64, 256, 64], 65_536), [64, 256, 64]);
+        let [k, g, a] = fit_caps([64, 256, 64], 1024);
+        assert_eq!(k, 64);
+        assert!(g > a && g >= 8 && a >= 8, "{g} {a}");
+        assert!((k + g + a) as u64 * FDS_PER_CONNECTION + FDS_RESERVED <= 1024);
+        assert_eq!(fit_caps([64, 256, 64], 100), [64, 8, 8]);
+    }
+
+    #[test]
+    fn a_peer_gets_its_cap_and_no_more_and_slots_come_back() {
+        let peers = Arc::new(Peers::default());
+        let ip: IpAddr = "10.0.0.7".parse().expect("ip");
+        let held: Vec<_> = (0..3).map(|_| peers.enter(ip, Some(3))).collect();
+        assert!(held.iter().all(Option::is_some));
+        assert!(peers.enter(ip, Some(3)).is_none());
+        let other: IpAddr = "10.0.0.8".parse().expect("ip");
+        assert!(peers.enter(other, Some(3)).is_some(), "caps are per peer");
+        drop(held);
+        assert!(peers.enter(ip, Some(3)).is_some());
+        assert!(peers.0.lock().expect("lock").len() <= 1, "empty entries go");
+    }
+
+    #[test]
+    fn only_this_box_itself_is_a_tunnel() {
+        assert!(is_local_tunnel("127.0.0.1".parse().expect("ip")));
+        assert!(is_local_tunnel("::1".parse().expect("ip")));
+        assert!(!is_local_tunnel("127.0.0.2".parse().expect("ip")));
+        assert!(!is_local_tunnel("192.168.1.20".parse().expect("ip")));
+    }
+
+    #[test]
+    fn hop_by_hop_headers_and_those_connection_names_are_dropped() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONNECTION, HeaderValue::from_static("close, x-hop"));
+        h.insert("x-hop", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert(header::HOST, HeaderValue::from_static("kiosk"));
+        strip_hop(&mut h);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key(header::HOST));
+    }
+}

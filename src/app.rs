@@ -57,6 +57,8 @@ pub struct Running {
     pub shared: Arc<Shared>,
     shutdown: watch::Sender<bool>,
     listeners: Vec<(rocket::Shutdown, JoinHandle<()>)>,
+    /// The listeners' edges: stopped before their Rockets.
+    edges: Vec<JoinHandle<()>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -160,6 +162,7 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         renders: Arc::new(LiveRenders::default()),
         recent_faces: Arc::default(),
         lookups: Arc::default(),
+        intake: Arc::new(tokio::sync::Semaphore::new(crate::state::INTAKE_AT_ONCE)),
         metrics: Arc::new(Metrics::new().map_err(|e| StartError::Metrics(e.to_string()))?),
         settings,
     });
@@ -202,6 +205,7 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         shared: Arc::clone(&shared),
         shutdown,
         listeners: vec![],
+        edges: vec![],
         tasks,
     };
     let launched = async {
@@ -256,7 +260,7 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
             let l = launch(which, addr, rocket, limits, running.shutdown.subscribe()).await?;
             ports[i] = l.port;
             running.listeners.push((l.rocket, l.task));
-            running.tasks.push(l.edge);
+            running.edges.push(l.edge);
         }
         [running.kiosk_port, running.guest_port, running.admin_port] = ports;
         Ok::<_, StartError>(())
@@ -368,6 +372,9 @@ impl Running {
         service::stopping();
         service::Listening::remove(&self.shared.settings.data_dir);
         let _ = self.shutdown.send(true);
+        for edge in self.edges {
+            let _ = edge.await;
+        }
         for (handle, _) in &self.listeners {
             handle.clone().notify();
         }

@@ -120,11 +120,18 @@ pub fn render(
     }
     let result = render_parts(job, out, progress, cancel);
     if result.is_ok() {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| RenderError::Io { path, source }
+        };
+        // On disk before the record says they exist: a power cut after
+        // the job turns `preview_ready` must not leave empty files.
         for path in out.all() {
-            std::fs::rename(part(path), path).map_err(|source| RenderError::Io {
-                path: path.to_path_buf(),
-                source,
-            })?;
+            sync(&part(path)).map_err(io(path))?;
+            std::fs::rename(part(path), path).map_err(io(path))?;
+        }
+        if let Some(dir) = out.full.parent() {
+            sync(dir).map_err(io(dir))?;
         }
     } else {
         for path in out.all() {
@@ -229,7 +236,14 @@ fn write_poster(frame: &RgbImage, path: &Path) -> Result<(), RenderError> {
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut writer, 85)
         .encode_image(frame)
         .map_err(|e| io(std::io::Error::other(e)))?;
+    // A failed last write must fail the render, not vanish in a drop.
+    std::io::Write::flush(&mut writer).map_err(io)?;
     Ok(())
+}
+
+/// Makes a file's data, or a folder's entries, durable.
+pub fn sync(path: &Path) -> std::io::Result<()> {
+    std::fs::File::open(path)?.sync_all()
 }
 
 fn remove_if_present(path: &Path) -> Result<(), RenderError> {

@@ -78,7 +78,14 @@ pub struct Shared {
     pub recent_faces: Arc<crate::face::recent::Recent>,
     /// Guests' returns from Checkout that asked Stripe, per job.
     pub lookups: Arc<crate::payments::lookups::Lookups>,
+    /// Turns at decoding and face-checking a photo, kiosk and phones
+    /// together ([`INTAKE_AT_ONCE`]).
+    pub intake: Arc<tokio::sync::Semaphore>,
 }
+
+/// Photos decoded and checked at once: each may hold up to
+/// `capture::photo::MAX_DECODED_BYTES`, and a face check takes a core.
+pub const INTAKE_AT_ONCE: usize = 2;
 
 impl Shared {
     /// Why the animator is not doing what was configured: it fell back at

@@ -23,6 +23,17 @@ pub enum HandoffState {
 struct Slot {
     created: Instant,
     photo: Option<Arc<Vec<u8>>>,
+    /// An upload into this slot is being read and checked.
+    receiving: bool,
+}
+
+/// Why an upload into a slot cannot start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// No such slot (never opened, expired or closed).
+    Unknown,
+    /// Another upload into it is still being read.
+    Busy,
 }
 
 #[derive(Default)]
@@ -64,6 +75,7 @@ impl Handoffs {
             Slot {
                 created: Instant::now(),
                 photo: None,
+                receiving: false,
             },
         );
         code
@@ -74,6 +86,25 @@ impl Handoffs {
             Some(_) => HandoffState::Received,
             None => HandoffState::Waiting,
         })
+    }
+
+    /// Marks the start of an upload into `code`'s slot: one at a time per
+    /// slot, checked before the body is read. [`end`](Self::end) clears it.
+    pub fn begin(&self, code: &str) -> Result<(), Refused> {
+        match self.slots().get_mut(code) {
+            None => Err(Refused::Unknown),
+            Some(slot) if slot.receiving => Err(Refused::Busy),
+            Some(slot) => {
+                slot.receiving = true;
+                Ok(())
+            }
+        }
+    }
+
+    pub fn end(&self, code: &str) {
+        if let Some(slot) = self.slots().get_mut(code) {
+            slot.receiving = false;
+        }
     }
 
     /// Puts a checked photo into an open slot; a second upload replaces
@@ -100,6 +131,17 @@ impl Handoffs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_slot_takes_one_upload_at_a_time() {
+        let h = Handoffs::default();
+        let code = h.open();
+        assert_eq!(h.begin(&"0".repeat(32)), Err(Refused::Unknown));
+        assert_eq!(h.begin(&code), Ok(()));
+        assert_eq!(h.begin(&code), Err(Refused::Busy));
+        h.end(&code);
+        assert_eq!(h.begin(&code), Ok(()));
+    }
 
     #[test]
     fn slot_lifecycle() {

@@ -123,6 +123,36 @@ pub fn check_size(width: u32, height: u32) -> Result<(), PhotoError> {
 
 /// Decodes to 8-bit RGB with the EXIF orientation applied. Checks the
 /// header first, and caps decoder memory, so a hostile file cannot balloon.
+/// The most memory one photo's decoding may hold at once, counting every
+/// copy: the decoded image, a rotated copy (EXIF orientation) and the
+/// conversion to 8-bit RGB.
+pub const MAX_DECODED_BYTES: u64 = 512 * 1024 * 1024;
+
+/// What [`decode`] holds for a `width` × `height` image of `color`
+/// turned by `orientation`: the decoded buffer, a second one when a
+/// quarter turn is applied (flips and half turns work in place), and the
+/// RGB copy unless it already is 8-bit RGB.
+pub fn decoded_bytes(
+    width: u32,
+    height: u32,
+    color: image::ColorType,
+    orientation: image::metadata::Orientation,
+) -> u64 {
+    use image::metadata::Orientation::*;
+    let pixels = u64::from(width) * u64::from(height);
+    let decoded = pixels * u64::from(color.bytes_per_pixel());
+    let turned = match orientation {
+        Rotate90 | Rotate270 | Rotate90FlipH | Rotate270FlipH => decoded,
+        _ => 0,
+    };
+    let rgb = if color == image::ColorType::Rgb8 {
+        0
+    } else {
+        pixels * 3
+    };
+    decoded + turned + rgb
+}
+
 pub fn decode(bytes: &[u8]) -> Result<RgbImage, PhotoError> {
     let info = inspect(bytes)?;
     let mut limits = Limits::default();
@@ -139,6 +169,10 @@ pub fn decode(bytes: &[u8]) -> Result<RgbImage, PhotoError> {
     let orientation = decoder
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let (width, height) = decoder.dimensions();
+    if decoded_bytes(width, height, decoder.color_type(), orientation) > MAX_DECODED_BYTES {
+        return Err(PhotoError::TooLarge { width, height });
+    }
     let mut image =
         DynamicImage::from_decoder(decoder).map_err(|e| PhotoError::Corrupt(e.to_string()))?;
     image.apply_orientation(orientation);
@@ -154,6 +188,19 @@ pub fn decode(bytes: &[u8]) -> Result<RgbImage, PhotoError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_decode_bound_counts_the_turned_and_the_converted_copy() {
+        use image::metadata::Orientation::{NoTransforms, Rotate90};
+        use image::ColorType::{Rgb16, Rgb8, Rgba16};
+        let (w, h) = (5000, 8000);
+        assert_eq!(decoded_bytes(w, h, Rgb8, NoTransforms), 120_000_000);
+        assert_eq!(decoded_bytes(w, h, Rgb8, Rotate90), 240_000_000);
+        assert_eq!(decoded_bytes(w, h, Rgb16, NoTransforms), 360_000_000);
+        // 40 MP of 16-bit RGBA turned a quarter: 320 + 320 + 120 MB.
+        assert!(decoded_bytes(w, h, Rgba16, Rotate90) > MAX_DECODED_BYTES);
+        assert!(decoded_bytes(w, h, Rgb8, Rotate90) < MAX_DECODED_BYTES);
+    }
 
     fn png(width: u32, height: u32) -> Vec<u8> {
         let img = RgbImage::from_pixel(width, height, image::Rgb([200, 100, 50]));

@@ -157,6 +157,8 @@ pub enum LiveError {
 pub struct LiveSettings {
     tree: sled::Tree,
     current: RwLock<Arc<EventSettings>>,
+    /// Held over a save's write, flush and swap.
+    saving: tokio::sync::Mutex<()>,
 }
 
 const KEY: &str = "event";
@@ -190,6 +192,7 @@ impl LiveSettings {
         Self {
             tree,
             current: RwLock::new(Arc::new(current)),
+            saving: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -200,12 +203,15 @@ impl LiveSettings {
         }
     }
 
-    /// Validates, stores durably, then applies.
+    /// Validates, stores durably, then applies. Two saves at once take
+    /// turns over the write, the flush and the swap, so what runs is
+    /// always what is stored.
     pub async fn save(&self, new: EventSettings, known_presets: &[&str]) -> Result<(), LiveError> {
         new.validate()?;
         new.validate_presets(known_presets)?;
         let bytes = serde_json::to_vec(&new)
             .map_err(|e| LiveError::Invalid(err("(settings)", e.to_string())))?;
+        let _turn = self.saving.lock().await;
         self.tree.insert(KEY, bytes)?;
         self.tree.flush_async().await?;
         match self.current.write() {
@@ -294,6 +300,35 @@ mod tests {
         s.presets = vec!["soft_smile".into(), "moonwalk".into()];
         let e = s.validate_presets(&["soft_smile"]).expect_err("unknown");
         assert!(e.message.contains("moonwalk"), "{e}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn saves_at_once_leave_what_runs_equal_to_what_is_stored() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = sled::open(dir.path()).expect("sled");
+        let known = ["soft_smile"];
+        let live = Arc::new(LiveSettings::open(
+            db.open_tree("settings").expect("tree"),
+            sample(),
+            &known,
+        ));
+        let saves: Vec<_> = (0..32u32)
+            .map(|i| {
+                let live = Arc::clone(&live);
+                tokio::spawn(async move {
+                    let mut s = (*live.get()).clone();
+                    s.price_cents = 1000 + i;
+                    live.save(s, &["soft_smile"]).await.expect("save");
+                })
+            })
+            .collect();
+        for s in saves {
+            s.await.expect("task");
+        }
+        let running = live.get().price_cents;
+        drop(live);
+        let stored = LiveSettings::open(db.open_tree("settings").expect("tree"), sample(), &known);
+        assert_eq!(stored.get().price_cents, running);
     }
 
     #[tokio::test]

@@ -288,8 +288,8 @@ pub struct Job {
     /// Something staff must look at (a payment that does not match).
     #[serde(default)]
     pub staff_flag: Option<String>,
-    /// The animator backend staff asked for on a re-render (none: the
-    /// kiosk's own).
+    /// The animator backend staff asked for on a re-render, or `gentle`
+    /// after renders that kept being interrupted (none: the kiosk's own).
     #[serde(default)]
     pub backend_request: Option<String>,
     /// How many faces come alive (absent: not known, or a whole-photo

@@ -3,8 +3,10 @@
 //!
 //! The queue is the store's `queued` index, bounded by `queue_limit` at
 //! upload time, and [`Queue`] only wakes the worker. A job found `rendering`
-//! at start-up was interrupted by a crash: it is queued again, unless it
-//! already crashed the kiosk [`MAX_ATTEMPTS`] times.
+//! at start-up was interrupted by a crash: it is queued again; once it has
+//! been interrupted [`MAX_ATTEMPTS`] times it is rendered once more with
+//! `gentle` (a guest still gets a video), and fails only if that is
+//! interrupted too.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -133,7 +135,16 @@ pub async fn recover(store: &JobStore, data_dir: &std::path::Path) -> Result<(),
     for id in store.ids_with_status(Status::Rendering)? {
         let job = store.get(id)?.ok_or(StoreError::NotFound(id))?;
         crate::render::remove_parts(&job_dir(data_dir, id));
-        if job.attempts >= MAX_ATTEMPTS {
+        let gentle = crate::animate::Gentle.name();
+        if job.attempts >= MAX_ATTEMPTS && job.backend_request.as_deref() != Some(gentle) {
+            // The photo takes the backend down: a guest still gets a video,
+            // from the backend that only moves the whole photo.
+            store.transition(id, Status::Queued, |j| {
+                j.progress = Progress::default();
+                j.backend_request = Some(gentle.into());
+            })?;
+            tracing::warn!(job = %id, attempts = job.attempts, "queued again with gentle: interrupted too often");
+        } else if job.attempts >= MAX_ATTEMPTS {
             store.transition(id, Status::Failed, |j| {
                 j.error = Some(GUEST_FAILED.into());
             })?;

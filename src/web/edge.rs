@@ -163,6 +163,16 @@ pub async fn serve(
             drop((slot, permit));
         });
     }
+    // Every connection ends (each is told to, and given SHUTDOWN_GRACE),
+    // then the pool of loopback connections goes with the last client:
+    // Rocket, stopped after this, then has no open connection to wait for.
+    let all = u32::try_from(limits.max).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(
+        SHUTDOWN_GRACE + Duration::from_secs(1),
+        open.acquire_many(all),
+    )
+    .await;
+    drop(client);
 }
 
 /// Answers a peer over its cap. Closing a socket with the peer's request

@@ -170,3 +170,43 @@ pub fn catch_all(status: Status, _req: &Request<'_>) -> ApiError {
     };
     ApiError::new(status, code, message)
 }
+
+/// Reads and drops a request body (up to the form limit): a listener that
+/// answers without reading a body closes the connection with data unread,
+/// which resets it, and the edge in front may then lose the answer.
+pub async fn drain(data: rocket::Data<'_>, limits: &rocket::data::Limits) {
+    let limit = limits
+        .get("data-form")
+        .unwrap_or(rocket::data::ByteUnit::Mebibyte(20));
+    let _ = data.open(limit).stream_to(tokio::io::sink()).await;
+}
+
+/// Requests with a body that no route takes: the body is drained, then
+/// the 404 catcher answers.
+pub fn unrouted() -> Vec<rocket::Route> {
+    rocket::routes![unrouted_post, unrouted_put, unrouted_patch, unrouted_delete]
+}
+
+#[rocket::post("/<_..>", data = "<data>", rank = 100)]
+async fn unrouted_post(data: rocket::Data<'_>, limits: &rocket::data::Limits) -> Status {
+    drain(data, limits).await;
+    Status::NotFound
+}
+
+#[rocket::put("/<_..>", data = "<data>", rank = 100)]
+async fn unrouted_put(data: rocket::Data<'_>, limits: &rocket::data::Limits) -> Status {
+    drain(data, limits).await;
+    Status::NotFound
+}
+
+#[rocket::patch("/<_..>", data = "<data>", rank = 100)]
+async fn unrouted_patch(data: rocket::Data<'_>, limits: &rocket::data::Limits) -> Status {
+    drain(data, limits).await;
+    Status::NotFound
+}
+
+#[rocket::delete("/<_..>", data = "<data>", rank = 100)]
+async fn unrouted_delete(data: rocket::Data<'_>, limits: &rocket::data::Limits) -> Status {
+    drain(data, limits).await;
+    Status::NotFound
+}

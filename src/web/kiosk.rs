@@ -215,6 +215,9 @@ pub(super) async fn read_upload(file: &TempFile<'_>) -> Result<Vec<u8>, ApiError
     Ok(bytes)
 }
 
+/// How long a photo waits for a turn at decoding before `503 busy`.
+const INTAKE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The file in a job's folder that holds the faces found at upload.
 pub const FACES_FILE: &str = "faces.json";
 
@@ -227,10 +230,24 @@ pub(super) async fn checked_photo(
     bytes: Vec<u8>,
 ) -> Result<(photo::PhotoInfo, Vec<u8>, Option<Found>), ApiError> {
     let info = photo::inspect(&bytes)?;
+    // A flood of uploads (phones on the Wi-Fi) waits its turn briefly,
+    // then hears that the kiosk is busy: decodes never pile up in memory.
+    let turn = tokio::time::timeout(INTAKE_WAIT, Arc::clone(&app.intake).acquire_owned())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .ok_or_else(|| {
+            ApiError::new(
+                HttpStatus::ServiceUnavailable,
+                "busy",
+                "The kiosk is checking other photos right now. Please try again in a moment.",
+            )
+        })?;
     let animator = Arc::clone(&app.animator);
     let recent = Arc::clone(&app.recent_faces);
     let (bytes, found) =
         tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, Option<Found>), ApiError> {
+            let _turn = turn;
             // These very bytes were decoded and checked a moment ago.
             if let Some(found) = recent.get(&bytes) {
                 return Ok((bytes, Some(found)));
@@ -259,7 +276,9 @@ async fn write_durably(dir: &std::path::Path, name: &str, bytes: &[u8]) -> std::
     tokio::fs::create_dir_all(dir).await?;
     let mut f = tokio::fs::File::create(dir.join(name)).await?;
     f.write_all(bytes).await?;
-    f.sync_all().await
+    f.sync_all().await?;
+    // The folder's entry for the file too, or a power cut can lose it.
+    tokio::fs::File::open(dir).await?.sync_all().await
 }
 
 #[derive(Serialize)]
@@ -291,6 +310,8 @@ pub struct JobView {
     payments_configured: bool,
     /// Stripe could not be reached at the last try.
     payments_offline: bool,
+    /// The animator backend that made the video (absent until it is made).
+    backend: Option<String>,
 }
 
 fn load(app: &Shared, id: Result<JobId, MalformedId>) -> Result<Job, ApiError> {
@@ -330,6 +351,7 @@ fn get_job(
         unlock: job.unlock,
         payments_configured: app.payments_configured(),
         payments_offline: app.payments_offline(),
+        backend: job.backend.clone(),
     }))
 }
 

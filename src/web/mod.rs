@@ -68,6 +68,7 @@ pub fn kiosk(shared: Arc<Shared>) -> Rocket<Build> {
         .mount("/", camera::routes())
         .mount("/", phone::kiosk_routes())
         .mount("/", FileServer::from(s.ui_dir.clone()).rank(20))
+        .mount("/", error::unrouted())
         .register("/", catchers![error::catch_all])
         .manage(shared)
 }
@@ -80,6 +81,8 @@ pub fn guest(shared: Arc<Shared>) -> Rocket<Build> {
     rocket::custom(config(&shared))
         .mount("/", guest::routes())
         .mount("/", phone::guest_routes())
+        .mount("/", error::unrouted())
         .register("/", catchers![error::catch_all])
+        .register("/u", phone::catchers())
         .manage(shared)
 }

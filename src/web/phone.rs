@@ -11,6 +11,7 @@ use html_escape::encode_double_quoted_attribute as attr;
 use rocket::form::{Errors, Form};
 use rocket::fs::TempFile;
 use rocket::http::{ContentType, Status as HttpStatus};
+use rocket::request::{self, FromRequest, Request};
 use rocket::serde::json::Json;
 use rocket::{delete, get, post, routes, FromForm, Route, State};
 use serde::Serialize;
@@ -18,7 +19,7 @@ use serde::Serialize;
 use super::error::ApiError;
 use super::guest_pages::{message, page, Page};
 use super::kiosk::{checked_photo, form_error, read_upload};
-use crate::capture::handoff::{valid_code, HandoffState};
+use crate::capture::handoff::{valid_code, HandoffState, Refused};
 use crate::capture::photo;
 use crate::state::Shared;
 
@@ -29,7 +30,7 @@ pub fn kiosk_routes() -> Vec<Route> {
 
 /// Guest-listener routes.
 pub fn guest_routes() -> Vec<Route> {
-    routes![upload_page, upload]
+    routes![upload_page, upload, refused_upload]
 }
 
 fn unknown() -> ApiError {
@@ -167,16 +168,109 @@ struct PhoneUpload<'r> {
     photo: TempFile<'r>,
 }
 
+/// An upload into a live slot, admitted before its body is read (a
+/// request guard runs before the data guard): for an unknown code or a
+/// slot already receiving, the body is never stored or decoded, only read
+/// past ([`refused_upload`]).
+pub struct Receiving {
+    app: Arc<Shared>,
+    code: String,
+}
+
+impl Drop for Receiving {
+    fn drop(&mut self) {
+        self.app.handoffs.end(&self.code);
+    }
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Receiving {
+    type Error = Refused;
+
+    async fn from_request(req: &'r Request<'_>) -> request::Outcome<Self, Refused> {
+        let app = req.rocket().state::<Arc<Shared>>();
+        let code = req.param::<&str>(1).and_then(Result::ok);
+        let (Some(app), Some(code)) = (app, code.filter(|c| valid_code(c))) else {
+            return request::Outcome::Forward(HttpStatus::NotFound);
+        };
+        match app.handoffs.begin(code) {
+            Ok(()) => request::Outcome::Success(Receiving {
+                app: Arc::clone(app),
+                code: code.to_string(),
+            }),
+            // To `refused_upload`, which drains the body before answering.
+            Err(Refused::Busy) => request::Outcome::Forward(HttpStatus::Conflict),
+            Err(Refused::Unknown) => request::Outcome::Forward(HttpStatus::NotFound),
+        }
+    }
+}
+
+/// Pages for uploads refused before a handler ran (`/u/…` only).
+pub fn catchers() -> Vec<rocket::Catcher> {
+    rocket::catchers![upload_refused]
+}
+
+#[rocket::catch(default)]
+fn upload_refused(status: HttpStatus, req: &Request<'_>) -> Option<Page> {
+    let app = req.rocket().state::<Arc<Shared>>()?;
+    Some(match status.code {
+        409 => message(
+            app,
+            HttpStatus::Conflict,
+            "One moment",
+            "A photo is already on its way to the kiosk from this link. Wait until it \
+             arrives, then send another if you like.",
+        ),
+        404 => expired_page(app),
+        413 => message(
+            app,
+            HttpStatus::PayloadTooLarge,
+            "Photo too large",
+            &format!(
+                "That photo is too large. Photos up to {} MB work.",
+                app.settings.max_upload_mb
+            ),
+        ),
+        _ => message(
+            app,
+            status,
+            "Error",
+            "The photo could not be sent. Please try again.",
+        ),
+    })
+}
+
+/// `POST /u/{code}` refused by [`Receiving`]: the body is read and dropped
+/// (closing on unread data resets the connection, and the phone would
+/// lose this answer), then the page says why.
+#[post("/u/<code>", data = "<data>", rank = 2)]
+async fn refused_upload(
+    code: &str,
+    data: rocket::Data<'_>,
+    limits: &rocket::data::Limits,
+    app: &State<Arc<Shared>>,
+) -> Page {
+    super::error::drain(data, limits).await;
+    if valid_code(code) && app.handoffs.state(code).is_some() {
+        return message(
+            app,
+            HttpStatus::Conflict,
+            "One moment",
+            "A photo is already on its way to the kiosk from this link. Wait until it \
+             arrives, then send another if you like.",
+        );
+    }
+    expired_page(app)
+}
+
 /// `POST /u/{code}`: the photo from the phone, checked like any upload.
 #[post("/u/<code>", data = "<form>")]
 async fn upload(
     code: &str,
+    _receiving: Receiving,
     form: Result<Form<PhoneUpload<'_>>, Errors<'_>>,
     app: &State<Arc<Shared>>,
 ) -> Page {
-    if checked(app, code).is_err() {
-        return expired_page(app);
-    }
     let result = async {
         let form = form.map_err(|e| form_error(&e, app.settings.max_upload_mb))?;
         let bytes = read_upload(&form.photo).await?;

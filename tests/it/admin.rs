@@ -29,6 +29,8 @@ fn settings_form(changes: &[(&str, &str)]) -> Vec<(String, String)> {
         ("retention_unpaid_hours", "24"),
         ("retention_paid_hours", "72"),
         ("admin_networks", "127.0.0.0/8\n::1/128\n192.168.0.0/16"),
+        // Changing the networks asks for the password again.
+        ("current_password", crate::common::staff::PASSWORD),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -245,6 +247,19 @@ fn bad_settings_are_refused_and_change_nothing() {
             before,
             "{change:?} changed something"
         );
+    }
+    // The allowed networks change only with the current password.
+    for (given, status) in [("", 403), ("not the password", 403)] {
+        let (s, body) = post_settings(
+            &staff,
+            &[
+                ("admin_networks", "127.0.0.0/8\n10.9.0.0/16"),
+                ("current_password", given),
+            ],
+        );
+        assert_eq!(s, status, "{given:?}: {body}");
+        assert!(body.contains("password"), "{body}");
+        assert_eq!(*server.shared().live.get(), before);
     }
     // Without the CSRF token nothing is saved either.
     let form = settings_form(&[("price", "9.99")]);
@@ -701,11 +716,23 @@ fn stripe_keys_entered_by_staff_apply_at_once_and_are_never_shown() {
     };
     assert_eq!(webhook_status(), 404, "no keys: no webhook");
 
+    // Replacing the keys asks for the staff password again.
+    let (s, body) = staff.post(
+        "/admin/stripe",
+        &[
+            ("secret_key", crate::common::stripe::SECRET_KEY),
+            ("webhook_secret", crate::common::stripe::WEBHOOK_SECRET),
+            ("current_password", "not the password"),
+        ],
+    );
+    assert_eq!(s, 403, "{body}");
+    assert_eq!(health()["payments_configured"], false);
     let (s, body) = staff.post(
         "/admin/stripe",
         &[
             ("secret_key", "pk_live_public"),
             ("webhook_secret", crate::common::stripe::WEBHOOK_SECRET),
+            ("current_password", crate::common::staff::PASSWORD),
         ],
     );
     assert_eq!(s, 422, "{body}");
@@ -720,6 +747,7 @@ fn stripe_keys_entered_by_staff_apply_at_once_and_are_never_shown() {
         &[
             ("secret_key", crate::common::stripe::SECRET_KEY),
             ("webhook_secret", crate::common::stripe::WEBHOOK_SECRET),
+            ("current_password", crate::common::staff::PASSWORD),
         ],
     );
     assert_eq!(s, 303, "{body}");

@@ -1,6 +1,8 @@
-//! `engines/fetch`: checksums recorded on the first fetch and verified on
-//! every later one, corrupt files refused, no hang without internet; and
-//! the warp network's conversion for the TensorRT plugin.
+//! `engines/fetch`: unpinned manifest entries refused unless `--record`
+//! writes their sums into the manifest, every file verified against its
+//! pinned sum, corrupt files refused, no hang without internet; the warp
+//! network's conversion for the TensorRT plugin; and `build-image`
+//! refusing an unpinned manifest.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -16,7 +18,12 @@ fn sha256(path: &Path) -> String {
 /// Runs `engines/fetch DIR` from `base` with `manifest`; killed (and the
 /// test failed) if it runs past a minute.
 fn fetch(dir: &Path, base: &str, manifest: &Path) -> Output {
+    fetch_with(&[], dir, base, manifest)
+}
+
+fn fetch_with(flags: &[&str], dir: &Path, base: &str, manifest: &Path) -> Output {
     let mut child = Command::new(repo().join("engines/fetch"))
+        .args(flags)
         .arg(dir)
         .env("SMILELOOP_FETCH_BASE", base)
         .env("SMILELOOP_FETCH_MANIFEST", manifest)
@@ -44,7 +51,7 @@ fn text(out: &Output) -> String {
 }
 
 #[test]
-fn sums_are_recorded_once_then_verified() {
+fn unpinned_sums_are_refused_until_recorded_into_the_manifest() {
     let src = tempfile::tempdir().expect("tempdir");
     let dest = tempfile::tempdir().expect("tempdir");
     for (name, body) in [
@@ -63,25 +70,36 @@ fn sums_are_recorded_once_then_verified() {
     .expect("manifest");
     let base = format!("file://{}", src.path().display());
 
-    // First fetch: a.onnx verified against the manifest, b and c recorded.
+    // Unpinned entries are refused by name; nothing is downloaded.
     let out = fetch(dest.path(), &base, &manifest);
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+    assert!(text(&out).contains("b.onnx c.onnx"), "{}", text(&out));
+    assert!(!dest.path().join("a.onnx").exists());
+
+    // --record: a.onnx verified, b and c downloaded and their sums written
+    // into the manifest itself, comments and pinned lines untouched.
+    let out = fetch_with(&["--record"], dest.path(), &base, &manifest);
     assert!(out.status.success(), "{}", text(&out));
     let log = text(&out);
     assert_eq!(log.matches("RECORDED").count(), 2, "{log}");
-    let recorded = std::fs::read_to_string(dest.path().join("SHA256SUMS.recorded")).expect("sums");
-    assert!(recorded.contains(&format!("{}  b.onnx", sha256(&src.path().join("b.onnx")))));
+    let pinned = std::fs::read_to_string(&manifest).expect("manifest");
+    assert!(pinned.starts_with("# test\n"), "{pinned}");
+    assert!(pinned.contains(&format!("a.onnx {known}")), "{pinned}");
+    let b_sum = sha256(&src.path().join("b.onnx"));
+    assert!(pinned.contains(&format!("b.onnx {b_sum}")), "{pinned}");
+    assert!(!pinned.contains("record"), "{pinned}");
     assert_eq!(
         std::fs::read(dest.path().join("c.onnx")).expect("c"),
         b"third"
     );
 
-    // Again: nothing downloaded, nothing recorded twice.
+    // Again, without --record: nothing downloaded, everything verified.
     let out = fetch(dest.path(), &base, &manifest);
-    assert!(out.status.success());
+    assert!(out.status.success(), "{}", text(&out));
     assert_eq!(text(&out).matches("ok ").count(), 3, "{}", text(&out));
     assert_eq!(
-        std::fs::read_to_string(dest.path().join("SHA256SUMS.recorded")).expect("sums"),
-        recorded
+        std::fs::read_to_string(&manifest).expect("manifest"),
+        pinned
     );
 
     // A damaged local copy is fetched again and verified.
@@ -93,7 +111,7 @@ fn sums_are_recorded_once_then_verified() {
         b"second"
     );
 
-    // The server's file changes after its sum was recorded: refused, and
+    // The server's file changes after its sum was pinned: refused, and
     // neither the old nor a partial file is left in place.
     std::fs::write(src.path().join("c.onnx"), "tampered").expect("tamper");
     std::fs::remove_file(dest.path().join("c.onnx")).expect("rm");
@@ -111,6 +129,30 @@ fn sums_are_recorded_once_then_verified() {
 }
 
 #[test]
+fn build_image_refuses_a_manifest_with_an_unpinned_entry_before_downloading() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let manifest = dir.path().join("MANIFEST");
+    let pinned = "0".repeat(64);
+    std::fs::write(
+        &manifest,
+        format!("# x\na.onnx {pinned}\nplugin.tar.gz record https://example.invalid/p.tar.gz\n"),
+    )
+    .expect("manifest");
+    let layer = dir.path().join("layer.tar.gz");
+    std::fs::write(&layer, b"").expect("layer");
+    let out = Command::new(repo().join("firmware-image/build-image"))
+        .arg("--layer")
+        .arg(&layer)
+        .env("SMILELOOP_FETCH_MANIFEST", &manifest)
+        .env("WORK", dir.path().join("work"))
+        .output()
+        .expect("build-image runs");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("plugin.tar.gz"), "{}", text(&out));
+    assert!(!dir.path().join("work").exists(), "nothing was downloaded");
+}
+
+#[test]
 fn bad_manifests_and_unreachable_servers_fail_fast_with_a_reason() {
     let dest = tempfile::tempdir().expect("tempdir");
     let manifest = dest.path().join("MANIFEST");
@@ -125,7 +167,7 @@ fn bad_manifests_and_unreachable_servers_fail_fast_with_a_reason() {
     // Nothing listens on this port: the reachability check fails at once
     // with the advice to fetch on a provisioning machine.
     let port = unused_port();
-    std::fs::write(&manifest, "a.onnx record\n").expect("manifest");
+    std::fs::write(&manifest, format!("a.onnx {}\n", "0".repeat(64))).expect("manifest");
     let out = fetch(
         dest.path(),
         &format!("http://127.0.0.1:{port}/x"),

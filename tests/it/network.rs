@@ -5,109 +5,14 @@
 //! stand in for other phones on the Wi-Fi. Counts and waits are bounded.
 
 use std::io::{Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::net::{IpAddr, TcpStream};
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::common::kiosk::Kiosk;
+use crate::common::net::*;
 use crate::common::staff::{self, Staff};
 use crate::common::*;
-
-/// Lets this test hold more sockets than a default soft limit allows.
-fn raise_own_nofile() {
-    use rustix::process::{getrlimit, setrlimit, Resource};
-    let mut limit = getrlimit(Resource::Nofile);
-    limit.current = limit.maximum;
-    let _ = setrlimit(Resource::Nofile, limit);
-}
-
-/// `cmd` run with `nofile` open files at most, soft and hard: the limit
-/// systemd gives a unit that sets none.
-fn under_prlimit(cmd: &Command, nofile: u32) -> Command {
-    let mut wrapped = Command::new("prlimit");
-    wrapped
-        .arg(format!("--nofile={nofile}:{nofile}"))
-        .arg("--")
-        .arg(cmd.get_program())
-        .args(cmd.get_args())
-        .stdout(std::process::Stdio::null());
-    for (k, v) in cmd.get_envs() {
-        match v {
-            Some(v) => wrapped.env(k, v),
-            None => wrapped.env_remove(k),
-        };
-    }
-    wrapped
-}
-
-fn socket(url: &str) -> SocketAddr {
-    url.trim_start_matches("http://")
-        .parse()
-        .unwrap_or_else(|e| panic!("{url}: {e}"))
-}
-
-/// One request on a fresh connection; the status, or `None` if no answer
-/// came within `limit`.
-fn status_within(url: &str, path: &str, limit: Duration) -> Option<u16> {
-    let mut s = TcpStream::connect_timeout(&socket(url), limit).ok()?;
-    s.set_read_timeout(Some(limit)).ok()?;
-    s.set_write_timeout(Some(limit)).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: kiosk\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut head = [0u8; 12];
-    s.read_exact(&mut head).ok()?;
-    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
-/// A connection from `from` (another loopback address) to `to`.
-async fn connect_from(from: IpAddr, to: SocketAddr) -> std::io::Result<tokio::net::TcpStream> {
-    let sock = tokio::net::TcpSocket::new_v4()?;
-    sock.bind(SocketAddr::new(from, 0))?;
-    tokio::time::timeout(Duration::from_secs(5), sock.connect(to))
-        .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect"))?
-}
-
-/// Sends `request` from `from` and reads the whole answer (the request
-/// says `Connection: close`).
-async fn exchange(from: IpAddr, to: SocketAddr, request: Vec<u8>) -> std::io::Result<String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = connect_from(from, to).await?;
-    s.write_all(&request).await?;
-    let mut answer = Vec::new();
-    tokio::time::timeout(Duration::from_secs(60), s.read_to_end(&mut answer))
-        .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "answer"))??;
-    Ok(String::from_utf8_lossy(&answer).into_owned())
-}
-
-fn status_of(answer: &str) -> u16 {
-    answer
-        .get(9..12)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("not an HTTP answer: {answer:?}"))
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
-}
 
 fn start(data: &Path, env: &[(&str, &str)]) -> Kiosk {
     let mut cmd = kiosk_command(data);
@@ -219,20 +124,6 @@ fn one_peer_gets_its_share_of_connections_and_no_more() {
     life.terminate();
 }
 
-/// Stands for a connection reset in a list of statuses.
-const RESET: u16 = 0;
-
-fn wrong_login(token: &str, cookie: &str) -> Vec<u8> {
-    let body = format!("password=not-the-password&csrf={token}");
-    format!(
-        "POST /admin/login HTTP/1.1\r\nHost: kiosk\r\nConnection: close\r\n\
-         Cookie: {cookie}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
-         Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes()
-}
-
 #[test]
 fn a_login_burst_gets_five_checks_memory_stays_flat_and_a_restart_forgets_nothing() {
     raise_own_nofile();
@@ -317,5 +208,75 @@ fn a_login_burst_gets_five_checks_memory_stays_flat_and_a_restart_forgets_nothin
         .expect("answer");
     assert_eq!(status_of(&seventh), 429, "{seventh}");
     assert!(seventh.contains("Too many wrong passwords"), "{seventh}");
+    life.terminate();
+}
+
+#[test]
+fn a_flood_of_large_photos_from_phones_is_decoded_a_few_at_a_time() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let life = start(data.path(), &[("SMILELOOP_CAMERA", "none")]);
+    // 36 megapixels of one colour: a small PNG that decodes to 108 MB.
+    let big = {
+        let img = image::RgbImage::from_pixel(6000, 6000, image::Rgb([200, 180, 160]));
+        let mut out = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut out, image::ImageFormat::Png)
+            .expect("encode");
+        out.into_inner()
+    };
+    let codes: Vec<String> = (0..8)
+        .map(|_| {
+            let (s, v, _) = crate::common::call(
+                agent().post(&format!("{}/api/phone-uploads", life.kiosk)),
+                None,
+            );
+            assert_eq!(s, 201, "{}", String::from_utf8_lossy(&v));
+            let v: serde_json::Value = serde_json::from_slice(&v).expect("json");
+            v["code"].as_str().expect("code").to_string()
+        })
+        .collect();
+    let (content_type, body) = multipart(&[("photo", Some("big.png"), &big)]);
+    let pid = life.child.id();
+    let before = rss_kib(pid);
+    let kiosk = life.kiosk.clone();
+    let (statuses, peak) = peak_rss_during(pid, || {
+        // Three uploads into each of the eight slots at once.
+        let sends: Vec<_> = codes
+            .iter()
+            .flat_map(|code| std::iter::repeat_n(code.clone(), 3))
+            .map(|code| {
+                let (guest, ct, body) = (life.guest.clone(), content_type.clone(), body.clone());
+                std::thread::spawn(move || {
+                    let req = agent().post(&format!("{guest}/u/{code}"));
+                    crate::common::call(req, Some((ct.as_str(), body))).0
+                })
+            })
+            .collect();
+        // The kiosk screen keeps answering meanwhile.
+        for _ in 0..5 {
+            assert_eq!(
+                status_within(&kiosk, "/api/health", Duration::from_secs(1)),
+                Some(200),
+                "the kiosk's health during the flood"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        sends
+            .into_iter()
+            .map(|t| t.join().expect("upload thread"))
+            .collect::<Vec<u16>>()
+    });
+    let delivered = statuses.iter().filter(|s| **s == 200).count();
+    assert!(delivered >= 1, "some photos arrive: {statuses:?}");
+    assert!(
+        statuses.iter().all(|s| [200, 409, 503].contains(s)),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.contains(&409),
+        "a slot takes one upload at a time: {statuses:?}"
+    );
+    // Two decodes of 108 MB (and their copies) at a time, not 24.
+    let grown_mib = peak.saturating_sub(before) / 1024;
+    assert!(grown_mib < 800, "RSS grew {grown_mib} MiB during the flood");
     life.terminate();
 }

@@ -80,11 +80,11 @@ fn queue_job(store: &JobStore, data: &std::path::Path, photo: &[u8], order: i64)
     job
 }
 
-#[test]
-fn a_panicking_backend_fails_one_job_and_the_next_guests_are_served() {
-    let data = tempfile::tempdir().expect("tempdir");
-    let settings = settings(data.path());
-    let store = JobStore::open(&data.path().join("db")).expect("store");
+/// The real worker over a fresh store in `data`, with `animator` as the
+/// kiosk's backend, in free mode (finished jobs unlock).
+fn worker_with(data: &std::path::Path, animator: Arc<dyn Animator>) -> (JobStore, Arc<Worker>) {
+    let settings = settings(data);
+    let store = JobStore::open(&data.join("db")).expect("store");
     let presets = Arc::new(smileloop::motion::load_dir(&settings.presets_dir).expect("presets"));
     let known: Vec<&str> = presets.iter().map(|p| p.id()).collect();
     let mut event = settings.event();
@@ -100,26 +100,23 @@ fn a_panicking_backend_fails_one_job_and_the_next_guests_are_served() {
         store: store.clone(),
         queue: Arc::new(Queue::default()),
         presets: Arc::clone(&presets),
-        animator: Arc::new(PanicsOnce {
-            inner: Gentle,
-            started: AtomicU32::new(0),
-        }),
+        animator,
         encoder,
-        data_dir: data.path().to_path_buf(),
+        data_dir: data.to_path_buf(),
         live,
         renders: Arc::new(LiveRenders::default()),
         metrics: Arc::new(Metrics::new().expect("metrics")),
     });
+    (store, worker)
+}
 
-    let photo = photo("grace_hopper.jpg");
-    let jobs: Vec<Job> = (0..3i64)
-        .map(|i| queue_job(&store, data.path(), &photo, i))
-        .collect();
+/// Runs `worker` until every one of `jobs` has failed or unlocked;
+/// returns their records in the same order.
+fn run_until_finished(store: &JobStore, worker: &Arc<Worker>, jobs: &[Job]) -> Vec<Job> {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    let task = runtime.spawn(Arc::clone(&worker).run(stop_rx));
+    let task = runtime.spawn(Arc::clone(worker).run(stop_rx));
     worker.queue.wake();
-
     let deadline = Instant::now() + Duration::from_secs(120);
     let finished = |s: Status| matches!(s, Status::Failed | Status::Unlocked);
     let statuses = loop {
@@ -141,6 +138,25 @@ fn a_panicking_backend_fails_one_job_and_the_next_guests_are_served() {
     runtime
         .block_on(task)
         .expect("the worker loop itself never panics");
+    statuses
+}
+
+#[test]
+fn a_panicking_backend_fails_one_job_and_the_next_guests_are_served() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let (store, worker) = worker_with(
+        data.path(),
+        Arc::new(PanicsOnce {
+            inner: Gentle,
+            started: AtomicU32::new(0),
+        }),
+    );
+
+    let photo = photo("grace_hopper.jpg");
+    let jobs: Vec<Job> = (0..3i64)
+        .map(|i| queue_job(&store, data.path(), &photo, i))
+        .collect();
+    let statuses = run_until_finished(&store, &worker, &jobs);
 
     // The oldest job met the panic; the worker renders in creation order.
     let order: Vec<Status> = statuses.iter().map(|j| j.status).collect();
@@ -174,4 +190,73 @@ fn a_panicking_backend_fails_one_job_and_the_next_guests_are_served() {
     // The worker still answers after the fault.
     assert!(worker.queue.current().is_none());
     assert!(worker.queue.last_ms_per_frame().is_some());
+}
+
+/// A backend that brings the process down on every photo, as a driver
+/// fault or a poison photo would; here it panics, and the test plays the
+/// crashes by leaving the job `rendering` with its attempts used up.
+struct AlwaysFails;
+
+impl Animator for AlwaysFails {
+    fn name(&self) -> &'static str {
+        "meshwarp"
+    }
+
+    fn start(
+        &self,
+        _photo: &RgbImage,
+        _preset: &Preset,
+        _request: &Request<'_>,
+    ) -> Result<Box<dyn Animation>, AnimateError> {
+        panic!("this photo takes the backend down");
+    }
+}
+
+#[test]
+fn a_photo_that_keeps_interrupting_renders_ends_as_a_gentle_video() {
+    use smileloop::jobs::worker::{recover, MAX_ATTEMPTS};
+    let data = tempfile::tempdir().expect("tempdir");
+    let (store, worker) = worker_with(data.path(), Arc::new(AlwaysFails));
+    let photo = photo("grace_hopper.jpg");
+    // Three lives ended during this job's render (the third attempt is
+    // the one that was running).
+    let poison = queue_job(&store, data.path(), &photo, 0);
+    store
+        .transition(poison.id, Status::Rendering, |j| j.attempts = MAX_ATTEMPTS)
+        .expect("rendering");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime
+        .block_on(recover(&store, data.path()))
+        .expect("recover");
+    let queued = store.get(poison.id).expect("get").expect("job");
+    assert_eq!(queued.status, Status::Queued, "one more try, with gentle");
+    assert_eq!(queued.backend_request.as_deref(), Some("gentle"));
+    drop(runtime);
+
+    let done = run_until_finished(&store, &worker, std::slice::from_ref(&poison));
+    assert_eq!(done[0].status, Status::Unlocked, "{:?}", done[0].error);
+    assert_eq!(
+        done[0].backend.as_deref(),
+        Some("gentle"),
+        "the job says so"
+    );
+    let dir = job_dir(data.path(), poison.id);
+    let facts = inspect_mp4(&std::fs::read(dir.join("full.mp4")).expect("full.mp4"));
+    assert_eq!(facts.samples, 100);
+
+    // Interrupted with gentle too: then it fails, in the guest's words.
+    let again = queue_job(&store, data.path(), &photo, 1);
+    store
+        .transition(again.id, Status::Rendering, |j| {
+            j.attempts = MAX_ATTEMPTS + 1;
+            j.backend_request = Some("gentle".into());
+        })
+        .expect("rendering");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime
+        .block_on(recover(&store, data.path()))
+        .expect("recover");
+    let failed = store.get(again.id).expect("get").expect("job");
+    assert_eq!(failed.status, Status::Failed);
+    assert!(failed.error.is_some_and(|e| e.contains("couldn't animate")));
 }

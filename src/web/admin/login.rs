@@ -270,6 +270,59 @@ async fn logout_all(
     Ok(Redirect::to("/admin/login"))
 }
 
+/// The staff password typed again, for a change that could lock staff out
+/// or hand the takings to someone else (the password, the Stripe keys,
+/// the allowed networks): a session left open on a phone is not enough.
+/// Checked through the login throttle, so it cannot be guessed faster
+/// than a sign-in can.
+pub(super) async fn confirm_password(
+    admin: &Admin,
+    peer: std::net::IpAddr,
+    given: &str,
+) -> Result<(), PageError> {
+    let too_many = |why: Refused| {
+        PageError::new(
+            Status::TooManyRequests,
+            match why {
+                Refused::Wait { ms } => format!(
+                    "Too many wrong passwords. Try again in {} s; nothing was changed.",
+                    (ms + 999) / 1000
+                ),
+                Refused::Busy => {
+                    "The kiosk is checking too many passwords right now; nothing was changed."
+                        .to_string()
+                }
+            },
+        )
+    };
+    let attempt = admin.throttle.admit(peer, now_ms()).map_err(too_many)?;
+    let auth = admin.auth.clone();
+    let given = given.to_string();
+    let right = admin
+        .throttle
+        .check(move || auth.verify(&given))
+        .await
+        .map_err(too_many)?
+        .map_err(PageError::internal)?;
+    if !right {
+        let n = attempt.failed(now_ms());
+        let _ = admin
+            .audit
+            .record(
+                peer,
+                "password_refused",
+                format!("wrong current password ({n} in a row)"),
+            )
+            .await;
+        return Err(PageError::new(
+            Status::Forbidden,
+            "The current password is wrong; nothing was changed.",
+        ));
+    }
+    attempt.succeeded();
+    Ok(())
+}
+
 #[derive(FromForm)]
 struct ChangePassword<'r> {
     current: &'r str,
@@ -285,18 +338,7 @@ async fn password(
     jar: &CookieJar<'_>,
     form: Form<ChangePassword<'_>>,
 ) -> Result<Redirect, PageError> {
-    let auth = admin.auth.clone();
-    let current = form.current.to_string();
-    let right = tokio::task::spawn_blocking(move || auth.verify(&current))
-        .await
-        .map_err(PageError::internal)?
-        .map_err(PageError::internal)?;
-    if !right {
-        return Err(PageError::new(
-            Status::Unauthorized,
-            "The current password is wrong; nothing was changed.",
-        ));
-    }
+    confirm_password(admin, staff.0.peer, form.current).await?;
     set_password(admin, form.password, form.again).await?;
     jar.remove(Cookie::build(COOKIE).path("/"));
     let _ = admin

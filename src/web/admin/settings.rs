@@ -41,6 +41,9 @@ pub struct SettingsForm<'r> {
     pub admin_networks: &'r str,
     /// Absent (an older form): unchanged.
     pub screen_hours: Option<&'r str>,
+    /// The staff password again: needed only when `admin_networks`
+    /// changes.
+    pub current_password: Option<&'r str>,
 }
 
 fn bad(key: &str, message: impl Into<String>) -> ConfigError {
@@ -212,6 +215,8 @@ fn page(staff: Staff, app: &State<Arc<Shared>>, saved: Option<bool>) -> Html {
          <label>Keep paid videos (hours) <input name=\"retention_paid_hours\" value=\"{rp}\" size=\"6\"></label>\
          <label>Networks allowed to open these pages (one per line)<br>\
          <textarea name=\"admin_networks\" rows=\"6\" cols=\"30\">{networks}</textarea></label>\
+         <label>Current staff password (only to change the networks) <input type=\"password\" \
+         name=\"current_password\" autocomplete=\"current-password\"></label>\
          <button>Save</button></form>\
          <form class=\"card\" method=\"post\" action=\"/admin/password?csrf={csrf}\">\
          <h2>Staff password</h2><p class=\"quiet\">Changing it signs out every device.</p>\
@@ -227,7 +232,9 @@ fn page(staff: Staff, app: &State<Arc<Shared>>, saved: Option<bool>) -> Html {
          <label>Secret key <input type=\"password\" name=\"secret_key\" required autocomplete=\"off\" \
          placeholder=\"sk_live_…\"></label>\
          <label>Webhook signing secret <input type=\"password\" name=\"webhook_secret\" required \
-         autocomplete=\"off\" placeholder=\"whsec_…\"></label><button>Replace keys</button></form>",
+         autocomplete=\"off\" placeholder=\"whsec_…\"></label>\
+         <label>Current staff password <input type=\"password\" name=\"current_password\" required \
+         autocomplete=\"current-password\"></label><button>Replace keys</button></form>",
         name = attr(&s.event_name),
         paid = mode("paid"),
         free = mode("free"),
@@ -282,6 +289,17 @@ async fn save(
         ));
     }
     let old = app.live.get();
+    if new.admin_networks != old.admin_networks {
+        let given = form.current_password.unwrap_or_default();
+        if given.is_empty() {
+            return Err(PageError::new(
+                Status::Forbidden,
+                "Not saved: changing the allowed networks needs the current staff password. \
+                 Nothing was changed.",
+            ));
+        }
+        super::login::confirm_password(admin, staff.0.peer, given).await?;
+    }
     let diff = audit::diff(
         &serde_json::to_value(&*old).unwrap_or_default(),
         &serde_json::to_value(&new).unwrap_or_default(),
@@ -300,6 +318,7 @@ async fn save(
 struct KeysForm<'r> {
     secret_key: &'r str,
     webhook_secret: &'r str,
+    current_password: &'r str,
 }
 
 /// New Stripe keys, used from the next call on; the audit log records
@@ -311,6 +330,7 @@ async fn stripe_keys(
     admin: &State<Arc<Admin>>,
     form: Form<KeysForm<'_>>,
 ) -> Result<Redirect, PageError> {
+    super::login::confirm_password(admin, staff.0.peer, form.current_password).await?;
     app.stripe
         .replace(form.secret_key.trim(), form.webhook_secret.trim())
         .await

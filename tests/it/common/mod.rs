@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod kiosk;
+pub mod net;
 pub mod ns;
 pub mod staff;
 pub mod stripe;

@@ -234,7 +234,14 @@ fn a_flood_of_large_photos_from_phones_is_decoded_a_few_at_a_time() {
             v["code"].as_str().expect("code").to_string()
         })
         .collect();
-    let (content_type, body) = multipart(&[("photo", Some("big.png"), &big)]);
+    // A different byte after the image's end in each upload: the same
+    // pixels, but no two uploads share the recent-photo cache, so every
+    // one is decoded.
+    let upload = |n: usize| {
+        let mut bytes = big.clone();
+        bytes.extend_from_slice(&n.to_le_bytes());
+        multipart(&[("photo", Some("big.png"), &bytes)])
+    };
     let pid = life.child.id();
     let before = rss_kib(pid);
     let kiosk = life.kiosk.clone();
@@ -243,8 +250,10 @@ fn a_flood_of_large_photos_from_phones_is_decoded_a_few_at_a_time() {
         let sends: Vec<_> = codes
             .iter()
             .flat_map(|code| std::iter::repeat_n(code.clone(), 3))
-            .map(|code| {
-                let (guest, ct, body) = (life.guest.clone(), content_type.clone(), body.clone());
+            .enumerate()
+            .map(|(n, code)| {
+                let guest = life.guest.clone();
+                let (ct, body) = upload(n);
                 std::thread::spawn(move || {
                     let req = agent().post(&format!("{guest}/u/{code}"));
                     crate::common::call(req, Some((ct.as_str(), body))).0

@@ -18,7 +18,7 @@ use std::net::{IpAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use common::net::*;
-use common::staff::{self, Staff};
+use common::staff::Staff;
 use common::*;
 
 fn descriptors(pid: u32) -> usize {
@@ -116,12 +116,7 @@ fn main() {
 
     // 2. A login burst from 500 addresses.
     Staff::setup(&life.admin);
-    let (_, html, cookies) = staff::send(
-        staff::agent().get(&format!("{}/admin/login", life.admin)),
-        None,
-    );
-    let token = staff::find_after(&html, "name=\"csrf\" value=\"").expect("token");
-    let request = wrong_login(token, &cookies.join("; "));
+    let request = wrong_login_for(&life.admin);
     let before = rss_kib(pid);
     let start = Instant::now();
     let (statuses, peak) = peak_rss_during(pid, || {
@@ -150,43 +145,12 @@ fn main() {
     );
 
     // 3. A decode flood through the phone slots.
-    let big = {
-        let img = image::RgbImage::from_pixel(6000, 6000, image::Rgb([200, 180, 160]));
-        let mut out = std::io::Cursor::new(Vec::new());
-        img.write_to(&mut out, image::ImageFormat::Png)
-            .expect("encode");
-        out.into_inner()
-    };
-    let codes: Vec<String> = (0..8)
-        .map(|_| {
-            let (_, v) = get_json_post(&format!("{}/api/phone-uploads", life.kiosk));
-            v["code"].as_str().expect("code").to_string()
-        })
-        .collect();
-    // A different byte after the image's end in each upload: the same
-    // pixels, but no two uploads share the recent-photo cache, so every
-    // one is decoded.
-    let upload = |n: usize| {
-        let mut bytes = big.clone();
-        bytes.extend_from_slice(&n.to_le_bytes());
-        multipart(&[("photo", Some("big.png"), &bytes)])
-    };
+    let big = big_png();
+    let links = phone_links(&life.kiosk, 8);
     let before = rss_kib(pid);
     let start = Instant::now();
     let (statuses, peak) = peak_rss_during(pid, || {
-        let sends: Vec<_> = codes
-            .iter()
-            .flat_map(|code| std::iter::repeat_n(code.clone(), 3))
-            .enumerate()
-            .map(|(n, code)| {
-                let guest = life.guest.clone();
-                let (ct, body) = upload(n);
-                std::thread::spawn(move || {
-                    let req = agent().post(&format!("{guest}/u/{code}"));
-                    call(req, Some((ct.as_str(), body))).0
-                })
-            })
-            .collect();
+        let sends = upload_flood(&life.guest, &links, 3, &big);
         sends
             .into_iter()
             .map(|t| t.join().unwrap_or(RESET))
@@ -204,9 +168,4 @@ fn main() {
         mib(rss_kib(pid))
     );
     life.terminate();
-}
-
-fn get_json_post(url: &str) -> (u16, serde_json::Value) {
-    let (s, body, _) = call(agent().post(url), None);
-    (s, serde_json::from_slice(&body).unwrap_or_default())
 }

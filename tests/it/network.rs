@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::kiosk::Kiosk;
 use crate::common::net::*;
-use crate::common::staff::{self, Staff};
+use crate::common::staff::Staff;
 use crate::common::*;
 
 fn start(data: &Path, env: &[(&str, &str)]) -> Kiosk {
@@ -130,13 +130,7 @@ fn a_login_burst_gets_five_checks_memory_stays_flat_and_a_restart_forgets_nothin
     let data = tempfile::tempdir().expect("tempdir");
     let life = start(data.path(), &[]);
     Staff::setup(&life.admin);
-    let (s, html, cookies) = staff::send(
-        staff::agent().get(&format!("{}/admin/login", life.admin)),
-        None,
-    );
-    assert_eq!(s, 200, "{html}");
-    let token = staff::find_after(&html, "name=\"csrf\" value=\"").expect("token");
-    let request = wrong_login(token, &cookies.join("; "));
+    let request = wrong_login_for(&life.admin);
     let admin = socket(&life.admin);
     let pid = life.child.id();
     let before = rss_kib(pid);
@@ -191,13 +185,7 @@ fn a_login_burst_gets_five_checks_memory_stays_flat_and_a_restart_forgets_nothin
     life.terminate();
     std::thread::sleep(Duration::from_millis(1100));
     let life = start(data.path(), &[]);
-    let (s, html, cookies) = staff::send(
-        staff::agent().get(&format!("{}/admin/login", life.admin)),
-        None,
-    );
-    assert_eq!(s, 200, "{html}");
-    let token = staff::find_after(&html, "name=\"csrf\" value=\"").expect("token");
-    let request = wrong_login(token, &cookies.join("; "));
+    let request = wrong_login_for(&life.admin);
     let rt = runtime();
     let sixth = rt
         .block_on(exchange(phone, socket(&life.admin), request.clone()))
@@ -215,51 +203,14 @@ fn a_login_burst_gets_five_checks_memory_stays_flat_and_a_restart_forgets_nothin
 fn a_flood_of_large_photos_from_phones_is_decoded_a_few_at_a_time() {
     let data = tempfile::tempdir().expect("tempdir");
     let life = start(data.path(), &[("SMILELOOP_CAMERA", "none")]);
-    // 36 megapixels of one colour: a small PNG that decodes to 108 MB.
-    let big = {
-        let img = image::RgbImage::from_pixel(6000, 6000, image::Rgb([200, 180, 160]));
-        let mut out = std::io::Cursor::new(Vec::new());
-        img.write_to(&mut out, image::ImageFormat::Png)
-            .expect("encode");
-        out.into_inner()
-    };
-    let codes: Vec<String> = (0..8)
-        .map(|_| {
-            let (s, v, _) = crate::common::call(
-                agent().post(&format!("{}/api/phone-uploads", life.kiosk)),
-                None,
-            );
-            assert_eq!(s, 201, "{}", String::from_utf8_lossy(&v));
-            let v: serde_json::Value = serde_json::from_slice(&v).expect("json");
-            v["code"].as_str().expect("code").to_string()
-        })
-        .collect();
-    // A different byte after the image's end in each upload: the same
-    // pixels, but no two uploads share the recent-photo cache, so every
-    // one is decoded.
-    let upload = |n: usize| {
-        let mut bytes = big.clone();
-        bytes.extend_from_slice(&n.to_le_bytes());
-        multipart(&[("photo", Some("big.png"), &bytes)])
-    };
+    let big = big_png();
+    let links = phone_links(&life.kiosk, 8);
     let pid = life.child.id();
     let before = rss_kib(pid);
     let kiosk = life.kiosk.clone();
     let (statuses, peak) = peak_rss_during(pid, || {
-        // Three uploads into each of the eight slots at once.
-        let sends: Vec<_> = codes
-            .iter()
-            .flat_map(|code| std::iter::repeat_n(code.clone(), 3))
-            .enumerate()
-            .map(|(n, code)| {
-                let guest = life.guest.clone();
-                let (ct, body) = upload(n);
-                std::thread::spawn(move || {
-                    let req = agent().post(&format!("{guest}/u/{code}"));
-                    crate::common::call(req, Some((ct.as_str(), body))).0
-                })
-            })
-            .collect();
+        // Three uploads into each of the eight links at once.
+        let sends = upload_flood(&life.guest, &links, 3, &big);
         // The kiosk screen keeps answering meanwhile.
         for _ in 0..5 {
             assert_eq!(

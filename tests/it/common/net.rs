@@ -135,3 +135,63 @@ pub fn peak_rss_during<T>(pid: u32, work: impl FnOnce() -> T) -> (T, u64) {
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     (out, sampler.join().expect("sampler"))
 }
+
+/// A wrong-password sign-in as raw bytes, carrying the token and cookie
+/// of `admin`'s login form.
+pub fn wrong_login_for(admin: &str) -> Vec<u8> {
+    use super::staff;
+    let (s, html, cookies) = staff::send(staff::agent().get(&format!("{admin}/admin/login")), None);
+    assert_eq!(s, 200, "{html}");
+    let token = staff::find_after(&html, "name=\"csrf\" value=\"").expect("form token");
+    wrong_login(token, &cookies.join("; "))
+}
+
+/// 36 megapixels of one colour: a small PNG that decodes to 108 MB.
+pub fn big_png() -> Vec<u8> {
+    let img = image::RgbImage::from_pixel(6000, 6000, image::Rgb([200, 180, 160]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png)
+        .expect("encode");
+    out.into_inner()
+}
+
+/// Opens `n` phone-upload links on `kiosk`; their codes.
+pub fn phone_links(kiosk: &str, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|_| {
+            let (s, v, _) = super::call(
+                super::agent().post(&format!("{kiosk}/api/phone-uploads")),
+                None,
+            );
+            assert_eq!(s, 201, "{}", String::from_utf8_lossy(&v));
+            let v: serde_json::Value = serde_json::from_slice(&v).expect("json");
+            v["code"].as_str().expect("code").to_string()
+        })
+        .collect()
+}
+
+/// Starts `per_link` uploads of `png` into each of `links` at once, each
+/// with a different byte after the image's end: the same pixels, but the
+/// recent-photo cache answers for none, so every one is decoded. Each
+/// thread returns its answer's status.
+pub fn upload_flood(
+    guest: &str,
+    links: &[String],
+    per_link: usize,
+    png: &[u8],
+) -> Vec<std::thread::JoinHandle<u16>> {
+    links
+        .iter()
+        .flat_map(|code| std::iter::repeat_n(code.clone(), per_link))
+        .enumerate()
+        .map(|(n, code)| {
+            let mut bytes = png.to_vec();
+            bytes.extend_from_slice(&n.to_le_bytes());
+            let (ct, body) = super::multipart(&[("photo", Some("big.png"), &bytes)]);
+            let url = format!("{guest}/u/{code}");
+            std::thread::spawn(move || {
+                super::call(super::agent().post(&url), Some((ct.as_str(), body))).0
+            })
+        })
+        .collect()
+}

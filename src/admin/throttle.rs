@@ -40,12 +40,14 @@ pub fn delay_ms(count: u32) -> i64 {
     (1000i64 << doublings).min(MAX_DELAY_MS)
 }
 
-/// Why a sign-in was not checked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Why a sign-in was not checked; displayed in words for staff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {
     /// This address must wait this long.
+    #[error("Too many wrong passwords. Try again in {} s.", (.ms + 999) / 1000)]
     Wait { ms: i64 },
     /// The box is checking as many passwords as it will.
+    #[error("The kiosk is checking too many passwords right now. Try again in a minute.")]
     Busy,
 }
 

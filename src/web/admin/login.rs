@@ -102,16 +102,11 @@ async fn login(
         )));
     };
     let refused = |why: Refused| {
-        let text = match why {
-            Refused::Wait { ms } => format!(
-                "<p class=\"bad\">Too many wrong passwords. Try again in {} s.</p>",
-                (ms + 999) / 1000
-            ),
-            Refused::Busy => "<p class=\"bad\">The kiosk is checking too many sign-ins \
-                              right now. Try again in a minute.</p>"
-                .to_string(),
-        };
-        login_form(jar, Status::TooManyRequests, &text)
+        login_form(
+            jar,
+            Status::TooManyRequests,
+            &format!("<p class=\"bad\">{why}</p>"),
+        )
     };
     let attempt = match admin.throttle.admit(ip, now_ms()) {
         Ok(a) => a,
@@ -283,16 +278,7 @@ pub(super) async fn confirm_password(
     let too_many = |why: Refused| {
         PageError::new(
             Status::TooManyRequests,
-            match why {
-                Refused::Wait { ms } => format!(
-                    "Too many wrong passwords. Try again in {} s; nothing was changed.",
-                    (ms + 999) / 1000
-                ),
-                Refused::Busy => {
-                    "The kiosk is checking too many passwords right now; nothing was changed."
-                        .to_string()
-                }
-            },
+            format!("{why} Nothing was changed."),
         )
     };
     let attempt = admin.throttle.admit(peer, now_ms()).map_err(too_many)?;

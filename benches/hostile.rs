@@ -123,7 +123,7 @@ fn main() {
         runtime().block_on(async {
             let tasks: Vec<_> = (0..500u32)
                 .map(|i| IpAddr::from([127, 2, (i / 250) as u8, (i % 250 + 1) as u8]))
-                .map(|ip| tokio::spawn(exchange(ip, admin, request.clone())))
+                .map(|ip| tokio::spawn(exchange_secure(ip, admin, request.clone())))
                 .collect();
             let mut out = Vec::new();
             for t in tasks {

@@ -14,6 +14,7 @@ use rocket::{Build, Rocket};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
+use crate::admin::tls;
 use crate::animate::{self, Animator};
 use crate::capture;
 use crate::capture::handoff::Handoffs;
@@ -146,7 +147,11 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         .map_err(|e| StartError::Payments(e.to_string()))?,
     );
 
+    let names = tls::names(tls::host_name().as_deref(), settings.admin_address);
+    let admin_cert = tls::load_or_create(&settings.data_dir, &names)?;
+    let admin_tls = admin_cert.acceptor()?;
     let shared = Arc::new(Shared {
+        admin_fingerprint: admin_cert.fingerprint(),
         store: store.clone(),
         presets: Arc::clone(&presets),
         queue: Arc::new(Queue::default()),
@@ -252,12 +257,17 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         }
         let mut ports = [0u16; 3];
         for (i, (which, addr, limits)) in front.into_iter().enumerate() {
-            let rocket = match which {
-                "kiosk" => web::kiosk(Arc::clone(&shared)),
-                "guest" => web::guest(Arc::clone(&shared)),
-                _ => web::admin(Arc::clone(&shared))?,
+            let (rocket, tls) = match which {
+                "kiosk" => (web::kiosk(Arc::clone(&shared)), None),
+                "guest" => (web::guest(Arc::clone(&shared)), None),
+                _ => (web::admin(Arc::clone(&shared))?, Some(admin_tls.clone())),
             };
-            let l = launch(which, addr, rocket, limits, running.shutdown.subscribe()).await?;
+            let edge = Edge {
+                limits,
+                tls,
+                shutdown: running.shutdown.subscribe(),
+            };
+            let l = launch(which, addr, rocket, edge).await?;
             ports[i] = l.port;
             running.listeners.push((l.rocket, l.task));
             running.edges.push(l.edge);
@@ -286,7 +296,8 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
     tracing::info!(
         kiosk = %format!("{}:{}", s.address, running.kiosk_port),
         guest = %format!("{}:{}", s.guest_address, running.guest_port),
-        admin = %format!("{}:{}", s.admin_address, running.admin_port),
+        admin = %format!("https://{}:{}", s.admin_address, running.admin_port),
+        admin_certificate_sha256 = %shared.admin_fingerprint,
         "SmileLoop is ready"
     );
     Ok(running)
@@ -303,14 +314,20 @@ struct Launched {
     edge: JoinHandle<()>,
 }
 
+/// How a listener's edge serves: its bounds, HTTPS or not, and when to stop.
+struct Edge {
+    limits: web::edge::Limits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shutdown: watch::Receiver<bool>,
+}
+
 /// Binds `addr` for the edge, starts `rocket` behind it on loopback;
 /// returns once both accept connections.
 async fn launch(
     which: &'static str,
     addr: SocketAddr,
     rocket: Rocket<Build>,
-    limits: web::edge::Limits,
-    shutdown: watch::Receiver<bool>,
+    edge: Edge,
 ) -> Result<Launched, StartError> {
     let fail = |message: String| StartError::Listen {
         which,
@@ -347,7 +364,13 @@ async fn launch(
         message = err_rx => return Err(fail(message.unwrap_or_else(|_| "stopped before it started".into()))),
     };
     let backend = SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), inner);
-    let edge = tokio::spawn(web::edge::serve(front, backend, limits, shutdown));
+    let edge = tokio::spawn(web::edge::serve(
+        front,
+        backend,
+        edge.limits,
+        edge.tls,
+        edge.shutdown,
+    ));
     Ok(Launched {
         port,
         rocket: handle,

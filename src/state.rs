@@ -44,6 +44,8 @@ pub enum StartError {
     Metrics(String),
     #[error("payments: {0}")]
     Payments(String),
+    #[error("the admin listener's HTTPS: {0}")]
+    Tls(#[from] crate::admin::tls::TlsError),
     #[error("the {which} listener could not start on {addr}: {message}")]
     Listen {
         which: &'static str,
@@ -81,6 +83,8 @@ pub struct Shared {
     /// Turns at decoding and face-checking a photo, kiosk and phones
     /// together ([`INTAKE_AT_ONCE`]).
     pub intake: Arc<tokio::sync::Semaphore>,
+    /// The SHA-256 fingerprint of the admin listener's certificate.
+    pub admin_fingerprint: String,
 }
 
 /// Photos decoded and checked at once: each may hold up to

@@ -1,6 +1,7 @@
 //! The venue staff's side of the kiosk: sign-in (`auth`), the audit log
 //! (`audit`), the CSV export (`export`), the dashboard's figures
-//! (`stats`), and the actions staff take on guests' jobs (here). The
+//! (`stats`), the staff page's certificate (`tls`), and the actions staff
+//! take on guests' jobs (here). The
 //! admin listener in `web::admin` is a thin HTTP layer over these.
 
 pub mod audit;
@@ -8,6 +9,7 @@ pub mod auth;
 pub mod export;
 pub mod stats;
 pub mod throttle;
+pub mod tls;
 
 use std::path::Path;
 

@@ -284,6 +284,20 @@ fn encode_test(app: &Shared) -> Result<f64, String> {
 
 /// A busy wedding: the fewest guests a day the disk is judged for.
 const GUESTS_A_DAY: u64 = 150;
+/// The staff page's certificate, for staff to compare once with what
+/// their browser shows.
+pub fn admin_https(app: &Shared) -> Check {
+    Check::new(
+        "admin_https",
+        Level::Ok,
+        format!(
+            "the staff page speaks HTTPS on port {} with this box's own certificate, \
+             SHA-256 {}: check that the browser shows the same the first time",
+            app.settings.admin_port, app.admin_fingerprint
+        ),
+    )
+}
+
 /// Per job (photo, HD video, preview, poster) before there are any to measure.
 const BYTES_PER_JOB_GUESS: u64 = 15 * 1024 * 1024;
 

@@ -123,6 +123,7 @@ pub async fn run(app: Arc<Shared>, options: Options) -> Report {
         .await,
         timed("encoder", limit(60), encoder).await,
         checks::disk(&app),
+        checks::admin_https(&app),
         timed("clock", limit(10), checks::clock()).await,
         timed("stripe", limit(20), checks::stripe(&app)).await,
         timed("public_url", limit(15), checks::public_url(&app)).await,

@@ -15,6 +15,10 @@
 //! Requests then go to that listener's Rocket on a loopback port of its
 //! own, with the peer's address in `X-Real-IP` (whatever the client sent
 //! there is dropped), where `Request::client_ip` reads it.
+//!
+//! A listener given a TLS acceptor (the admin one) speaks HTTPS; a client
+//! that speaks plain HTTP to it is told so in plain HTTP, and sent to the
+//! `https://` address when it asked to read a page.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -38,6 +42,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::time::{Instant, Sleep};
+use tokio_rustls::TlsAcceptor;
 
 /// The header the edge writes the peer's address into.
 pub const PEER_HEADER: &str = "X-Real-IP";
@@ -119,6 +124,7 @@ pub async fn serve(
     listener: TcpListener,
     backend: SocketAddr,
     limits: Limits,
+    tls: Option<TlsAcceptor>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let open = Arc::new(Semaphore::new(limits.max));
@@ -157,9 +163,19 @@ pub async fn serve(
             refuse(stream, &lingering);
             continue;
         };
-        let (client, shutdown) = (client.clone(), shutdown.clone());
+        let (client, shutdown, tls) = (client.clone(), shutdown.clone(), tls.clone());
+        let _ = stream.set_nodelay(true);
         tokio::spawn(async move {
-            connection(stream, peer.ip(), backend, client, limits, shutdown).await;
+            let to = Backend {
+                addr: backend,
+                peer: peer.ip(),
+                client,
+                limits,
+            };
+            match tls {
+                None => connection(stream, to, shutdown).await,
+                Some(tls) => secure(stream, tls, to, shutdown).await,
+            }
             drop((slot, permit));
         });
     }
@@ -205,19 +221,64 @@ fn refuse(stream: TcpStream, lingering: &Arc<Semaphore>) {
     });
 }
 
-async fn connection(
-    stream: TcpStream,
+/// Where a connection's requests go, and for whom.
+#[derive(Clone)]
+struct Backend {
+    addr: SocketAddr,
     peer: IpAddr,
-    backend: SocketAddr,
     client: Client<HttpConnector, ProxyBody>,
     limits: Limits,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let _ = stream.set_nodelay(true);
+}
+
+/// The first byte of a TLS handshake record.
+const TLS_HANDSHAKE: u8 = 0x16;
+
+/// A connection to a TLS listener: a handshake within the header
+/// deadline, then HTTP inside it; plain HTTP gets its answer instead.
+async fn secure(stream: TcpStream, tls: TlsAcceptor, to: Backend, shutdown: watch::Receiver<bool>) {
+    let mut first = [0u8; 1];
+    let peeked = tokio::time::timeout(to.limits.headers, stream.peek(&mut first)).await;
+    if !matches!(peeked, Ok(Ok(1))) {
+        return;
+    }
+    if first[0] != TLS_HANDSHAKE {
+        return plain_http(stream, to.limits, shutdown).await;
+    }
+    match tokio::time::timeout(to.limits.headers, tls.accept(stream)).await {
+        Ok(Ok(stream)) => connection(stream, to, shutdown).await,
+        Ok(Err(e)) => tracing::debug!("TLS handshake from {} failed: {e}", to.peer),
+        Err(_) => tracing::debug!("TLS handshake from {} timed out", to.peer),
+    }
+}
+
+async fn connection<S>(stream: S, to: Backend, mut shutdown: watch::Receiver<bool>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let limits = to.limits;
     let service = hyper::service::service_fn(move |req| {
-        let client = client.clone();
-        async move { Ok::<_, Infallible>(forward(&client, backend, peer, limits, req).await) }
+        let to = to.clone();
+        async move { Ok::<_, Infallible>(forward(&to, req).await) }
     });
+    serve_http(stream, service, limits, &mut shutdown).await;
+}
+
+/// One HTTP/1.1 connection with the header deadline, ended gracefully at
+/// shutdown.
+async fn serve_http<S, F>(
+    stream: S,
+    service: F,
+    limits: Limits,
+    shutdown: &mut watch::Receiver<bool>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    F: hyper::service::Service<
+        Request<Incoming>,
+        Response = Response<ProxyBody>,
+        Error = Infallible,
+    >,
+    F::Future: Send + 'static,
+{
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -233,6 +294,46 @@ async fn connection(
         conn.as_mut().graceful_shutdown();
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, conn).await;
     }
+}
+
+/// Plain HTTP on the TLS listener: each request is answered, never
+/// passed on, and the connection closed.
+async fn plain_http(stream: TcpStream, limits: Limits, mut shutdown: watch::Receiver<bool>) {
+    let service = hyper::service::service_fn(|req: Request<Incoming>| async move {
+        Ok::<_, Infallible>(https_only(req.method(), req.headers(), req.uri()))
+    });
+    serve_http(stream, service, limits, &mut shutdown).await;
+}
+
+const HTTPS_ONLY: &str = "This is the SmileLoop staff page, and it speaks HTTPS only: \
+    open it with https:// in front of the address.\n";
+
+/// The answer to a plain-HTTP request on the TLS listener: a page read
+/// (GET, HEAD) is sent to its `https://` address, anything else refused;
+/// both say why in words.
+fn https_only(method: &http::Method, headers: &HeaderMap, uri: &Uri) -> Response<ProxyBody> {
+    let target = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.parse::<http::uri::Authority>().ok())
+        .and_then(|host| {
+            let path = uri.path_and_query().map_or("/", |p| p.as_str());
+            Uri::builder()
+                .scheme("https")
+                .authority(host)
+                .path_and_query(path)
+                .build()
+                .ok()
+        })
+        .filter(|_| method == http::Method::GET || method == http::Method::HEAD);
+    let mut resp = plain(StatusCode::BAD_REQUEST, HTTPS_ONLY);
+    if let Some(Ok(location)) = target.map(|t| HeaderValue::from_str(&t.to_string())) {
+        *resp.status_mut() = StatusCode::PERMANENT_REDIRECT;
+        resp.headers_mut().insert(header::LOCATION, location);
+    }
+    resp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    resp
 }
 
 /// Hop-by-hop headers, which belong to one connection and are not passed on.
@@ -260,13 +361,13 @@ fn strip_hop(headers: &mut HeaderMap) {
     headers.remove("keep-alive");
 }
 
-async fn forward(
-    client: &Client<HttpConnector, ProxyBody>,
-    backend: SocketAddr,
-    peer: IpAddr,
-    limits: Limits,
-    req: Request<Incoming>,
-) -> Response<ProxyBody> {
+async fn forward(to: &Backend, req: Request<Incoming>) -> Response<ProxyBody> {
+    let Backend {
+        addr: backend,
+        peer,
+        ref client,
+        limits,
+    } = *to;
     let (mut parts, body) = req.into_parts();
     let path = parts
         .uri

@@ -90,6 +90,7 @@ fn try_call(
 
 fn short_agent() -> ureq::Agent {
     ureq::AgentBuilder::new()
+        .tls_config(crate::common::tls::any_kiosk())
         .redirects(0)
         .timeout(Duration::from_secs(30))
         .build()

@@ -4,6 +4,7 @@
 mod common;
 
 mod admin;
+mod admin_https;
 mod clock;
 mod crash;
 mod encodings;

@@ -108,14 +108,18 @@ fn one_peer_gets_its_share_of_connections_and_no_more() {
         assert!(answer.contains("too many connections"), "{answer}");
 
         let get = b"GET /admin/login HTTP/1.1\r\nHost: kiosk\r\nConnection: close\r\n\r\n";
-        let from_other = exchange(other, admin, get.to_vec()).await.expect("other");
+        let from_other = exchange_secure(other, admin, get.to_vec())
+            .await
+            .expect("other");
         assert!(
             status_of(&from_other) < 500,
             "another phone is served: {from_other}"
         );
         drop(held);
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let again = exchange(phone, admin, get.to_vec()).await.expect("again");
+        let again = exchange_secure(phone, admin, get.to_vec())
+            .await
+            .expect("again");
         assert!(
             status_of(&again) < 500,
             "the phone is served once it lets go: {again}"
@@ -139,15 +143,23 @@ fn a_login_burst_gets_five_checks_memory_stays_flat_and_a_restart_forgets_nothin
         runtime().block_on(async {
             let tasks: Vec<_> = from
                 .into_iter()
-                .map(|ip| tokio::spawn(exchange(ip, admin, request.clone())))
+                .map(|ip| tokio::spawn(exchange_secure(ip, admin, request.clone())))
                 .collect();
             let mut out = Vec::new();
             for t in tasks {
                 // A reset is a refusal too: past a peer's cap the edge
-                // answers the first refused connections and resets the rest.
+                // answers the first refused connections in plain HTTP (a
+                // corrupt handshake to TLS) and resets the rest.
                 out.push(match t.await.expect("task") {
                     Ok(answer) => status_of(&answer),
-                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => RESET,
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::InvalidData
+                        ) =>
+                    {
+                        RESET
+                    }
                     Err(e) => panic!("no answer: {e}"),
                 });
             }
@@ -188,11 +200,11 @@ fn a_login_burst_gets_five_checks_memory_stays_flat_and_a_restart_forgets_nothin
     let request = wrong_login_for(&life.admin);
     let rt = runtime();
     let sixth = rt
-        .block_on(exchange(phone, socket(&life.admin), request.clone()))
+        .block_on(exchange_secure(phone, socket(&life.admin), request.clone()))
         .expect("answer");
     assert_eq!(status_of(&sixth), 401, "{sixth}");
     let seventh = rt
-        .block_on(exchange(phone, socket(&life.admin), request))
+        .block_on(exchange_secure(phone, socket(&life.admin), request))
         .expect("answer");
     assert_eq!(status_of(&seventh), 429, "{seventh}");
     assert!(seventh.contains("Too many wrong passwords"), "{seventh}");

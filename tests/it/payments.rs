@@ -23,6 +23,7 @@ fn paid_settings(stripe: &FakeStripe, poll_ms: u32) -> impl FnOnce(&mut Settings
 
 fn no_redirects() -> ureq::Agent {
     ureq::AgentBuilder::new()
+        .tls_config(crate::common::tls::any_kiosk())
         .redirects(0)
         .timeout(Duration::from_secs(30))
         .build()

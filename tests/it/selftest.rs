@@ -96,6 +96,7 @@ fn selftest_without_a_running_kiosk_times_the_animator_and_encoder() {
             "animator",
             "encoder",
             "disk",
+            "admin_https",
             "clock",
             "stripe",
             "public_url"
@@ -167,6 +168,28 @@ fn selftest_asks_the_running_kiosk_and_checks_stripe() {
     let kiosk = Running(Kiosk::start(cmd, &data));
 
     let (code, report) = selftest(&data, &env, &[]);
+    // It reached the kiosk over HTTPS trusting the kiosk's certificate
+    // alone, and says its fingerprint, as the start log does.
+    let https = check(&report, "admin_https");
+    assert_eq!(https["level"], "ok", "{https}");
+    let fingerprint = {
+        use rustls::pki_types::pem::PemObject;
+        let cert = data.join("tls").join(smileloop::admin::tls::CERT_FILE);
+        let der = rustls::pki_types::CertificateDer::from_pem_file(&cert).expect("cert");
+        use sha2::Digest;
+        hex::encode_upper(sha2::Sha256::digest(&der))
+    };
+    let said = https["message"].as_str().expect("msg").replace(':', "");
+    assert!(said.contains(&fingerprint), "{said} vs {fingerprint}");
+    assert!(
+        kiosk
+            .0
+            .log
+            .tail(200)
+            .replace(':', "")
+            .contains(&fingerprint),
+        "the start log says the fingerprint"
+    );
     let stripe_check = check(&report, "stripe");
     assert_eq!(
         stripe_check["level"], "warn",
@@ -244,11 +267,13 @@ fn selftest_is_refused_from_a_non_loopback_peer() {
     // The test's own client, inside the namespace (a bounded retry while
     // the kiosk starts).
     let client = r#"
-import sys, time, urllib.request, urllib.error
+import ssl, sys, time, urllib.request, urllib.error
 url = sys.argv[1]
+# The kiosk's own certificate: what is tested here is who may ask.
+tls = ssl._create_unverified_context()
 for _ in range(600):
     try:
-        urllib.request.urlopen(url, timeout=10)
+        urllib.request.urlopen(url, timeout=10, context=tls)
         print("200"); break
     except urllib.error.HTTPError as e:
         print(e.code); print(e.read().decode()); break
@@ -257,7 +282,7 @@ for _ in range(600):
 else:
     print("no answer")
 "#;
-    let url = format!("http://{NETNS_IP}:8081/api/selftest");
+    let url = format!("https://{NETNS_IP}:8081/api/selftest");
     let out = netns
         .command("python3")
         .args(["-c", client, &url])

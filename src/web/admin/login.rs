@@ -32,6 +32,7 @@ fn form_token(jar: &CookieJar<'_>) -> String {
     jar.add(
         Cookie::build((LOGIN_COOKIE, token.clone()))
             .http_only(true)
+            .secure(true)
             .same_site(SameSite::Strict)
             .path("/admin"),
     );
@@ -76,7 +77,10 @@ fn start_session(admin: &Admin, jar: &CookieJar<'_>) -> Result<(), PageError> {
         .map_err(PageError::internal)?;
     jar.add(
         Cookie::build((COOKIE, token))
+            // The admin listener speaks HTTPS only (its edge); Rocket
+            // behind it sees plain HTTP, so this is said, not inferred.
             .http_only(true)
+            .secure(true)
             .same_site(SameSite::Strict)
             .path("/")
             .max_age(rocket::time::Duration::milliseconds(SESSION_MS)),

@@ -57,6 +57,8 @@ impl Browser {
                 "--no-default-browser-check",
                 "--mute-audio",
                 "--remote-debugging-port=0",
+                // Each kiosk makes its own certificate for the staff page.
+                "--ignore-certificate-errors",
             ])
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .arg("about:blank")

@@ -135,9 +135,14 @@ impl Kiosk {
                 self.fail(&format!("exited with {status} before it came up"));
             }
             if let Some(l) = Listening::read(data) {
-                let url =
-                    |a: std::net::SocketAddr| format!("http://{}", loopback_for(a.ip(), a.port()));
-                (self.kiosk, self.guest, self.admin) = (url(l.kiosk), url(l.guest), url(l.admin));
+                let url = |scheme: &str, a: std::net::SocketAddr| {
+                    format!("{scheme}://{}", loopback_for(a.ip(), a.port()))
+                };
+                (self.kiosk, self.guest, self.admin) = (
+                    url("http", l.kiosk),
+                    url("http", l.guest),
+                    url("https", l.admin),
+                );
                 if super::agent()
                     .get(&format!("{}/api/health", self.kiosk))
                     .call()

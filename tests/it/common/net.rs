@@ -37,6 +37,7 @@ pub fn under_prlimit(cmd: &Command, nofile: u32) -> Command {
 
 pub fn socket(url: &str) -> SocketAddr {
     url.trim_start_matches("http://")
+        .trim_start_matches("https://")
         .parse()
         .unwrap_or_else(|e| panic!("{url}: {e}"))
 }
@@ -79,6 +80,27 @@ pub async fn connect_from(from: IpAddr, to: SocketAddr) -> std::io::Result<tokio
 pub async fn exchange(from: IpAddr, to: SocketAddr, request: Vec<u8>) -> std::io::Result<String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = connect_from(from, to).await?;
+    s.write_all(&request).await?;
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(60), s.read_to_end(&mut answer))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "answer"))??;
+    Ok(String::from_utf8_lossy(&answer).into_owned())
+}
+
+/// [`exchange`] over TLS, for the admin listener. A connection the edge
+/// refuses (past a peer's cap) gets a plain-HTTP 503, which a TLS client
+/// reads as a corrupt handshake: `InvalidData`.
+pub async fn exchange_secure(
+    from: IpAddr,
+    to: SocketAddr,
+    request: Vec<u8>,
+) -> std::io::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let tcp = connect_from(from, to).await?;
+    let mut s = tokio::time::timeout(Duration::from_secs(30), super::tls::connect(tcp))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "handshake"))??;
     s.write_all(&request).await?;
     let mut answer = Vec::new();
     tokio::time::timeout(Duration::from_secs(60), s.read_to_end(&mut answer))

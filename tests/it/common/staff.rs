@@ -7,6 +7,7 @@ pub const PASSWORD: &str = "venue staff 2026";
 
 pub fn agent() -> ureq::Agent {
     ureq::AgentBuilder::new()
+        .tls_config(super::tls::any_kiosk())
         .redirects(0)
         .timeout(Duration::from_secs(60))
         .build()

@@ -349,6 +349,8 @@
     $("progress-box").hidden = false;
     $("pay-box").hidden = true;
     $("paid-text").hidden = true;
+    $("print").hidden = true;
+    $("print-text").hidden = true;
     $("bar").value = 0;
     $("progress-text").textContent = "";
     $("preview").removeAttribute("src");
@@ -408,8 +410,36 @@
       lastTouch = Date.now(); // the guest gets the whole timeout to scan
     }
     payText(job);
+    printButton(job);
     later("job", () => poll(job.id), 500);
   }
+
+  // "Print my card" when staff turned printing on; while the printer
+  // cannot print it says so, and a tap still queues the card (held).
+  let printer = null;
+  let printerAsked = 0;
+  async function printButton(job) {
+    if (Date.now() - printerAsked > 3000) {
+      printerAsked = Date.now();
+      try { printer = await getJson("/api/printer"); } catch (e) { printer = null; }
+    }
+    if (job.id !== jobId) return;
+    const shown = !!printer && printer.enabled && printer.print_when === "on_request";
+    $("print").hidden = !shown;
+    if (shown) $("print").textContent = printer.can_print ? t("print_card") : t("print_needs_staff");
+  }
+
+  tap($("print"), async () => {
+    const text = $("print-text");
+    text.hidden = false;
+    try {
+      const queued = await getJson("/api/jobs/" + jobId + "/print", { method: "POST" });
+      text.textContent = queued.held ? t("print_held") : t("print_sent");
+    } catch (e) {
+      text.textContent = I18N.en[e.code] ? t(e.code) : e.message;
+    }
+    lastTouch = Date.now();
+  });
 
   function payText(job) {
     const unlocked = job.status === "unlocked";

@@ -150,8 +150,16 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
     let names = tls::names(tls::host_name().as_deref(), settings.admin_address);
     let admin_cert = tls::load_or_create(&settings.data_dir, &names)?;
     let admin_tls = admin_cert.acceptor()?;
+    let printing = Arc::new(crate::print::Printing::new(
+        settings.print(),
+        store.clone(),
+        Arc::clone(&live),
+        settings.data_dir.clone(),
+        settings.public_base().to_string(),
+    )?);
     let shared = Arc::new(Shared {
         admin_fingerprint: admin_cert.fingerprint(),
+        printing: Arc::clone(&printing),
         store: store.clone(),
         presets: Arc::clone(&presets),
         queue: Arc::new(Queue::default()),
@@ -192,6 +200,7 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         shutdown_rx.clone(),
     )));
     tasks.extend([
+        tokio::spawn(printing.run(shutdown_rx.clone())),
         tokio::spawn(worker.run(shutdown_rx.clone())),
         tokio::spawn(retention::run(
             store,

@@ -11,7 +11,7 @@ const LAYERS: &[&[&str]] = &[
     &["animate"],
     &["render"],
     &["jobs"],
-    &["admin", "payments", "service"],
+    &["admin", "payments", "print", "service"],
     &["state"],
     &["selftest"],
     &["web"],

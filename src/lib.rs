@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod money;
 pub mod motion;
 pub mod payments;
+pub mod print;
 pub mod render;
 pub mod selftest;
 pub mod service;

@@ -121,6 +121,7 @@ fn main() -> ExitCode {
             let out = render::OutputPaths {
                 preview: preview.unwrap_or_else(|| with_suffix(".preview.mp4")),
                 poster: poster.unwrap_or_else(|| with_suffix(".poster.jpg")),
+                still: None,
                 full: output.clone(),
             };
             animate_one(&settings, &photo, &preset, &out)

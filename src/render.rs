@@ -1,5 +1,6 @@
 //! One render: photo + preset → `full.mp4` (clean HD), `preview.mp4`
-//! (720p, watermarked) and `poster.jpg` (watermarked peak frame).
+//! (720p, watermarked), `poster.jpg` (watermarked peak frame) and
+//! `still.jpg` (the same frame clean and full size, for the printed card).
 //!
 //! Frames stream from the animator straight into both encoders, so memory
 //! holds a handful of frames whatever the clip length. Outputs are written
@@ -42,7 +43,12 @@ pub struct OutputPaths {
     pub full: PathBuf,
     pub preview: PathBuf,
     pub poster: PathBuf,
+    /// The clean peak frame at full size, when the card needs one.
+    pub still: Option<PathBuf>,
 }
+
+/// The clean peak frame's name in a job's folder.
+pub const STILL_FILE: &str = "still.jpg";
 
 impl OutputPaths {
     /// The standard names inside a job's directory.
@@ -51,11 +57,14 @@ impl OutputPaths {
             full: dir.join("full.mp4"),
             preview: dir.join("preview.mp4"),
             poster: dir.join("poster.jpg"),
+            still: Some(dir.join(STILL_FILE)),
         }
     }
 
-    fn all(&self) -> [&Path; 3] {
-        [&self.full, &self.preview, &self.poster]
+    fn all(&self) -> Vec<&Path> {
+        let mut all = vec![self.full.as_path(), &self.preview, &self.poster];
+        all.extend(self.still.as_deref());
+        all
     }
 }
 
@@ -205,6 +214,9 @@ fn render_parts(
         preview.push(small.as_raw())?;
         if index == poster_at {
             write_poster(&small, &part(&out.poster))?;
+            if let Some(still) = &out.still {
+                write_poster(frame, &part(still))?;
+            }
         }
         progress(index + 1, plan.frame_count, &small);
     }

@@ -85,6 +85,8 @@ pub struct Shared {
     pub intake: Arc<tokio::sync::Semaphore>,
     /// The SHA-256 fingerprint of the admin listener's certificate.
     pub admin_fingerprint: String,
+    /// The photo printer and its queue.
+    pub printing: Arc<crate::print::Printing>,
 }
 
 /// Photos decoded and checked at once: each may hold up to

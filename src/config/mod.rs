@@ -5,6 +5,7 @@
 //! the key, so a typo never silently falls back to a default.
 
 pub mod event;
+pub mod print;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -16,6 +17,7 @@ use rocket::figment::Figment;
 use serde::{Deserialize, Serialize};
 
 pub use event::{EventSettings, LiveSettings};
+pub use print::{PrintCopies, PrintLayout, PrintSettings, PrintWhen, PrinterUri};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -201,6 +203,12 @@ pub struct Settings {
     pub header_timeout_s: u32,
     /// Seconds a whole request body (an upload) may take.
     pub body_timeout_s: u32,
+    /// The photo printer (see [`PrintSettings`]); empty: none.
+    pub printer_uri: String,
+    pub print_when: PrintWhen,
+    pub print_layout: PrintLayout,
+    pub print_copies: PrintCopies,
+    pub print_limit: u32,
 }
 
 impl Default for Settings {
@@ -252,6 +260,11 @@ impl Default for Settings {
             max_connections_per_peer: 16,
             header_timeout_s: 10,
             body_timeout_s: 300,
+            printer_uri: String::new(),
+            print_when: PrintWhen::Off,
+            print_layout: PrintLayout::Portrait4x6,
+            print_copies: PrintCopies::One,
+            print_limit: 2,
         }
     }
 }
@@ -425,6 +438,7 @@ impl Settings {
         }
         parse_screen_hours(&self.screen_hours).map_err(|m| err("screen_hours", m))?;
         self.validate_connections()?;
+        self.print().validate()?;
         if self.camera == CameraKind::Files && self.camera_files.is_none() {
             return Err(err(
                 "camera_files",
@@ -491,6 +505,17 @@ impl Settings {
             return Err(err("body_timeout_s", "must be between 10 and 3600"));
         }
         Ok(())
+    }
+
+    /// The printing keys together.
+    pub fn print(&self) -> PrintSettings {
+        PrintSettings {
+            printer_uri: self.printer_uri.trim().to_string(),
+            print_when: self.print_when,
+            print_layout: self.print_layout,
+            print_copies: self.print_copies,
+            print_limit: self.print_limit,
+        }
     }
 
     /// The event settings as the config file gives them.

@@ -7,7 +7,7 @@ mod watermark;
 mod writer;
 
 pub use pipeline::{choose, ChoiceError, H264Encoder, Quality};
-pub use watermark::Watermark;
+pub use watermark::{Watermark, FONT};
 pub use writer::VideoWriter;
 
 use crate::config::EncoderPref;

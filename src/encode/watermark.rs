@@ -7,7 +7,7 @@ use ab_glyph::{point, Font, FontRef, PxScale, ScaleFont};
 use image::RgbImage;
 
 /// DejaVu Sans Bold (free license, in `kiosk-ui/fonts/`).
-static FONT: &[u8] = include_bytes!("../../kiosk-ui/fonts/DejaVuSans-Bold.ttf");
+pub static FONT: &[u8] = include_bytes!("../../kiosk-ui/fonts/DejaVuSans-Bold.ttf");
 
 const ANGLE_DEG: f32 = -28.0;
 /// 0..256 strength of the light text and of the dark rim.

@@ -136,6 +136,11 @@ impl JobStore {
         Ok(self.db.open_tree(name)?)
     }
 
+    /// A number no earlier call returned, across restarts too.
+    pub fn generate_id(&self) -> Result<u64, StoreError> {
+        Ok(self.db.generate_id()?)
+    }
+
     /// Makes every change so far durable. Call before reporting a change.
     pub async fn flush(&self) -> Result<(), StoreError> {
         self.db.flush_async().await?;

@@ -142,6 +142,22 @@ impl From<crate::capture::CameraError> for ApiError {
     }
 }
 
+impl From<crate::print::PrintRequestError> for ApiError {
+    fn from(e: crate::print::PrintRequestError) -> Self {
+        use crate::print::PrintRequestError as E;
+        let message = e.to_string();
+        match e {
+            E::Off => Self::new(Status::Conflict, "printing_off", message),
+            E::NoJob => Self::job_not_found(),
+            E::NoPrint => Self::new(Status::NotFound, "print_not_found", message),
+            E::NotReady(_) => Self::new(Status::Conflict, "job_not_ready", message),
+            E::Limit(_) => Self::new(Status::TooManyRequests, "print_limit", message),
+            E::Unavailable(_) => Self::new(Status::Conflict, "printer_unavailable", message),
+            E::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {

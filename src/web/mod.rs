@@ -16,6 +16,7 @@ mod guest;
 mod guest_pages;
 mod kiosk;
 mod phone;
+pub mod printing;
 pub mod qr;
 pub mod ranged;
 mod stripe_hook;
@@ -67,9 +68,11 @@ pub fn kiosk(shared: Arc<Shared>) -> Rocket<Build> {
         .mount("/", kiosk::routes())
         .mount("/", camera::routes())
         .mount("/", phone::kiosk_routes())
+        .mount("/", printing::routes())
         .mount("/", FileServer::from(s.ui_dir.clone()).rank(20))
         .mount("/", error::unrouted())
         .register("/", catchers![error::catch_all])
+        .manage(Arc::clone(&shared.printing))
         .manage(shared)
 }
 

@@ -21,6 +21,7 @@ mod liveportrait;
 mod meshwarp;
 mod network;
 mod payments;
+mod printing;
 mod retention_faults;
 mod selftest;
 mod spine;

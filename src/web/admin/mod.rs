@@ -14,6 +14,7 @@ mod jobs;
 mod login;
 mod metrics;
 mod pages;
+mod printing;
 mod selftest;
 mod settings;
 mod view;
@@ -51,6 +52,7 @@ pub fn routes() -> Vec<Route> {
     r.extend(api::routes());
     r.extend(metrics::routes());
     r.extend(selftest::routes());
+    r.extend(printing::routes());
     r
 }
 
@@ -75,6 +77,7 @@ pub fn rocket(shared: Arc<Shared>) -> Result<Rocket<Build>, StartError> {
                 ));
             })
         }))
+        .manage(Arc::clone(&shared.printing))
         .manage(shared)
         .manage(admin))
 }

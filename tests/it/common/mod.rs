@@ -6,6 +6,7 @@ pub mod browser;
 pub mod kiosk;
 pub mod net;
 pub mod ns;
+pub mod printer;
 pub mod staff;
 pub mod stripe;
 pub mod tls;

@@ -172,6 +172,14 @@ pub struct Snapshot {
     pub temperatures: Vec<(String, f64)>,
     pub disk_free_bytes: Option<u64>,
     pub disk_total_bytes: Option<u64>,
+    /// Card copies printed, from the store (per day: Prometheus's
+    /// `increase(…[1d])`).
+    pub cards_printed: u64,
+    /// The printer's state, when one is set up, its supplies in percent,
+    /// and the cards waiting for it.
+    pub printer_state: Option<String>,
+    pub printer_supplies: Vec<(String, f64)>,
+    pub cards_waiting: u64,
 }
 
 impl Snapshot {
@@ -266,6 +274,40 @@ impl Snapshot {
             temps.with_label_values(&[zone.as_str()]).set(*c);
         }
         r.register(Box::new(temps))?;
+        counter(
+            &r,
+            "smileloop_cards_printed_total",
+            "Card copies printed (kept in the store across restarts).",
+        )?
+        .inc_by(self.cards_printed);
+        if let Some(state) = &self.printer_state {
+            let printer = IntGaugeVec::new(
+                Opts::new(
+                    "smileloop_printer_state",
+                    "The printer's state (1 for the current one).",
+                ),
+                &["state"],
+            )?;
+            printer.with_label_values(&[state.as_str()]).set(1);
+            r.register(Box::new(printer))?;
+            let supplies = GaugeVec::new(
+                Opts::new(
+                    "smileloop_printer_supply_percent",
+                    "Ink, ribbon or paper left, as the printer reports it.",
+                ),
+                &["supply"],
+            )?;
+            for (name, level) in &self.printer_supplies {
+                supplies.with_label_values(&[name.as_str()]).set(*level);
+            }
+            r.register(Box::new(supplies))?;
+            gauge(
+                &r,
+                "smileloop_cards_waiting",
+                "Cards waiting for the printer.",
+            )?
+            .set(self.cards_waiting as f64);
+        }
         if let Some(free) = self.disk_free_bytes {
             gauge(
                 &r,
@@ -442,5 +484,28 @@ mod tests {
         };
         let text = m.encode(&snap).expect("encode");
         assert!(text.contains(r#"zone="odd\"zone\nname""#), "{text}");
+    }
+    #[test]
+    fn the_printer_shows_only_when_one_is_set_up() {
+        let m = Metrics::new().expect("metrics");
+        let none = m.encode(&Snapshot::default()).expect("encode");
+        assert!(none.contains("smileloop_cards_printed_total 0"), "{none}");
+        assert!(!none.contains("smileloop_printer_state"), "{none}");
+        let snap = Snapshot {
+            cards_printed: 12,
+            printer_state: Some("out_of_paper".into()),
+            printer_supplies: vec![("ribbon".into(), 40.0)],
+            cards_waiting: 2,
+            ..Snapshot::default()
+        };
+        let text = m.encode(&snap).expect("encode");
+        for line in [
+            "smileloop_cards_printed_total 12",
+            r#"smileloop_printer_state{state="out_of_paper"} 1"#,
+            r#"smileloop_printer_supply_percent{supply="ribbon"} 40"#,
+            "smileloop_cards_waiting 2",
+        ] {
+            assert!(text.contains(line), "{line}: {text}");
+        }
     }
 }

@@ -5,7 +5,7 @@
 
 use crate::jobs::{Job, JobId, Payment};
 
-pub const HEADER: [&str; 9] = [
+pub const HEADER: [&str; 10] = [
     "time_utc",
     "job",
     "preset",
@@ -15,6 +15,7 @@ pub const HEADER: [&str; 9] = [
     "unlock",
     "unlock_note",
     "payment_session",
+    "cards_printed",
 ];
 
 /// Unix milliseconds as RFC 3339 UTC, second precision.
@@ -45,10 +46,12 @@ pub fn inert(cell: String) -> String {
     }
 }
 
-/// Jobs created in `[from_ms, to_ms)` and ledger payments recorded in it.
+/// Jobs created in `[from_ms, to_ms)` and ledger payments recorded in it;
+/// `printed` is each job's printed card copies.
 pub fn csv(
     jobs: &[Job],
     ledger: &[(JobId, Payment)],
+    printed: &std::collections::HashMap<JobId, u32>,
     from_ms: i64,
     to_ms: i64,
 ) -> Result<String, csv::Error> {
@@ -57,7 +60,7 @@ pub fn csv(
         .from_writer(vec![]);
     w.write_record(HEADER)?;
     let in_range = |t: i64| t >= from_ms && t < to_ms;
-    let mut rows: Vec<(i64, [String; 9])> = vec![];
+    let mut rows: Vec<(i64, [String; 10])> = vec![];
     for j in jobs.iter().filter(|j| in_range(j.created_at)) {
         let (amount_s, currency, session) = match (&j.payment, &j.price) {
             (Some(p), _) => (
@@ -84,6 +87,7 @@ pub fn csv(
                 unlock,
                 j.unlock_note.clone().unwrap_or_default(),
                 session,
+                printed.get(&j.id).copied().unwrap_or(0).to_string(),
             ],
         ));
     }
@@ -107,6 +111,7 @@ pub fn csv(
                 "paid".into(),
                 String::new(),
                 p.session_id.clone(),
+                String::new(),
             ],
         ));
     }
@@ -141,7 +146,7 @@ mod tests {
         assert_eq!(inert("7.99".into()), "7.99");
         let mut job = Job::new("soft_smile", "source.jpg", 1_000);
         job.unlock_note = Some("=HYPERLINK(\"http://x\")".into());
-        let out = csv(&[job], &[], 0, 2_000).expect("csv");
+        let out = csv(&[job], &[], &Default::default(), 0, 2_000).expect("csv");
         let mut r = csv::Reader::from_reader(out.as_bytes());
         let row = r.records().next().expect("row").expect("parse");
         assert_eq!(&row[7], "'=HYPERLINK(\"http://x\")");
@@ -153,7 +158,14 @@ mod tests {
         job.status = Status::Unlocked;
         job.unlock = Some(UnlockReason::StaffCash);
         job.unlock_note = Some("paid \"8\", at the bar\nthanks".into());
-        let out = csv(std::slice::from_ref(&job), &[], 0, 2_000).expect("csv");
+        let out = csv(
+            std::slice::from_ref(&job),
+            &[],
+            &Default::default(),
+            0,
+            2_000,
+        )
+        .expect("csv");
         let mut r = csv::Reader::from_reader(out.as_bytes());
         let rows: Vec<csv::StringRecord> = r.records().collect::<Result<_, _>>().expect("parse");
         assert_eq!(rows.len(), 1);
@@ -161,7 +173,7 @@ mod tests {
         assert_eq!(&rows[0][7], "paid \"8\", at the bar\nthanks");
         assert!(out.contains("\"paid \"\"8\"\", at the bar"));
         assert!(out.ends_with("\r\n"));
-        let none = csv(&[job], &[], 2_000, 3_000).expect("csv");
+        let none = csv(&[job], &[], &Default::default(), 2_000, 3_000).expect("csv");
         assert_eq!(none.lines().count(), 1, "only the header: {none}");
     }
 }

@@ -149,6 +149,23 @@ pub fn printable(status: Status) -> bool {
     matches!(status, Status::PreviewReady | Status::Unlocked)
 }
 
+/// Where staff's printer settings are kept in the `settings` tree.
+const SAVED_KEY: &str = "print";
+
+fn client(settings: &PrintSettings) -> Option<Arc<Ipp>> {
+    PrinterUri::parse(&settings.printer_uri)
+        .ok()
+        .map(|u| Arc::new(Ipp::new(u)))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SaveError {
+    #[error(transparent)]
+    Invalid(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// What the kiosk screen and the dashboard show of printing.
 #[derive(Debug, Clone, Serialize)]
 pub struct PrinterView {
@@ -182,8 +199,11 @@ struct Seen {
 }
 
 pub struct Printing {
-    settings: PrintSettings,
-    ipp: Option<Arc<Ipp>>,
+    /// As staff last saved them (tree `settings`, key `print`), else the
+    /// config file's.
+    settings: RwLock<PrintSettings>,
+    ipp: RwLock<Option<Arc<Ipp>>>,
+    saved: sled::Tree,
     queue: PrintQueue,
     store: JobStore,
     live: Arc<LiveSettings>,
@@ -204,9 +224,20 @@ impl Printing {
         data_dir: PathBuf,
         public_base: String,
     ) -> Result<Self, StoreError> {
-        let ipp = PrinterUri::parse(&settings.printer_uri)
-            .ok()
-            .map(|u| Arc::new(Ipp::new(u)));
+        let saved = store.tree("settings")?;
+        let settings = match saved.get(SAVED_KEY)? {
+            Some(v) => match serde_json::from_slice::<PrintSettings>(&v) {
+                Ok(s) if s.validate().is_ok() => s,
+                _ => {
+                    tracing::warn!(
+                        "the saved printer settings are unreadable; using the config file's"
+                    );
+                    settings
+                }
+            },
+            None => settings,
+        };
+        let ipp = client(&settings);
         let first = if ipp.is_some() {
             PrinterStatus::without(PrinterState::Unreachable, "not asked yet")
         } else {
@@ -214,8 +245,9 @@ impl Printing {
         };
         Ok(Self {
             queue: PrintQueue::new(store.tree("prints")?),
-            settings,
-            ipp,
+            settings: RwLock::new(settings),
+            ipp: RwLock::new(ipp),
+            saved,
             store,
             live,
             data_dir,
@@ -230,8 +262,48 @@ impl Printing {
         })
     }
 
-    pub fn settings(&self) -> &PrintSettings {
-        &self.settings
+    /// Whether a printer is set up at all (staff may print with
+    /// `print_when = "off"`).
+    pub fn configured(&self) -> bool {
+        self.ipp().is_some()
+    }
+
+    pub fn settings(&self) -> PrintSettings {
+        match self.settings.read() {
+            Ok(s) => s.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    fn ipp(&self) -> Option<Arc<Ipp>> {
+        match self.ipp.read() {
+            Ok(i) => i.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Staff's new printer settings: checked, kept in the store, in force
+    /// for the next card. Cards already queued stay queued.
+    pub fn save(&self, new: PrintSettings) -> Result<(), SaveError> {
+        new.validate()?;
+        let bytes = serde_json::to_vec(&new).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.saved
+            .insert(SAVED_KEY, bytes)
+            .map_err(StoreError::from)?;
+        self.saved.flush().map_err(StoreError::from)?;
+        let ipp = client(&new);
+        if let Ok(mut i) = self.ipp.write() {
+            *i = ipp;
+        }
+        if let Ok(mut s) = self.settings.write() {
+            *s = new;
+        }
+        if let Ok(mut seen) = self.seen.write() {
+            seen.status = PrinterStatus::without(PrinterState::Unreachable, "not asked yet");
+            seen.at = 0;
+        }
+        self.wake.notify_one();
+        Ok(())
     }
 
     pub fn queue(&self) -> &PrintQueue {
@@ -250,7 +322,7 @@ impl Printing {
     }
 
     pub fn view(&self) -> PrinterView {
-        let (status, at) = match self.seen.read() {
+        let (mut status, at) = match self.seen.read() {
             Ok(s) => (s.status.clone(), s.at),
             Err(p) => {
                 let s = p.into_inner();
@@ -258,9 +330,13 @@ impl Printing {
             }
         };
         let held = self.queue.all().map(|a| queue::held(&a)).unwrap_or(0);
+        let settings = self.settings();
+        if !self.configured() {
+            status = PrinterStatus::without(PrinterState::NotConfigured, "no printer_uri");
+        }
         PrinterView {
-            enabled: self.settings.enabled(),
-            print_when: self.settings.print_when,
+            enabled: settings.enabled(),
+            print_when: settings.print_when,
             state: status.state,
             can_print: status.state.can_print(),
             message: status.sentence(),
@@ -274,7 +350,8 @@ impl Printing {
     /// (a few at most), `Waiting` when it can.
     pub fn request(&self, job: JobId, by: Requester) -> Result<PrintRecord, PrintRequestError> {
         let guest = by != Requester::Staff;
-        if self.ipp.is_none() || (guest && self.settings.print_when == PrintWhen::Off) {
+        let settings = self.settings();
+        if !self.configured() || (guest && settings.print_when == PrintWhen::Off) {
             return Err(PrintRequestError::Off);
         }
         let _one = self.adding.lock().unwrap_or_else(|p| p.into_inner());
@@ -283,10 +360,8 @@ impl Printing {
             return Err(PrintRequestError::NotReady(found.status));
         }
         let mine = self.queue.for_job(job)?;
-        if by == Requester::Guest
-            && queue::guest_prints(&mine) >= self.settings.print_limit as usize
-        {
-            return Err(PrintRequestError::Limit(self.settings.print_limit));
+        if by == Requester::Guest && queue::guest_prints(&mine) >= settings.print_limit as usize {
+            return Err(PrintRequestError::Limit(settings.print_limit));
         }
         let status = self.status();
         let state = if status.state.can_print() {
@@ -300,7 +375,7 @@ impl Printing {
         let rec = PrintRecord {
             id: self.store.generate_id()?,
             job,
-            copies: match self.settings.print_copies {
+            copies: match settings.print_copies {
                 PrintCopies::One => 1,
                 PrintCopies::PerFace => found.faces.unwrap_or(1).clamp(1, 12),
             },
@@ -327,8 +402,7 @@ impl Printing {
         if !rec.state.open() {
             return Ok(rec);
         }
-        if let (Some(ipp), Some(ipp_job)) = (&self.ipp, rec.ipp_job) {
-            let ipp = Arc::clone(ipp);
+        if let (Some(ipp), Some(ipp_job)) = (self.ipp(), rec.ipp_job) {
             let asked = tokio::task::spawn_blocking(move || ipp.cancel(ipp_job)).await;
             if let Ok(Err(e)) = asked {
                 rec.note = Some(format!("canceled here; the printer said: {e}"));
@@ -382,7 +456,7 @@ impl Printing {
         &self,
         f: impl FnOnce(&Ipp) -> Result<T, IppError> + Send + 'static,
     ) -> Result<T, IppError> {
-        let Some(ipp) = self.ipp.as_ref().map(Arc::clone) else {
+        let Some(ipp) = self.ipp() else {
             return Err(IppError::Request("no printer_uri".into()));
         };
         tokio::task::spawn_blocking(move || f(&ipp))
@@ -390,9 +464,18 @@ impl Printing {
             .unwrap_or_else(|e| Err(IppError::Request(e.to_string())))
     }
 
+    /// Asks the printer now (the self-test).
+    pub async fn ask(&self) -> Result<(PrinterStatus, Capabilities), IppError> {
+        self.blocking(|ipp| ipp.status()).await
+    }
+
+    pub fn printer_uri(&self) -> Option<String> {
+        self.ipp().map(|i| i.uri().ipp.clone())
+    }
+
     /// One round: the printer's state, the cards at it, the next card.
     pub async fn tick(&self) -> Result<(), StoreError> {
-        if self.ipp.is_none() {
+        if !self.configured() {
             return Ok(());
         }
         let (mut status, caps) = match self.blocking(|ipp| ipp.status()).await {
@@ -457,7 +540,7 @@ impl Printing {
     /// `print_when = after_unlock / always`: a card for each job that has
     /// reached that point and has none of its own yet.
     fn queue_automatic(&self) -> Result<(), StoreError> {
-        let wanted: &[Status] = match self.settings.print_when {
+        let wanted: &[Status] = match self.settings().print_when {
             PrintWhen::AfterUnlock => &[Status::Unlocked],
             PrintWhen::Always => &[Status::PreviewReady, Status::Unlocked],
             _ => return Ok(()),
@@ -654,7 +737,7 @@ impl Printing {
         let url = format!("{}/g/{}", self.public_base, job.token);
         let language = event.kiosk_language.clone();
         let name = event.event_name.clone();
-        let layout = self.settings.print_layout;
+        let layout = self.settings().print_layout;
         let created = time::OffsetDateTime::from_unix_timestamp(job.created_at / 1000)
             .map_err(|e| e.to_string())?;
         tokio::task::spawn_blocking(move || {

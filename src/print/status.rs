@@ -84,7 +84,14 @@ impl PrinterStatus {
 
     /// The printer's state in one sentence.
     pub fn sentence(&self) -> String {
-        if self.message.is_empty() || self.message.eq_ignore_ascii_case(self.state.words()) {
+        // A printer's idle message says nothing a stopped state does not.
+        let generic = ["idle", "ready", "ready to print", "none"];
+        let own = self
+            .message
+            .trim()
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
+        if own.is_empty() || own == self.state.words() || generic.contains(&own.as_str()) {
             format!("The printer is {}.", self.state.words())
         } else {
             format!("The printer is {}: {}", self.state.words(), self.message)

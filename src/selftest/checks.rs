@@ -284,6 +284,76 @@ fn encode_test(app: &Shared) -> Result<f64, String> {
 
 /// A busy wedding: the fewest guests a day the disk is judged for.
 const GUESTS_A_DAY: u64 = 150;
+/// The photo printer: reachable, a format the kiosk sends, 4 × 6 in paper
+/// loaded, supplies left.
+pub async fn printer(app: &Shared) -> Check {
+    use crate::print::{service::choose_format, PrinterState};
+    let p = &app.printing;
+    let Some(uri) = p.printer_uri() else {
+        return Check::new(
+            "printer",
+            Level::Ok,
+            "no printer set up (printer_uri is empty)",
+        );
+    };
+    let (status, caps) = match p.ask().await {
+        Ok(s) => s,
+        Err(e) => return Check::new("printer", Level::Fail, format!("{uri}: {e}")),
+    };
+    let Some(format) = choose_format(&caps) else {
+        return Check::new(
+            "printer",
+            Level::Fail,
+            format!(
+                "{uri} takes {}: none of PWG Raster, URF or JPEG, which the kiosk sends",
+                caps.formats.join(", ")
+            ),
+        );
+    };
+    let media = crate::print::card::MEDIA;
+    if !caps.media_supported.is_empty() && !caps.media_supported.iter().any(|m| m == media) {
+        return Check::new(
+            "printer",
+            Level::Fail,
+            format!(
+                "{uri} offers no 4 × 6 in paper ({media}); it has {}",
+                caps.media_supported.join(", ")
+            ),
+        );
+    }
+    let supplies: Vec<String> = status
+        .markers
+        .iter()
+        .map(|m| match m.level {
+            Some(l) => format!("{} {l} %", m.name),
+            None => m.name.clone(),
+        })
+        .collect();
+    let loaded = caps.media_ready.is_empty() || caps.media_ready.iter().any(|m| m == media);
+    let summary = format!(
+        "{uri}: {}; sends {}; {}; {}",
+        status.state.words(),
+        format.mime(),
+        if loaded {
+            "4 × 6 in paper loaded"
+        } else {
+            "no 4 × 6 in paper loaded"
+        },
+        if supplies.is_empty() {
+            "supplies unknown".into()
+        } else {
+            supplies.join(", ")
+        }
+    );
+    let level = match status.state {
+        _ if !loaded => Level::Warn,
+        PrinterState::Ready | PrinterState::Printing => Level::Ok,
+        PrinterState::SupplyLow => Level::Warn,
+        _ => Level::Fail,
+    };
+    Check::new("printer", level, summary)
+}
+
 /// The staff page's certificate, for staff to compare once with what
 /// their browser shows.
 pub fn admin_https(app: &Shared) -> Check {

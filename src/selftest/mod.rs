@@ -5,7 +5,7 @@
 //! running kiosk holds; when no kiosk runs, the command starts one for
 //! the duration of the test.
 
-mod checks;
+pub mod checks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -124,6 +124,7 @@ pub async fn run(app: Arc<Shared>, options: Options) -> Report {
         timed("encoder", limit(60), encoder).await,
         checks::disk(&app),
         checks::admin_https(&app),
+        timed("printer", limit(30), checks::printer(&app)).await,
         timed("clock", limit(10), checks::clock()).await,
         timed("stripe", limit(20), checks::stripe(&app)).await,
         timed("public_url", limit(15), checks::public_url(&app)).await,

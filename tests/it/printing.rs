@@ -145,6 +145,12 @@ fn each_format_prints_the_card_at_four_by_six_with_the_guests_qr_code() {
             s.print_layout = PrintLayout::Portrait4x6
         });
         wait_printer(&server, "ready");
+        let check = server.block_on(smileloop::selftest::checks::printer(server.shared()));
+        assert_eq!(check.level, smileloop::selftest::Level::Ok, "{check:?}");
+        assert!(
+            check.message.contains(formats) && check.message.contains("paper loaded"),
+            "{check:?}"
+        );
         let (id, guest_url) = ready_job(&server);
         let (s, queued) = print(&server, &id);
         assert_eq!(s, 202, "{queued}");
@@ -218,6 +224,52 @@ fn out_of_paper_holds_a_few_cards_refuses_more_and_prints_them_when_paper_is_bac
         jobs.iter().all(|(_, s)| s == "completed") && jobs.len() == 3,
         "{jobs:?}"
     );
+
+    // The night's count in /metrics, and the job's in the CSV.
+    let (s, text) = get(&format!("{}/metrics", server.admin));
+    assert_eq!(s, 200);
+    let text = String::from_utf8_lossy(&text).into_owned();
+    let metrics = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
+        .expect("metrics parse");
+    let value = |name: &str, label: Option<(&str, &str)>| {
+        metrics
+            .samples
+            .iter()
+            .find(|s| s.metric == name && label.is_none_or(|(k, v)| s.labels.get(k) == Some(v)))
+            .map(|s| match s.value {
+                prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v) => v,
+                _ => f64::NAN,
+            })
+    };
+    assert_eq!(
+        value("smileloop_cards_printed_total", None),
+        Some(3.0),
+        "{text}"
+    );
+    assert_eq!(
+        value("smileloop_printer_state", Some(("state", "ready"))),
+        Some(1.0)
+    );
+    assert!(
+        value("smileloop_printer_supply_percent", None).is_some(),
+        "{text}"
+    );
+    let staff = crate::common::staff::Staff::setup(&server.admin);
+    let today = smileloop::admin::export::utc(smileloop::jobs::now_ms())[..10].to_string();
+    let (s, csv_text) = staff.get(&format!("/admin/export.csv?from={today}&to={today}"));
+    assert_eq!(s, 200, "{csv_text}");
+    let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
+    let at = reader
+        .headers()
+        .expect("header")
+        .iter()
+        .position(|h| h == "cards_printed");
+    let row = reader
+        .records()
+        .filter_map(Result::ok)
+        .find(|r| &r[1] == id.as_str())
+        .expect("the job's row");
+    assert_eq!(&row[at.expect("a cards_printed column")], "3");
 }
 
 #[test]
@@ -268,6 +320,8 @@ fn bad_printers_and_bad_requests_get_answers_in_words() {
         |s| s.print_limit = 1,
     );
     wait_printer(&server, "unreachable");
+    let check = server.block_on(smileloop::selftest::checks::printer(server.shared()));
+    assert_eq!(check.level, smileloop::selftest::Level::Fail, "{check:?}");
     let (id, _) = ready_job(&server);
     let (s, held) = print(&server, &id);
     assert_eq!(s, 202, "{held}");
@@ -330,4 +384,144 @@ fn bad_printers_and_bad_requests_get_answers_in_words() {
     let (s, refused) = print(&off, &id);
     assert_eq!(s, 409, "{refused}");
     assert_eq!(refused["error"]["code"], "printing_off");
+}
+
+#[test]
+fn a_guest_prints_from_the_kiosk_screen_and_staff_see_the_printer_in_chromium() {
+    use crate::common::browser::Browser;
+    let printer = Printer::start(Model::default());
+    let server = kiosk_for(&printer.uri(), |s| s.print_limit = 5);
+    wait_printer(&server, "ready");
+    let (id, _) = ready_job(&server);
+    let limit = Duration::from_secs(30);
+
+    // The kiosk screen, back on this guest's result (as after a reload).
+    let mut kiosk = Browser::screen(1080, 1920);
+    kiosk.goto(&format!("{}/#job={id}", server.kiosk));
+    let button = "document.getElementById('print')";
+    kiosk.wait_for(
+        &format!("!{button}.hidden && {button}.textContent === 'Print my card'"),
+        limit,
+    );
+    kiosk.eval(&format!("{button}.click()"));
+    kiosk.wait_for(
+        "document.getElementById('print-text').textContent === 'Your card is printing.'",
+        limit,
+    );
+    until(Duration::from_secs(60), "the card printed", || {
+        records(&server)
+            .iter()
+            .any(|r| r.state == PrintState::Printed)
+    });
+    kiosk.screenshot("kiosk-print");
+
+    // Out of paper: the button says so, and a tap keeps the card.
+    printer.set_paper(0);
+    wait_printer(&server, "out_of_paper");
+    kiosk.wait_for(
+        &format!("{button}.textContent === 'The printer needs the staff'"),
+        limit,
+    );
+    kiosk.eval(&format!("{button}.click()"));
+    kiosk.wait_for(
+        "document.getElementById('print-text').textContent.startsWith('The printer needs the staff.')",
+        limit,
+    );
+    kiosk.screenshot("kiosk-print-needs-staff");
+
+    // Staff's dashboard shows the printer, its ribbon and the waiting card.
+    let mut staff = Browser::phone();
+    staff.goto(&format!("{}/admin/setup", server.admin));
+    staff.eval(&format!(
+        "document.querySelector('[name=password]').value = {p:?};\
+         document.querySelector('[name=again]').value = {p:?};\
+         document.querySelector('form').submit()",
+        p = crate::common::staff::PASSWORD
+    ));
+    staff.wait_for(
+        "location.pathname === '/admin' && document.readyState === 'complete'",
+        limit,
+    );
+    let card = "document.getElementById('printer').innerText";
+    staff.wait_for(&format!("{card}.includes('out of paper')"), limit);
+    staff.wait_for(
+        &format!("{card}.includes('60 %') && {card}.includes('1 card(s) waiting')"),
+        limit,
+    );
+    staff.screenshot("admin-printer");
+
+    // Paper back: the kept card prints by itself.
+    printer.set_paper(40);
+    until(Duration::from_secs(60), "the kept card printed", || {
+        records(&server)
+            .iter()
+            .filter(|r| r.state == PrintState::Printed)
+            .count()
+            == 2
+    });
+}
+
+#[test]
+fn staff_set_the_printer_up_on_the_settings_page_and_it_stays_after_a_restart() {
+    let printer = Printer::start(Model::default());
+    let server = kiosk_for("", |s| s.print_when = PrintWhen::Off);
+    assert_eq!(printer_state(&server)["state"], "not_configured");
+    let staff = crate::common::staff::Staff::setup(&server.admin);
+    let uri = printer.uri();
+    let form = |uri: &str, when: &str| {
+        [
+            ("printer_uri", uri.to_string()),
+            ("print_when", when.to_string()),
+            ("print_layout", "2x6".to_string()),
+            ("print_copies", "per_face".to_string()),
+            ("print_limit", "3".to_string()),
+        ]
+    };
+    let send = |pairs: &[(&str, String)]| {
+        let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        staff.post("/admin/printer", &pairs)
+    };
+    for (bad, key) in [
+        (form("ftp://printer/queue", "on_request"), "printer_uri"),
+        (form(&uri, "sometimes"), "print_when"),
+        (form("", "always"), "printer_uri"),
+    ] {
+        let (s, answer) = send(&bad);
+        assert_eq!(s, 422, "{answer}");
+        assert!(
+            answer.contains(key) && answer.contains("unchanged"),
+            "{answer}"
+        );
+        assert_eq!(printer_state(&server)["state"], "not_configured");
+    }
+    let (s, answer) = send(&form(&uri, "on_request"));
+    assert_eq!(s, 303, "{answer}");
+    wait_printer(&server, "ready");
+    let (_, settings_page) = staff.get("/admin/settings");
+    assert!(
+        settings_page.contains(&uri),
+        "the form shows what is in force"
+    );
+
+    // The strip layout is in force: two strips, two codes, one sheet.
+    let (id, guest_url) = ready_job(&server);
+    let (s, queued) = print(&server, &id);
+    assert_eq!(s, 202, "{queued}");
+    until(Duration::from_secs(60), "the card printed", || {
+        records(&server)
+            .iter()
+            .any(|r| r.state == PrintState::Printed)
+    });
+    let sheet = page(&printer.spooled()[0]);
+    assert_eq!(qr_codes(&sheet), [guest_url.clone(), guest_url]);
+    let (_, audit) = staff.get("/admin/audit");
+    assert!(audit.contains("printer"), "the change is in the audit log");
+
+    let dir = server.stop();
+    let s = settings(dir.path());
+    let again = Server::start_with(dir, s);
+    let kept = again.shared().printing.settings();
+    assert_eq!(kept.printer_uri, uri);
+    assert_eq!(kept.print_layout, PrintLayout::Strip2x6);
+    assert_eq!(kept.print_limit, 3);
 }

@@ -97,6 +97,7 @@ fn selftest_without_a_running_kiosk_times_the_animator_and_encoder() {
             "encoder",
             "disk",
             "admin_https",
+            "printer",
             "clock",
             "stripe",
             "public_url"

@@ -132,6 +132,7 @@ fn actions(app: &Shared, j: &Job, csrf: &str) -> String {
              <button>Re-render</button></form>"
         ));
     }
+    out.push_str(&super::printing::print_form(&app.printing, j, csrf));
     if j.status != JobStatus::Rendering {
         out.push_str(&format!(
             "<form class=\"inline\" method=\"post\" action=\"/admin/jobs/{id}/delete?csrf={csrf}\">\

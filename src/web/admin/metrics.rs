@@ -45,6 +45,8 @@ fn snapshot(app: &Shared) -> Result<Snapshot, ApiError> {
     }
     let camera = app.camera.status();
     let disk = stats::disk(&app.settings.data_dir);
+    let prints = app.printing.queue().all()?;
+    let printer = app.printing.view();
     Ok(Snapshot {
         version: env!("CARGO_PKG_VERSION").into(),
         backend: app.animator.name().into(),
@@ -66,5 +68,22 @@ fn snapshot(app: &Shared) -> Result<Snapshot, ApiError> {
             .collect(),
         disk_free_bytes: disk.map(|d| d.0),
         disk_total_bytes: disk.map(|d| d.1),
+        cards_printed: crate::print::queue::printed_per_day(&prints)
+            .values()
+            .map(|n| u64::from(*n))
+            .sum(),
+        printer_state: app.printing.configured().then(|| {
+            serde_json::to_value(printer.state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        }),
+        printer_supplies: printer
+            .status
+            .markers
+            .iter()
+            .filter_map(|m| Some((m.name.clone(), f64::from(m.level?))))
+            .collect(),
+        cards_waiting: printer.held as u64,
     })
 }

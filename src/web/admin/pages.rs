@@ -122,10 +122,15 @@ fn dashboard(staff: Staff, app: &State<Arc<Shared>>) -> Result<Html, PageError> 
     let ms = d
         .last_ms_per_frame
         .map_or("—".into(), |m| format!("{m:.1} ms/frame"));
+    let printer = super::printing::printer_card(
+        &app.printing.view(),
+        &app.printing.queue().all().map_err(PageError::internal)?,
+        &staff.session.csrf,
+    );
     let body = format!(
         "<p class=\"quiet\">Refreshes every 10 s. Figures cover the last 24 hours.</p>{flagged}{retention}\
          <div class=\"grid\">{}{}{}{}{}{}{}{}</div>\
-         <div class=\"grid\">{}{}{}{}{}</div>\
+         <div class=\"grid\">{}{}{}{}{}</div>{printer}\
          <div class=\"card\"><div class=\"quiet\">Temperatures</div>{thermal}</div>\
          <p class=\"quiet\">Version {} · up {} min · animator note: {}</p>",
         card("Queue", &d.queued.to_string()),
@@ -234,7 +239,14 @@ async fn export_csv(
     }
     let jobs = app.store.all().map_err(PageError::internal)?;
     let ledger = app.store.ledger().map_err(PageError::internal)?;
-    let text = export::csv(&jobs, &ledger, from_ms, to_ms).map_err(PageError::internal)?;
+    let mut printed = std::collections::HashMap::new();
+    for r in app.printing.queue().all().map_err(PageError::internal)? {
+        if r.state == crate::print::PrintState::Printed {
+            *printed.entry(r.job).or_insert(0) += r.copies;
+        }
+    }
+    let text =
+        export::csv(&jobs, &ledger, &printed, from_ms, to_ms).map_err(PageError::internal)?;
     let _ = admin
         .audit
         .record(staff.peer, "export", format!("CSV {from} to {to}"))

@@ -252,6 +252,7 @@ fn page(staff: Staff, app: &State<Arc<Shared>>, saved: Option<bool>) -> Html {
             None => "no keys",
         },
     );
+    let body = body + &super::printing::settings_form(&app.printing.settings(), csrf);
     layout(Status::Ok, "Settings", Some(csrf), &body)
 }
 

@@ -124,6 +124,11 @@ impl Server {
         })
     }
 
+    /// Runs `f` on the server's own runtime.
+    pub fn block_on<T>(&self, f: impl std::future::Future<Output = T>) -> T {
+        self.runtime.block_on(f)
+    }
+
     pub fn shared(&self) -> &smileloop::app::Shared {
         &self.running.as_ref().expect("running").shared
     }

@@ -108,18 +108,38 @@ impl Printer {
             dir,
             lives: 0,
         };
+        for _ in 0..5 {
+            if p.launch().is_ok() {
+                return p;
+            }
+            p.port = super::unused_port();
+        }
         p.restart();
         p
     }
 
-    /// A new life on the same port, with an empty job history.
+    /// A new life on the same port, with an empty job history. The port
+    /// was free a moment ago; should another process take it in between,
+    /// starting is tried again.
     pub fn restart(&mut self) {
         self.kill();
+        let mut last = String::new();
+        for _ in 0..5 {
+            match self.launch() {
+                Ok(()) => return,
+                Err(log) => last = log,
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        panic!("ippeveprinter did not start on port {}: {last}", self.port);
+    }
+
+    fn launch(&mut self) -> Result<(), String> {
         self.lives += 1;
         self.spool = self.dir.path().join(format!("spool-{}", self.lives));
         std::fs::create_dir_all(&self.spool).expect("spool");
         let log = self.dir.path().join(format!("printer-{}.log", self.lives));
-        let child = Command::new("ippeveprinter")
+        let mut child = Command::new("ippeveprinter")
             .args([
                 "-p",
                 &self.port.to_string(),
@@ -143,18 +163,26 @@ impl Printer {
             .stderr(std::fs::File::create(&log).expect("printer log"))
             .spawn()
             .expect("ippeveprinter starts (cups-ipp-utils)");
-        self.child = Some(child);
+        let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
         let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            let exited = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten());
-            if exited.is_some() || start.elapsed() > Duration::from_secs(20) {
-                panic!(
-                    "ippeveprinter did not listen ({exited:?}): {}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                );
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(format!("exited with {status}: {}", log_text()));
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                // Still running a moment later: the listener is its own,
+                // not another process's on a port taken in between.
+                std::thread::sleep(Duration::from_millis(150));
+                if let Ok(None) = child.try_wait() {
+                    self.child = Some(child);
+                    return Ok(());
+                }
+                continue;
+            }
+            if start.elapsed() > Duration::from_secs(20) {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("no listener in 20 s: {}", log_text()));
             }
             std::thread::sleep(Duration::from_millis(50));
         }

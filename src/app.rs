@@ -429,13 +429,17 @@ impl Running {
 /// at once.
 pub fn serve(settings: Settings) -> Result<(), String> {
     rocket::execute(async move {
+        // Listening before the kiosk says it is ready: a supervisor's (or
+        // a test's) SIGTERM the moment it is ready must stop it cleanly,
+        // not kill it with the signal's default action.
+        let mut signals = Signals::listen();
         let running = start(settings).await.map_err(|e| e.to_string())?;
         // For whoever started us with port 0 (a test, a supervisor).
         println!("{}", running.listening().line());
-        wait_for_signal().await;
+        signals.next().await;
         tracing::info!("stopping (a second signal exits at once)");
-        tokio::spawn(async {
-            wait_for_signal().await;
+        tokio::spawn(async move {
+            signals.next().await;
             std::process::exit(130);
         });
         running.stop().await;
@@ -443,17 +447,47 @@ pub fn serve(settings: Settings) -> Result<(), String> {
     })
 }
 
-async fn wait_for_signal() {
+/// SIGTERM and SIGINT, caught from the moment this is made.
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Self {
+                term: signal(SignalKind::terminate()).ok(),
+                int: signal(SignalKind::interrupt()).ok(),
             }
-            return;
         }
+        #[cfg(not(unix))]
+        Self {}
     }
-    let _ = tokio::signal::ctrl_c().await;
+
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        {
+            async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+                match s {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            }
+            if self.term.is_some() || self.int.is_some() {
+                tokio::select! {
+                    _ = recv(&mut self.term) => {}
+                    _ = recv(&mut self.int) => {}
+                }
+                return;
+            }
+        }
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -341,6 +341,28 @@ fn bad_printers_and_bad_requests_get_answers_in_words() {
     assert_eq!(s, 404, "{none}");
     drop(server);
 
+    // A couple's photo with one copy per face: two copies, one request.
+    let server = kiosk_for(
+        &format!("ipp://127.0.0.1:{}/ipp/print", unused_port()),
+        |s| s.print_copies = smileloop::config::PrintCopies::PerFace,
+    );
+    let store = &server.shared().store;
+    let mut couple =
+        smileloop::jobs::Job::new("soft_smile", "source.jpg", smileloop::jobs::now_ms());
+    couple.faces = Some(2);
+    store.insert_new(&couple).expect("insert");
+    for to in [
+        smileloop::jobs::Status::Queued,
+        smileloop::jobs::Status::Rendering,
+        smileloop::jobs::Status::PreviewReady,
+    ] {
+        store.transition(couple.id, to, |_| {}).expect("advance");
+    }
+    let (s, held) = print(&server, &couple.id.to_string());
+    assert_eq!(s, 202, "{held}");
+    assert_eq!(held["print"]["copies"], 2, "{held}");
+    drop(server);
+
     // An HTTP server that is no printer: the kiosk's own guest listener.
     let web = Server::start(|_| {});
     let guest = web.guest.trim_start_matches("http://").to_string();

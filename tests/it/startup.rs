@@ -156,3 +156,39 @@ fn the_self_test_reports_a_failed_start_as_its_one_problem() {
         .expect("message")
         .contains("nvv4l2h264enc"));
 }
+
+/// A supervisor may stop the kiosk while it is still starting, or the
+/// moment it is up: the signal is caught from the first thing `serve`
+/// does, so the kiosk finishes starting and then stops cleanly (before,
+/// SIGTERM's default action killed it until start-up was over).
+#[test]
+fn sigterm_during_start_up_stops_the_kiosk_cleanly() {
+    for round in 0..3 {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("data");
+        let mut cmd = crate::common::kiosk_command(&data);
+        cmd.env("SMILELOOP_CAMERA", "none");
+        let mut kiosk = crate::common::kiosk::Kiosk::spawn(cmd, &data);
+        // The first line `start` logs: start-up is under way, not over.
+        assert!(
+            kiosk
+                .log
+                .wait_for(1, Duration::from_secs(60), |l| l.contains("encoder chosen")),
+            "round {round}: {}",
+            kiosk.log.tail(20)
+        );
+        let pid = kiosk.child.id().to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status();
+        assert!(sent.is_ok_and(|s| s.success()));
+        let exit = kiosk.child.wait().expect("exit");
+        assert!(
+            exit.success(),
+            "round {round}: {exit}; log:\n{}",
+            kiosk.log.tail(20)
+        );
+        assert!(kiosk.log.wait_for(1, Duration::from_secs(5), |l| l
+            .contains("SmileLoop stopped")));
+    }
+}

@@ -1,6 +1,7 @@
 //! `cargo bench --bench warp`: the mesh-warp's per-frame cost on one core
 //! for a 1080 × 1350 portrait frame (the camera's crop), every frame of
-//! `smile_wink` (head motion, smile and a wink). Each test photo is scaled
+//! `smile_wink` (head motion, smile and a wink), or of the preset named in
+//! `SMILELOOP_BENCH_PRESET` (`big_smile` opens the mouth). Each test photo is scaled
 //! to cover 1080 × 1350 and centre-cropped. Each frame is timed three
 //! times and keeps its best; prints the mean field build and remap and the
 //! slowest frame. Figures only, no pass/fail.
@@ -27,10 +28,11 @@ fn main() {
             .expect("run engines/face/install first"),
     );
     let presets = motion::load_dir(&root.join("presets")).expect("presets");
+    let id = std::env::var("SMILELOOP_BENCH_PRESET").unwrap_or_else(|_| "smile_wink".into());
     let preset = presets
         .iter()
-        .find(|p| p.id() == "smile_wink")
-        .expect("smile_wink");
+        .find(|p| p.id() == id)
+        .unwrap_or_else(|| panic!("no preset {id}"));
     println!(
         "{W}x{H}, preset {} ({} frames), one thread",
         preset.id(),

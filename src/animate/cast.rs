@@ -277,6 +277,14 @@ impl Cast {
         &self.rigs
     }
 
+    /// Learns each mouth (its shade, the teeth it shows) from `image`, the photo at the
+    /// output size.
+    pub fn learn_mouths(&mut self, image: &image::RgbImage) {
+        for rig in &mut self.rigs {
+            rig.mouth.learn_from(image);
+        }
+    }
+
     /// The combined forward field, `expressions[k]` on face `k`; faces
     /// without an expression stay neutral. Fold-free: where the field
     /// would fold, it is calmed around the fold only (a seam between two
@@ -286,6 +294,7 @@ impl Cast {
         let mut field = Field::still(self.cell, [self.x0, self.y0], [self.nx, self.ny]);
         for (rig, e) in self.rigs.iter().zip(expressions) {
             field.eyes.extend(rig.eyes_for(e));
+            field.mouths.push(rig.mouth_for(e));
         }
         if self.rigs.len() == 1 {
             if let Some(e) = expressions.first() {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use image::RgbImage;
 
 use super::cast::{Cast, Timing};
+use super::mouth::Look;
 use super::rig::{Field, Rig};
 use super::{output_size, AnimateError, Animation, Animator, FramePlan, Request, SizeLimits};
 use crate::face::{check, Face, FaceModels, Found};
@@ -139,7 +140,8 @@ pub struct MeshAnimation {
 }
 
 impl MeshAnimation {
-    pub fn new(source: Source, cast: Cast, preset: Preset, seed: u64) -> Self {
+    pub fn new(source: Source, mut cast: Cast, preset: Preset, seed: u64) -> Self {
+        cast.learn_mouths(&source.image);
         let timings = Timing::for_faces(cast.rigs().len(), seed, &preset);
         Self {
             frame: source.image.clone(),
@@ -264,6 +266,7 @@ pub fn remap(src: &Source, dst: &mut RgbImage, field: &Field) {
         .fold(0.0f32, |m, d| m.max(d[0].abs()).max(d[1].abs()))
         + 1.0;
     let mut row_eyes = Vec::with_capacity(field.eyes.len());
+    let mut row_mouths = Vec::with_capacity(field.mouths.len());
     // Source positions of the row's nodes in the lanes' fixed point, and
     // 1/cell in 32.32 for the per-pixel step between two of them.
     let mut node_at = vec![[0i32; 2]; field.nx];
@@ -297,6 +300,10 @@ pub fn remap(src: &Source, dst: &mut RgbImage, field: &Field) {
         row_eyes.extend(field.eyes.iter().filter(|(lids, pose)| {
             !pose.is_still() && yf + reach >= lids.bounds[1] && yf - reach <= lids.bounds[3]
         }));
+        row_mouths.clear();
+        row_mouths.extend(field.mouths.iter().filter(|(mouth, open)| {
+            *open > 0.0 && yf + reach >= mouth.bounds[1] && yf - reach <= mouth.bounds[3]
+        }));
         for (i, ab) in row_field.windows(2).enumerate() {
             let xa = x_start + i * cell;
             if xa >= x_end {
@@ -308,12 +315,11 @@ pub fn remap(src: &Source, dst: &mut RgbImage, field: &Field) {
             // `q` is linear along the cell: its ends bound it.
             let (qa, qb) = (xa as f32 - a[0], (xa + cell) as f32 - b[0]);
             let (qy_lo, qy_hi) = (yf - a[1].max(b[1]), yf - a[1].min(b[1]));
-            let near_eye = row_eyes.iter().any(|(lids, _)| {
-                qa.max(qb) >= lids.bounds[0]
-                    && qa.min(qb) <= lids.bounds[2]
-                    && qy_hi >= lids.bounds[1]
-                    && qy_lo <= lids.bounds[3]
-            });
+            let meets = |b: &[f32; 4]| {
+                qa.max(qb) >= b[0] && qa.min(qb) <= b[2] && qy_hi >= b[1] && qy_lo <= b[3]
+            };
+            let near_eye = row_eyes.iter().any(|(lids, _)| meets(&lids.bounds))
+                || row_mouths.iter().any(|(mouth, _)| meets(&mouth.bounds));
             if !near_eye && a == [0.0, 0.0] && b == [0.0, 0.0] {
                 out[cells.clone()].copy_from_slice(&row[cells]);
                 continue;
@@ -342,12 +348,32 @@ pub fn remap(src: &Source, dst: &mut RgbImage, field: &Field) {
                 // Eyelids act where the eyes are in the photo: after the
                 // head motion is undone (see `Field::at`).
                 let q = [x as f32 - dx, yf - dy];
+                let mut cavity = None;
+                for (mouth, open) in &row_mouths {
+                    let m = match mouth.look(q, *open) {
+                        Look::Shifted(m) => m,
+                        Look::Cavity { colour, cover, d } => {
+                            cavity = Some((colour, cover));
+                            d
+                        }
+                    };
+                    dx += m[0];
+                    dy += m[1];
+                }
                 for (lids, pose) in &row_eyes {
                     let e = lids.at(q, *pose);
                     dx += e[0];
                     dy += e[1];
                 }
-                src.sample(x as f32 - dx, yf - dy, &mut out[x * 3..x * 3 + 3]);
+                let px = &mut out[x * 3..x * 3 + 3];
+                src.sample(x as f32 - dx, yf - dy, px);
+                if let Some((colour, cover)) = cavity {
+                    for (p, c) in px.iter_mut().zip(colour) {
+                        *p = (f32::from(*p) * (1.0 - cover) + c * cover)
+                            .round()
+                            .clamp(0.0, 255.0) as u8;
+                    }
+                }
             }
         }
     }

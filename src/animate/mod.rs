@@ -13,6 +13,7 @@ pub mod cast;
 pub mod gentle;
 pub mod liveportrait;
 pub mod meshwarp;
+pub mod mouth;
 pub mod rig;
 
 pub use gentle::Gentle;

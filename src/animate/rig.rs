@@ -10,6 +10,7 @@
 //! region; a frame's field is checked for folds on that grid and scaled back
 //! until the warp's Jacobian determinant stays above [`MIN_DET`].
 
+use super::mouth::Mouth;
 use crate::face::{mesh, Face};
 use crate::motion::Expression;
 
@@ -72,6 +73,8 @@ pub struct Rig {
     /// The subject's left and right eyelids, evaluated exactly per pixel
     /// (closing an eye is finer than any grid).
     pub eyes: [Lids; 2],
+    /// The mouth, opened exactly per pixel.
+    pub mouth: Mouth,
     /// `PARAMS` bases, each `nx·ny` (dx, dy) pairs.
     bases: Vec<Vec<[f32; 2]>>,
     pub centre: [f32; 2],
@@ -84,6 +87,8 @@ pub struct Rig {
 pub struct Field {
     /// Eyelid maps with how far each eye is closed.
     pub eyes: Vec<(Lids, LidPose)>,
+    /// Mouth maps with how far each mouth is open.
+    pub mouths: Vec<(Mouth, f32)>,
     pub cell: usize,
     pub x0: f32,
     pub y0: f32,
@@ -368,10 +373,6 @@ impl Rig {
             .chain(LEFT_BROW.iter())
             .map(|&i| h(i, [0.0, -0.07], [0.3, 0.22]))
             .collect();
-        let mouth_open = vec![
-            h(mesh::LOWER_LIP, [0.0, 0.10], [0.3, 0.12]),
-            h(mesh::CHIN, [0.0, 0.07], [0.5, 0.35]),
-        ];
         let laugh = vec![
             h(mesh::MOUTH_RIGHT, [-0.05, -0.05], [0.22, 0.2]),
             h(mesh::MOUTH_LEFT, [0.05, -0.05], [0.22, 0.2]),
@@ -473,7 +474,8 @@ impl Rig {
                     gauss(&cheek_r, p),
                     [0.0, 0.0],
                     gauss(&brows, p),
-                    gauss(&mouth_open, p),
+                    // The mouth map opens the mouth (see `mouth`).
+                    [0.0, 0.0],
                     pitch(p),
                     yaw(p),
                     roll(p),
@@ -491,6 +493,7 @@ impl Rig {
             ny,
             cell,
             eyes,
+            mouth: Mouth::new(face),
             bases,
             centre,
             face_width,
@@ -502,6 +505,7 @@ impl Rig {
     pub fn field(&self, e: &Expression) -> Field {
         let mut field = Field::still(self.cell, [self.x0, self.y0], [self.nx, self.ny]);
         field.eyes = self.eyes_for(e).to_vec();
+        field.mouths = vec![self.mouth_for(e)];
         self.add_grid(e, 1.0, &mut field);
         field.unfold();
         field
@@ -551,6 +555,11 @@ impl Rig {
         self.eyes = self.eyes.map(|l| l.clear_of(others, margin));
     }
 
+    /// The mouth map with how far `e` opens it.
+    pub fn mouth_for(&self, e: &Expression) -> (Mouth, f32) {
+        (self.mouth, e.mouth_open)
+    }
+
     /// Both eyelid maps with each eye's pose for `e`.
     pub fn eyes_for(&self, e: &Expression) -> [(Lids, LidPose); 2] {
         let pose = |wink: f32| LidPose {
@@ -572,6 +581,7 @@ impl Field {
     pub fn still(cell: usize, origin: [f32; 2], n: [usize; 2]) -> Self {
         Field {
             eyes: Vec::new(),
+            mouths: Vec::new(),
             cell,
             x0: origin[0],
             y0: origin[1],
@@ -604,12 +614,30 @@ impl Field {
         let g = self.grid_at(o);
         let q = [o[0] - g[0], o[1] - g[1]];
         let mut d = g;
+        for (mouth, open) in &self.mouths {
+            let m = mouth.at(q, *open);
+            d[0] += m[0];
+            d[1] += m[1];
+        }
         for (lids, pose) in &self.eyes {
             let e = lids.at(q, *pose);
             d[0] += e[0];
             d[1] += e[1];
         }
         d
+    }
+
+    /// Whether output point `o` shows the photo: false inside an open
+    /// mouth, which shows its interior instead (so the map there, squeezing
+    /// the lips' meeting line into the gap, is not sampled and may be
+    /// degenerate).
+    pub fn shows_photo(&self, o: [f32; 2]) -> bool {
+        let g = self.grid_at(o);
+        let q = [o[0] - g[0], o[1] - g[1]];
+        !self
+            .mouths
+            .iter()
+            .any(|(m, open)| matches!(m.look(q, *open), super::mouth::Look::Cavity { .. }))
     }
 
     /// Bilinear displacement of the grid alone (zero outside it).
@@ -652,13 +680,16 @@ impl Field {
                 [-(fx[1] - f[1]) / h, 1.0 - (fy[1] - f[1]) / h],
             ];
             let det = j[0][0] * j[1][1] - j[0][1] * j[1][0];
-            if det.abs() < 1e-6 {
-                break;
-            }
-            let step = [
-                (j[1][1] * r[0] - j[0][1] * r[1]) / det,
-                (-j[1][0] * r[0] + j[0][0] * r[1]) / det,
-            ];
+            // Where the map is flat (an open mouth's interior, which shows
+            // no photo) a plain residual step walks out of it.
+            let step = if det.abs() < 1e-3 {
+                r
+            } else {
+                [
+                    (j[1][1] * r[0] - j[0][1] * r[1]) / det,
+                    (-j[1][0] * r[0] + j[0][0] * r[1]) / det,
+                ]
+            };
             let limit = self.cell as f32;
             o = [
                 o[0] - step[0].clamp(-limit, limit),

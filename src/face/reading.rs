@@ -63,6 +63,18 @@ impl Change {
     }
 }
 
+/// How far a face's mouth corners sit above the line where its lips
+/// meet, in eye distances: about 0 for a neutral mouth, more for one
+/// that already smiles.
+pub fn corner_lift(face: &Face) -> f32 {
+    let iod = face.inter_ocular().max(1.0);
+    let (er, el) = (face.eye_centre(false), face.eye_centre(true));
+    let up = [(el[1] - er[1]) / iod, -(el[0] - er[0]) / iod];
+    let lips = mean(face, &[mesh::UPPER_LIP, mesh::LOWER_LIP]);
+    let corners = mean(face, &[mesh::MOUTH_RIGHT, mesh::MOUTH_LEFT]);
+    ((corners[0] - lips[0]) * up[0] + (corners[1] - lips[1]) * up[1]) / iod
+}
+
 fn mean(face: &Face, points: &[usize]) -> [f32; 2] {
     let n = points.len().max(1) as f32;
     let s = points.iter().fold([0.0, 0.0], |s, &i| {

@@ -465,7 +465,7 @@ mod tests {
     fn shipped_presets_are_valid() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("presets");
         let presets = load_dir(&dir).expect("presets/ loads");
-        for id in ["soft_smile", "smile_wink", "gentle_laugh"] {
+        for id in ["soft_smile", "big_smile", "smile_wink", "gentle_laugh"] {
             assert!(presets.iter().any(|p| p.id() == id), "missing {id}");
         }
         for p in &presets {

@@ -1,13 +1,15 @@
-//! The eyes of a meshwarp loop, on every face of every test photo (the
-//! moustached one and both groups included): a smile narrows them, every
-//! face blinks on its own, never across the loop's seam, and a wink stays
-//! a wink.
+//! What a viewer sees in a meshwarp loop, on every face of every test
+//! photo (the moustached one and both groups included):
+//! - the mouth corners and cheeks rise at the smile's peak, read by the
+//!   face models on the rendered frames (on faces neutral in the photo);
+//! - a smile narrows the eyes, every face blinks on its own, never across
+//!   the loop's seam, and a wink stays a wink;
+//! - an open mouth shows a dark interior, and its lower lip is the photo's
+//!   lip moved, not stretched.
 //!
 //! Eye openings are read from the field (the lid landmarks moved by it):
 //! Face Mesh without its iris refinement does not follow lids, so a frame
 //! whose eyes are shut (seen on the frames) still reads about 90 % open.
-//! What the face models read of the mouth and cheeks on rendered frames is
-//! printed by `cargo bench --bench expression`.
 
 use image::RgbImage;
 
@@ -15,7 +17,8 @@ use crate::common::*;
 use smileloop::animate::cast::Timing;
 use smileloop::animate::meshwarp::{cast_for, find_faces, MeshAnimation, Source};
 use smileloop::animate::rig::Field;
-use smileloop::animate::SizeLimits;
+use smileloop::animate::{Animation, SizeLimits};
+use smileloop::face::reading::{corner_lift, Change};
 use smileloop::face::{mesh, Face, FaceModels, Found};
 use smileloop::geometry::Scaler;
 use smileloop::motion::Preset;
@@ -122,4 +125,187 @@ fn eyes_narrow_with_the_smile_and_every_face_blinks_on_its_own() {
             }
         }
     }
+}
+
+/// Luma of `img` at `p`, bilinear (0 outside).
+fn luma(img: &RgbImage, p: [f32; 2]) -> f32 {
+    let (w, h) = (img.width() as f32, img.height() as f32);
+    if p[0] < 0.0 || p[1] < 0.0 || p[0] >= w - 1.0 || p[1] >= h - 1.0 {
+        return 0.0;
+    }
+    let (x, y) = (p[0].floor(), p[1].floor());
+    let (fx, fy) = (p[0] - x, p[1] - y);
+    let at = |dx: u32, dy: u32| {
+        let [r, g, b] = img.get_pixel(x as u32 + dx, y as u32 + dy).0;
+        0.299 * f32::from(r) + 0.587 * f32::from(g) + 0.114 * f32::from(b)
+    };
+    (at(0, 0) * (1.0 - fx) + at(1, 0) * fx) * (1.0 - fy)
+        + (at(0, 1) * (1.0 - fx) + at(1, 1) * fx) * fy
+}
+
+#[test]
+fn an_open_mouth_shows_a_dark_interior_and_its_lips_stay_sharp() {
+    let m = face_models();
+    let all = meshwarp_presets();
+    let opening: Vec<&Preset> = all
+        .iter()
+        .filter(|p| (0..p.frame_count()).any(|i| p.at_frame(i).mouth_open >= 0.4))
+        .collect();
+    assert!(
+        opening.len() >= 2,
+        "the laugh and the big smile open the mouth"
+    );
+    for name in test_photo_names() {
+        let img = smileloop::capture::photo::decode(&photo(&name)).expect("decodes");
+        for p in &opening {
+            let (mut anim, found, source) = animation(&m, &img, p);
+            let mut i = 0;
+            let mut checked = 0;
+            while let Some(frame) = anim.next_frame().expect("renders") {
+                let frame = frame.clone();
+                let expressions = anim.expressions(i);
+                let field = anim.field(i);
+                for (k, face) in found.animated.iter().enumerate() {
+                    if expressions[k].mouth_open < 0.4 {
+                        continue;
+                    }
+                    // Two points on the lips, 2 px in from where they part
+                    // in the photo (below any teeth it shows).
+                    let (top, low, down) = field.mouths[k].0.parting();
+                    let along = |p: [f32; 2]| p[0] * down[0] + p[1] * down[1];
+                    let step = |p: [f32; 2], d: f32| [p[0] + d * down[0], p[1] + d * down[1]];
+                    let (upper, lower) = (step(top, -2.0), step(low, 2.0));
+                    let (a, b) = (field.forward(upper), field.forward(lower));
+                    let gap = along(b) - along(a) - (along(lower) - along(upper));
+                    assert!(
+                        gap >= 2.0,
+                        "{name} {} face {k} frame {i}: open {gap:.1} px",
+                        p.id()
+                    );
+                    let at = |t: f32| [a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t];
+                    // The darkest three pixels running across the opening
+                    // (teeth the photo shows may fill much of it).
+                    let across: Vec<f32> = (0..=20)
+                        .map(|s| luma(&frame, at(s as f32 / 20.0)))
+                        .collect();
+                    let inside = across[2..19]
+                        .windows(3)
+                        .map(|w| w.iter().sum::<f32>() / 3.0)
+                        .fold(f32::MAX, f32::min);
+                    let lips = (luma(&frame, at(0.0)) + luma(&frame, at(1.0))) / 2.0;
+                    assert!(
+                        inside < 0.6 * lips,
+                        "{name} {} face {k} frame {i}: the opening (luma {inside:.0}) is not darker than the lips ({lips:.0})",
+                        p.id()
+                    );
+                    // The lower lip is moved, not stretched: its rows are the
+                    // photo's, a few pixels lower.
+                    let thick = (along(face.point(17)) - along(lower)).max(3.0);
+                    let rows = (0..thick as i32).map(|d| d as f32);
+                    let diff = rows
+                        .clone()
+                        .map(|d| (luma(&frame, step(b, d)) - luma(&source, step(lower, d))).abs())
+                        .sum::<f32>()
+                        / rows.count().max(1) as f32;
+                    eprintln!("{name} {} face {k} frame {i}: open {gap:.1} px, opening {inside:.0} lips {lips:.0} lower lip off by {diff:.1}", p.id());
+                    assert!(
+                        diff < 20.0,
+                        "{name} {} face {k} frame {i}: the lower lip differs by {diff:.0} grey levels from the photo's",
+                        p.id()
+                    );
+                    checked += 1;
+                }
+                i += 1;
+            }
+            assert!(checked > 0, "{name} {}: no open-mouth frame", p.id());
+        }
+    }
+}
+
+/// Mouth corners this far above the lips' line (eye distances) mark a
+/// face that already smiles in the photo.
+const NEUTRAL_LIFT: f32 = 0.04;
+
+/// The median of `v` (0 when empty).
+fn median(mut v: Vec<f32>) -> f32 {
+    v.sort_by(f32::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+#[test]
+fn a_viewer_reads_the_smile_on_every_neutral_face() {
+    // Measured as a viewer would: the face models find each face again on
+    // the rendered frames, and its mouth corners and cheeks at the smile's
+    // peak are compared with the photo's (median over the peak's frames,
+    // so one mis-tracked frame neither makes nor breaks it).
+    let m = face_models();
+    let mut weak = Vec::new();
+    let mut neutral = 0;
+    for name in test_photo_names() {
+        let img = smileloop::capture::photo::decode(&photo(&name)).expect("decodes");
+        for p in &meshwarp_presets() {
+            let (mut anim, found, source) = animation(&m, &img, p);
+            let before: Vec<Face> = found
+                .animated
+                .iter()
+                .map(|f| {
+                    m.track(&source, f)
+                        .expect("tracks")
+                        .expect("the photo's face")
+                })
+                .collect();
+            let peaks: Vec<Vec<u32>> = (0..before.len()).map(|k| smile_peak(&anim, p, k)).collect();
+            let mut seen = vec![(Vec::new(), Vec::new()); before.len()];
+            let mut i = 0;
+            while let Some(frame) = anim.next_frame().expect("renders") {
+                for (k, face) in found.animated.iter().enumerate() {
+                    if !peaks[k].contains(&i) {
+                        continue;
+                    }
+                    if let Some(again) = m.track(frame, face).expect("tracks") {
+                        let c = Change::between(&before[k], &again);
+                        seen[k].0.push((c.corners[0] + c.corners[1]) / 2.0);
+                        seen[k].1.push((c.cheeks[0] + c.cheeks[1]) / 2.0);
+                    }
+                }
+                i += 1;
+            }
+            for (k, (corners, cheeks)) in seen.into_iter().enumerate() {
+                assert!(
+                    corners.len() * 2 >= peaks[k].len(),
+                    "{name} {} face {k}: lost on most peak frames",
+                    p.id()
+                );
+                let (corners, cheeks) = (median(corners), median(cheeks));
+                eprintln!(
+                    "{name} {} face {k}: corners {:.1} %, cheeks {:.1} %",
+                    p.id(),
+                    100.0 * corners,
+                    100.0 * cheeks
+                );
+                // A face that already smiles in the photo (the group
+                // photos' faces) is shown, not judged: its smile has little
+                // left to rise.
+                if corner_lift(&before[k]) >= NEUTRAL_LIFT {
+                    continue;
+                }
+                neutral += 1;
+                if corners < 0.03 || cheeks < 0.02 {
+                    weak.push(format!(
+                        "{name} {} face {k}: mouth corners rise {:.1} %, cheeks {:.1} % of the eye distance",
+                        p.id(),
+                        100.0 * corners,
+                        100.0 * cheeks
+                    ));
+                }
+            }
+        }
+    }
+    // Five neutral portraits, under each of four presets.
+    assert!(neutral >= 20, "only {neutral} neutral faces judged");
+    assert!(
+        weak.is_empty(),
+        "smiles too faint to read (corners ≥ 3 %, cheeks ≥ 2 %):\n{}",
+        weak.join("\n")
+    );
 }

@@ -264,8 +264,9 @@ fn a_one_face_photo_renders_exactly_as_its_single_rig() {
         let img = decode(name);
         let found = find_faces(&m, &img, 6).expect("faces");
         let (cast, scaled, (w, h)) = cast_for(&img, &found, SizeLimits::default());
-        let rig = Rig::new(&scaled.animated[0], w, h);
+        let mut rig = Rig::new(&scaled.animated[0], w, h);
         let src = Source::new(Scaler::default().scale(&img, w, h));
+        rig.mouth.learn_from(src.image());
         for p in &all {
             let mut anim = animator
                 .start(

@@ -66,7 +66,7 @@ fn render_samples(s: &smileloop::config::Settings) {
 fn to_pick(b: &mut Browser, server: &Server, shots: &str) {
     b.wait_for(&visible("attract"), STEP);
     b.wait_for(
-        "document.querySelectorAll('#presets .card').length === 3",
+        "document.querySelectorAll('#presets .card').length === 4",
         STEP,
     );
     b.screenshot(&format!("{shots}-1-attract"));

@@ -181,6 +181,7 @@ fn rendered_loop_is_seamless_and_moves_only_the_face() {
     // `remap` with a zero field is an exact copy.
     let zero = Field {
         eyes: vec![],
+        mouths: vec![],
         cell: 8,
         x0: 0.0,
         y0: 0.0,

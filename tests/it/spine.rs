@@ -373,7 +373,10 @@ fn presets_and_health_describe_the_kiosk() {
         .iter()
         .filter_map(|p| p["id"].as_str())
         .collect();
-    assert_eq!(ids, ["soft_smile", "smile_wink", "gentle_laugh"]);
+    assert_eq!(
+        ids,
+        ["soft_smile", "big_smile", "smile_wink", "gentle_laugh"]
+    );
     assert_eq!(presets[0]["label"]["de"], "Sanftes Lächeln");
     let (_, health) = get_json(&format!("{}/api/health", server.kiosk));
     assert_eq!(health["encoder"], "x264enc");

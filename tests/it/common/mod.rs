@@ -467,7 +467,8 @@ pub fn spawn_with(data: &Path, env: &[(&str, &str)]) -> kiosk::Kiosk {
     kiosk::Kiosk::start(cmd, data)
 }
 
-/// Smallest Jacobian determinant of the backward map, sampled every 3 px.
+/// Smallest Jacobian determinant of the backward map, sampled every 3 px
+/// where the frame shows the photo.
 pub fn min_det_fine(f: &smileloop::animate::rig::Field) -> f32 {
     let (x1, y1) = (
         f.x0 + ((f.nx - 1) * f.cell) as f32,
@@ -479,6 +480,13 @@ pub fn min_det_fine(f: &smileloop::animate::rig::Field) -> f32 {
     while y < y1 - 1.0 {
         let mut x = f.x0;
         while x < x1 - 1.0 {
+            // Inside an open mouth the frame shows its interior, not the
+            // photo: nothing is sampled there.
+            let shown = [[x, y], [x + h, y], [x, y + h]];
+            if !shown.iter().all(|p| f.shows_photo(*p)) {
+                x += 3.0;
+                continue;
+            }
             let (a, bx, by) = (f.at([x, y]), f.at([x + h, y]), f.at([x, y + h]));
             let j = [
                 [1.0 - (bx[0] - a[0]) / h, -(by[0] - a[0]) / h],

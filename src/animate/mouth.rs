@@ -1,0 +1,477 @@
+//! An opening mouth, exact per pixel like the eyelids: the lower lip and
+//! the jaw below it move down as a piece (the lip is moved, not stretched),
+//! the upper lip stays, and the gap between them shows a mouth interior: a
+//! dark, softly shaded cavity, with the photo's own teeth moved along where
+//! the photo's mouth is already open (upper teeth with the upper lip, lower
+//! teeth with the jaw).
+
+use crate::face::{mesh, Face};
+
+/// Inner lip contours, from the subject's right corner to the left.
+const UPPER_INNER: [usize; 11] = [78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308];
+const LOWER_INNER: [usize; 11] = [78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308];
+/// Bottom of the lower lip (outer contour, middle).
+const LOWER_LIP_BOTTOM: usize = 17;
+/// The widest opening (mouth_open = 1) in eye distances.
+const OPEN_IOD: f32 = 0.2;
+/// How the opening narrows toward the corners: (1 − (u/W)²)^this. At 1
+/// or more its slope stays finite at the corners (below 1 the corner
+/// columns would shear without bound and tear).
+const OPEN_SHAPE: f32 = 1.2;
+/// Below the lower lip the jaw's move fades out over this many eye
+/// distances beyond the chin.
+const JAW_FADE_IOD: f32 = 0.35;
+/// The cavity's darkness: its colour is the lips' times this at the
+/// deepest, lighter toward the lips.
+const CAVITY_DEEP: f32 = 0.16;
+const CAVITY_EDGE: f32 = 0.4;
+/// Teeth: this much brighter than the darker lip (luma), and greyer than
+/// this share of their brightest channel; followed down at most this
+/// many eye distances.
+const TEETH_OVER_LIPS: f32 = 30.0;
+const TEETH_CHROMA: f32 = 0.32;
+const TEETH_MAX_IOD: f32 = 0.15;
+/// Teeth are looked for this far below the mesh's lip line.
+const TEETH_SKIP_IOD: f32 = 0.1;
+/// Lips this colourful (chroma) mark a colour photo.
+const LIPS_CHROMA: f32 = 0.2;
+/// The brightest lips the cavity's shade is taken from (luma).
+const MAX_LIPS_LUMA: f32 = 110.0;
+/// Lips' colour until the photo's is known.
+const DEFAULT_LIPS: [f32; 3] = [150.0, 80.0, 80.0];
+
+#[derive(Debug, Clone, Copy)]
+pub struct Mouth {
+    mid: [f32; 2],
+    u: [f32; 2],
+    v: [f32; 2],
+    iod: f32,
+    /// (u, v) of the inner contours in the mouth's axes.
+    upper: [[f32; 2]; 11],
+    lower: [[f32; 2]; 11],
+    /// Lower lip thickness and the depth to the chin, along v.
+    lip: f32,
+    chin: f32,
+    /// The lips' mean colour, for the cavity's shade (see
+    /// [`Mouth::colour_from`]).
+    lips: [f32; 3],
+    /// Points on the lips (just outside the inner contours) it is taken
+    /// from.
+    samples: [[f32; 2]; 14],
+    /// Where the map is not zero: x0, y0, x1, y1.
+    pub bounds: [f32; 4],
+}
+
+/// What one output pixel of a mouth shows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Look {
+    /// The photo, sampled `d` back from here (d = 0 outside the mouth).
+    Shifted([f32; 2]),
+    /// The mouth interior: this colour over the photo sampled `d` back
+    /// (on the lip line the mouth opened from; `cover` 0..1, below 1 on
+    /// the lips' edges).
+    Cavity {
+        colour: [f32; 3],
+        cover: f32,
+        d: [f32; 2],
+    },
+}
+
+impl Mouth {
+    /// The mouth of `face` (output pixels).
+    pub fn new(face: &Face) -> Self {
+        let iod = face.inter_ocular().max(1.0);
+        let (r, l) = (face.point(mesh::MOUTH_RIGHT), face.point(mesh::MOUTH_LEFT));
+        let len = ((l[0] - r[0]).powi(2) + (l[1] - r[1]).powi(2))
+            .sqrt()
+            .max(1.0);
+        let u = [(l[0] - r[0]) / len, (l[1] - r[1]) / len];
+        let v = [-u[1], u[0]];
+        let (a, b) = (face.point(mesh::UPPER_LIP), face.point(mesh::LOWER_LIP));
+        let mid = [(a[0] + b[0]) / 2.0, (a[1] + b[1]) / 2.0];
+        let local = |i: usize| {
+            let p = face.point(i);
+            let (dx, dy) = (p[0] - mid[0], p[1] - mid[1]);
+            [dx * u[0] + dy * u[1], dx * v[0] + dy * v[1]]
+        };
+        // Sorted across the mouth, so that each lip line is a continuous
+        // function of u (a tear in it would tear the frame).
+        let sorted = |mut c: [[f32; 2]; 11]| {
+            c.sort_by(|a, b| a[0].total_cmp(&b[0]));
+            c
+        };
+        let upper = sorted(UPPER_INNER.map(local));
+        let lower = sorted(LOWER_INNER.map(local));
+        let lip = (local(LOWER_LIP_BOTTOM)[1] - local(mesh::LOWER_LIP)[1]).max(1.0);
+        let chin = (local(mesh::CHIN)[1] - local(mesh::LOWER_LIP)[1]).max(lip) + JAW_FADE_IOD * iod;
+        let mut samples = [[0.0f32; 2]; 14];
+        for (k, &i) in UPPER_INNER[2..9].iter().enumerate() {
+            let p = face.point(i);
+            samples[k] = [p[0] - 2.0 * v[0], p[1] - 2.0 * v[1]];
+        }
+        for (k, &i) in LOWER_INNER[2..9].iter().enumerate() {
+            let p = face.point(i);
+            samples[7 + k] = [p[0] + 2.0 * v[0], p[1] + 2.0 * v[1]];
+        }
+        let mut mouth = Mouth {
+            mid,
+            u,
+            v,
+            iod,
+            upper,
+            lower,
+            lip,
+            chin,
+            lips: DEFAULT_LIPS,
+            samples,
+            bounds: [0.0; 4],
+        };
+        mouth.bounds = mouth.reach();
+        mouth
+    }
+
+    /// Where the lips part in the photo, across the mouth's middle: the
+    /// upper lip's inner edge and the lower lip's (below teeth the photo
+    /// shows), and the mouth's "down".
+    pub fn parting(&self) -> ([f32; 2], [f32; 2], [f32; 2]) {
+        let at = |pv: f32| [self.mid[0] + pv * self.v[0], self.mid[1] + pv * self.v[1]];
+        let top = Self::line(&self.upper, 0.0).unwrap_or(0.0);
+        let low = Self::line(&self.lower, 0.0).unwrap_or(0.0).max(top);
+        (at(top), at(low), self.v)
+    }
+
+    /// The box (output pixels) outside which the map is zero.
+    fn reach(&self) -> [f32; 4] {
+        let (upper, lower) = (&self.upper, &self.lower);
+        let half = upper[0][0].abs().max(upper[10][0].abs()) + 1.0;
+        let top = upper.iter().map(|p| p[1]).fold(f32::MAX, f32::min) - 1.0;
+        let low = lower.iter().map(|p| p[1]).fold(f32::MIN, f32::max);
+        let bottom = low + self.chin + OPEN_IOD * self.iod + 1.0;
+        let (mid, u, v) = (self.mid, self.u, self.v);
+        [[-half, top], [half, top], [-half, bottom], [half, bottom]]
+            .map(|[a, b]| [mid[0] + a * u[0] + b * v[0], mid[1] + a * u[1] + b * v[1]])
+            .iter()
+            .fold([f32::MAX, f32::MAX, f32::MIN, f32::MIN], |b, c| {
+                [
+                    b[0].min(c[0]),
+                    b[1].min(c[1]),
+                    b[2].max(c[0]),
+                    b[3].max(c[1]),
+                ]
+            })
+    }
+
+    /// Learns the mouth from `image` (the photo at the output size): the
+    /// lips' shade for the cavity, and teeth the photo shows below the
+    /// mesh's lip line, which stay with the upper lip (Face Mesh often puts
+    /// a smile's inner lip line on the upper lip, above its teeth).
+    pub fn learn_from(&mut self, image: &image::RgbImage) {
+        let luma = |c: [f32; 3]| 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2];
+        let mean = |points: &[[f32; 2]]| {
+            let px: Vec<[f32; 3]> = points.iter().filter_map(|p| pixel(image, *p)).collect();
+            let n = px.len() as f32;
+            (n > 0.0).then(|| {
+                px.iter()
+                    .fold([0.0; 3], |s, c| [s[0] + c[0], s[1] + c[1], s[2] + c[2]])
+                    .map(|c| c / n)
+            })
+        };
+        let Some(all) = mean(&self.samples) else {
+            return;
+        };
+        // Where the inner lip line lies on teeth the samples are white: the
+        // lips' hue is kept, their brightness capped, so the interior stays
+        // a cavity.
+        let scale = (MAX_LIPS_LUMA / luma(all).max(1.0)).min(1.0);
+        self.lips = all.map(|c| c * scale);
+        // Teeth are brighter than the darker lip and, in a colour photo,
+        // greyer than lips (a grey photo has only brightness to go by).
+        let chroma = |c: [f32; 3]| {
+            let hi = c[0].max(c[1]).max(c[2]).max(1.0);
+            (hi - c[0].min(c[1]).min(c[2])) / hi
+        };
+        let lip = |s: &[[f32; 2]]| mean(s).map_or(luma(all), luma);
+        let darker_lip = lip(&self.samples[..7]).min(lip(&self.samples[7..]));
+        let colour = chroma(all) > LIPS_CHROMA;
+        let teeth = |c: [f32; 3]| {
+            luma(c) >= darker_lip + TEETH_OVER_LIPS && (!colour || chroma(c) <= TEETH_CHROMA)
+        };
+        let (skip, reach) = (TEETH_SKIP_IOD * self.iod, TEETH_MAX_IOD * self.iod);
+        // How far below the upper lip's line teeth show, at the contour's
+        // middle points.
+        let shown = |&[pu, low]: &[f32; 2]| -> Option<f32> {
+            let top = Self::line(&self.upper, pu)?;
+            let start = low.max(top);
+            let at = |pv: f32| {
+                pixel(
+                    image,
+                    [
+                        self.mid[0] + pu * self.u[0] + pv * self.v[0],
+                        self.mid[1] + pu * self.u[1] + pv * self.v[1],
+                    ],
+                )
+                .is_some_and(teeth)
+            };
+            // The mesh's line may lie a little above the teeth, on the lip.
+            let first = (0..=skip as i32)
+                .map(|d| start + d as f32)
+                .find(|pv| at(*pv))?;
+            let mut pv = first;
+            while pv < top + reach && at(pv + 1.0) {
+                pv += 1.0;
+            }
+            // Past the last tooth pixel's centre, to its edge.
+            Some(pv + 0.5 - top)
+        };
+        let mut middle: Vec<f32> = self.lower[3..8]
+            .iter()
+            .map(|p| shown(p).unwrap_or(0.0))
+            .collect();
+        middle.sort_by(f32::total_cmp);
+        let teeth_depth = middle[middle.len() / 2];
+        if teeth_depth <= 0.0 {
+            return;
+        }
+        // One smooth band, narrowing toward the corners (teeth found column
+        // by column would give the lip a jagged edge).
+        let half = self.upper[0][0].abs().max(self.upper[10][0].abs()).max(1.0);
+        for k in 0..self.lower.len() {
+            let [pu, low] = self.lower[k];
+            if let Some(top) = Self::line(&self.upper, pu) {
+                let x = (pu / half).clamp(-1.0, 1.0);
+                self.lower[k][1] = low.max(top + teeth_depth * (1.0 - x * x));
+            }
+        }
+        self.bounds = self.reach();
+    }
+
+    /// The contour's v at `pu` (linear between its points), or None
+    /// beyond the corners.
+    fn line(points: &[[f32; 2]; 11], pu: f32) -> Option<f32> {
+        points.windows(2).find_map(|w| {
+            let (a, b) = (w[0], w[1]);
+            let (lo, hi) = (a[0].min(b[0]), a[0].max(b[0]));
+            (pu >= lo && pu <= hi).then(|| {
+                let t = if hi - lo > 1e-3 {
+                    (pu - a[0]) / (b[0] - a[0])
+                } else {
+                    0.5
+                };
+                a[1] + (b[1] - a[1]) * t
+            })
+        })
+    }
+
+    /// How far the mouth opens at `pu` for `amount`, in pixels.
+    fn opening(&self, pu: f32, amount: f32) -> f32 {
+        let half = if pu < 0.0 {
+            self.upper[0][0]
+        } else {
+            self.upper[10][0]
+        }
+        .abs();
+        if half <= 0.0 {
+            return 0.0;
+        }
+        let x = (pu / half).clamp(-1.0, 1.0);
+        amount.clamp(0.0, 1.0) * OPEN_IOD * self.iod * (1.0 - x * x).max(0.0).powf(OPEN_SHAPE)
+    }
+
+    /// What output point `p` shows with the mouth open by `amount`.
+    pub fn look(&self, p: [f32; 2], amount: f32) -> Look {
+        let still = Look::Shifted([0.0, 0.0]);
+        if amount <= 0.0
+            || p[0] < self.bounds[0]
+            || p[1] < self.bounds[1]
+            || p[0] > self.bounds[2]
+            || p[1] > self.bounds[3]
+        {
+            return still;
+        }
+        let (dx, dy) = (p[0] - self.mid[0], p[1] - self.mid[1]);
+        let pu = dx * self.u[0] + dy * self.u[1];
+        let pv = dx * self.v[0] + dy * self.v[1];
+        let (Some(top), Some(low)) = (Self::line(&self.upper, pu), Self::line(&self.lower, pu))
+        else {
+            return still;
+        };
+        // A closed mouth's lips may cross in the mesh.
+        let low = low.max(top);
+        let h = self.opening(pu, amount);
+        if pv < top || h <= 0.0 {
+            return still;
+        }
+        let shift = |d: f32| Look::Shifted([d * self.v[0], d * self.v[1]]);
+        let bottom = low + h;
+        if pv >= bottom {
+            // The jaw: the lower lip moves whole, the chin below it less.
+            let depth = pv - bottom;
+            let fade = if depth <= self.lip {
+                1.0
+            } else {
+                let t = ((depth - self.lip) / (self.chin - self.lip).max(1.0)).clamp(0.0, 1.0);
+                1.0 - t * t * (3.0 - 2.0 * t)
+            };
+            return shift(h * fade);
+        }
+        // What the photo shows between the lips (its teeth) stays with the
+        // upper lip; the cavity opens below it.
+        if pv < low {
+            return still;
+        }
+        let (from, to) = (low, bottom);
+        let t = ((pv - from) / (to - from).max(1e-3)).clamp(0.0, 1.0);
+        // Deepest in the middle, lighter toward the lips; the first and
+        // last pixel blend into the lip so that its edge stays clean.
+        let depth = (std::f32::consts::PI * t).sin();
+        let k = CAVITY_EDGE + (CAVITY_DEEP - CAVITY_EDGE) * depth;
+        let cover = (pv - from).min(to - pv).clamp(0.0, 1.0).max(0.5);
+        let back = pv - low;
+        Look::Cavity {
+            colour: self.lips.map(|c| c * k),
+            cover,
+            d: [back * self.v[0], back * self.v[1]],
+        }
+    }
+
+    /// The photo displacement at `p` as a continuous field, for following
+    /// points through the map: inside the cavity, the way to the lip line
+    /// it opened from.
+    pub fn at(&self, p: [f32; 2], amount: f32) -> [f32; 2] {
+        match self.look(p, amount) {
+            Look::Shifted(d) | Look::Cavity { d, .. } => d,
+        }
+    }
+}
+
+/// The photo's colour at `p` (nearest pixel), None outside it.
+fn pixel(image: &image::RgbImage, p: [f32; 2]) -> Option<[f32; 3]> {
+    let (x, y) = (p[0].round(), p[1].round());
+    (x >= 0.0 && y >= 0.0 && x < image.width() as f32 && y < image.height() as f32)
+        .then(|| image.get_pixel(x as u32, y as u32).0.map(f32::from))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A level mouth: corners at x 80 and 120, lips closed on y = 100,
+    /// lower lip 8 px thick, chin 40 px below, eyes 60 px apart.
+    fn face() -> Face {
+        let mut landmarks = vec![[100.0, 60.0, 0.0]; mesh::COUNT];
+        landmarks[mesh::RIGHT_EYE_OUTER] = [60.0, 60.0, 0.0];
+        landmarks[mesh::RIGHT_EYE_INNER] = [80.0, 60.0, 0.0];
+        landmarks[mesh::LEFT_EYE_INNER] = [120.0, 60.0, 0.0];
+        landmarks[mesh::LEFT_EYE_OUTER] = [140.0, 60.0, 0.0];
+        landmarks[mesh::MOUTH_RIGHT] = [78.0, 100.0, 0.0];
+        landmarks[mesh::MOUTH_LEFT] = [122.0, 100.0, 0.0];
+        for (k, (&a, &b)) in UPPER_INNER.iter().zip(&LOWER_INNER).enumerate() {
+            let x = 80.0 + 4.0 * k as f32;
+            landmarks[a] = [x, 100.0, 0.0];
+            landmarks[b] = [x, 100.0, 0.0];
+        }
+        landmarks[LOWER_LIP_BOTTOM] = [100.0, 108.0, 0.0];
+        landmarks[mesh::CHIN] = [100.0, 140.0, 0.0];
+        Face {
+            bbox: [0.0; 4],
+            score: 1.0,
+            landmarks,
+        }
+    }
+
+    #[test]
+    fn the_lip_moves_whole_and_the_gap_is_a_dark_cavity() {
+        let mut m = Mouth::new(&face());
+        m.lips = [200.0, 100.0, 100.0];
+        let open = OPEN_IOD * 60.0; // 12 px at the middle
+                                    // Closed: nothing changes.
+        assert_eq!(m.look([100.0, 104.0], 0.0), Look::Shifted([0.0, 0.0]));
+        // Above the lips: still. The lower lip: moved down the whole
+        // opening, every row of it by the same amount.
+        assert_eq!(m.look([100.0, 98.0], 1.0), Look::Shifted([0.0, 0.0]));
+        for y in [0.0, 3.0, 7.0] {
+            match m.look([100.0, 100.0 + open + y], 1.0) {
+                Look::Shifted(d) => assert!((d[1] - open).abs() < 1e-3, "{y}: {d:?}"),
+                other => panic!("{y}: {other:?}"),
+            }
+        }
+        // Below the chin nothing moves; between, less and less.
+        assert_eq!(m.look([100.0, 200.0], 1.0), Look::Shifted([0.0, 0.0]));
+        // The gap: dark, darkest in the middle.
+        let shade = |y: f32| match m.look([100.0, y], 1.0) {
+            Look::Cavity { colour, .. } => colour[0],
+            other => panic!("{y}: {other:?}"),
+        };
+        assert!(shade(100.0 + open / 2.0) < shade(101.5));
+        assert!(shade(100.0 + open / 2.0) < 0.2 * 200.0 + 1e-3);
+        // Toward the corners it opens less; at the corners not at all.
+        assert!(m.opening(18.0, 1.0) < m.opening(0.0, 1.0));
+        assert_eq!(m.opening(20.0, 1.0), 0.0);
+    }
+
+    /// The mouth at 12 px open (OPEN_IOD of 60 px eyes), middle column.
+    fn lower_lip_shift(m: &Mouth, y: f32) -> f32 {
+        match m.look([100.0, y], 1.0) {
+            Look::Shifted(d) => d[1],
+            other => panic!("{y}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn teeth_the_photo_shows_stay_with_the_upper_lip() {
+        let mut f = face();
+        // The photo's mouth is open 4 px.
+        for &b in &LOWER_INNER[1..10] {
+            f.landmarks[b][1] = 104.0;
+        }
+        let m = Mouth::new(&f);
+        let open = OPEN_IOD * 60.0;
+        assert_eq!(lower_lip_shift(&m, 101.0), 0.0);
+        assert_eq!(lower_lip_shift(&m, 103.5), 0.0);
+        assert!(matches!(m.look([100.0, 104.5], 1.0), Look::Cavity { .. }));
+        assert!((lower_lip_shift(&m, 104.5 + open) - open).abs() < 1e-3);
+    }
+
+    /// Lips (red) at x 78..123, y 94..112, with white teeth on `teeth`.
+    fn photo(teeth: std::ops::Range<u32>) -> image::RgbImage {
+        let mut img = image::RgbImage::from_pixel(200, 200, image::Rgb([210, 160, 140]));
+        for y in 94..112 {
+            for x in 78..123 {
+                let c = if teeth.contains(&y) {
+                    [235, 232, 225]
+                } else {
+                    [170, 70, 80]
+                };
+                img.put_pixel(x, y, image::Rgb(c));
+            }
+        }
+        img
+    }
+
+    #[test]
+    fn teeth_below_the_mesh_lip_line_are_found_in_the_photo() {
+        // The mesh closes the mouth on y = 100, but the photo shows white
+        // teeth from 2 px below that to y = 108 (the upper lip's edge lies
+        // under the mesh's line).
+        let mut m = Mouth::new(&face());
+        assert!(matches!(m.look([100.0, 101.0], 1.0), Look::Cavity { .. }));
+        m.learn_from(&photo(102..108));
+        // The teeth stay; the cavity opens under them, in the lips' hue
+        // and dark.
+        assert_eq!(lower_lip_shift(&m, 101.0), 0.0);
+        assert_eq!(lower_lip_shift(&m, 107.0), 0.0);
+        let Look::Cavity { colour, .. } = m.look([100.0, 108.5 + OPEN_IOD * 30.0], 1.0) else {
+            panic!("no cavity under the teeth");
+        };
+        assert!(colour[0] > colour[1] && colour[0] < 100.0, "{colour:?}");
+        let open = OPEN_IOD * 60.0;
+        assert!((lower_lip_shift(&m, 109.0 + open) - open).abs() < 1e-3);
+        // Closed lips show no teeth: the mouth opens on the mesh's line.
+        let mut closed = Mouth::new(&face());
+        closed.learn_from(&photo(0..0));
+        assert!(matches!(
+            closed.look([100.0, 101.0], 1.0),
+            Look::Cavity { .. }
+        ));
+    }
+}

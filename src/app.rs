@@ -238,6 +238,7 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
             headers: Duration::from_secs(u64::from(s.header_timeout_s)),
             body_idle: BODY_IDLE.min(Duration::from_secs(u64::from(s.body_timeout_s))),
             body_total: Duration::from_secs(u64::from(s.body_timeout_s)),
+            bodies: web::body_caps(s),
         };
         let front = [
             (

@@ -32,10 +32,32 @@ use rocket::{catchers, Build, Rocket};
 
 use crate::state::Shared;
 
+const FORM_LIMIT: ByteUnit = ByteUnit::Kibibyte(32);
+const JSON_LIMIT: ByteUnit = ByteUnit::Kibibyte(64);
+
+/// The most of a body the listeners read: an upload is the photo and
+/// 64 KiB of other fields; anything else is at most a form, JSON or a
+/// Stripe event. The edge passes on no more than this.
+pub(crate) fn body_caps(settings: &crate::config::Settings) -> edge::BodyCaps {
+    let other = [
+        FORM_LIMIT,
+        JSON_LIMIT,
+        ByteUnit::Kibibyte(u64::from(stripe_hook::MAX_EVENT_KIB)),
+    ]
+    .into_iter()
+    .map(|b| b.as_u64())
+    .max()
+    .unwrap_or(0);
+    edge::BodyCaps {
+        multipart: settings.max_upload_bytes() + ByteUnit::Kibibyte(64).as_u64(),
+        other,
+    }
+}
+
 /// A listener's Rocket: on a loopback port of its own, behind its
 /// [`edge`], which alone is reachable from outside.
 pub(crate) fn config(shared: &Shared) -> Config {
-    let max = ByteUnit::from(shared.settings.max_upload_bytes());
+    let caps = body_caps(&shared.settings);
     let mut cfg = Config::release_default();
     cfg.address = IpAddr::V4(Ipv4Addr::LOCALHOST);
     cfg.port = 0;
@@ -48,10 +70,11 @@ pub(crate) fn config(shared: &Shared) -> Config {
     // Uploads land on the data partition, not a read-only root's /tmp.
     cfg.temp_dir = RelativePathBuf::from(shared.settings.data_dir.join("tmp"));
     cfg.limits = Limits::default()
-        .limit("file", max)
-        .limit("data-form", max + ByteUnit::Kibibyte(64))
-        .limit("form", ByteUnit::Kibibyte(32))
-        .limit("json", ByteUnit::Kibibyte(64));
+        .limit("file", ByteUnit::from(shared.settings.max_upload_bytes()))
+        .limit("data-form", ByteUnit::from(caps.multipart))
+        .limit("form", FORM_LIMIT)
+        .limit("json", JSON_LIMIT);
+    cfg.keep_alive = u32::try_from(edge::KIOSK_KEEP_ALIVE.as_secs()).unwrap_or(u32::MAX);
     // Signals are the app's to handle: it stops the worker and both
     // listeners in order.
     cfg.shutdown.ctrlc = false;

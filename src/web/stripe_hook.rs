@@ -20,7 +20,7 @@ use crate::payments::{self, Outcome as PayOutcome, SessionFacts};
 use crate::state::Shared;
 
 /// Stripe's events are a few KiB; anything near this is not from Stripe.
-const MAX_EVENT_KIB: u32 = 256;
+pub(super) const MAX_EVENT_KIB: u32 = 256;
 
 pub struct SignatureHeader(Option<String>);
 

@@ -298,6 +298,26 @@ pub fn png_claiming(width: u32, height: u32) -> Vec<u8> {
 /// server may refuse an oversized body (and close) before it is all sent,
 /// which HTTP allows and which ordinary clients report as a broken pipe.
 pub fn raw_post(url: &str, content_type: &str, body: Vec<u8>) -> (u16, Value) {
+    let (status, text) = raw_post_framed(url, content_type, body, Framing::Length);
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// How a raw POST says where its body ends.
+#[derive(Clone, Copy, Debug)]
+pub enum Framing {
+    /// `Content-Length`.
+    Length,
+    /// `Transfer-Encoding: chunked`, in 64 KiB chunks: the size is not
+    /// known until the end.
+    Chunked,
+}
+
+pub fn raw_post_framed(
+    url: &str,
+    content_type: &str,
+    body: Vec<u8>,
+    framing: Framing,
+) -> (u16, String) {
     use std::io::{Read, Write};
     let rest = url.strip_prefix("http://").expect("http URL");
     let (host, path) = rest
@@ -308,10 +328,26 @@ pub fn raw_post(url: &str, content_type: &str, body: Vec<u8>) -> (u16, Value) {
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .expect("timeout");
+    let length = match framing {
+        Framing::Length => format!("Content-Length: {}", body.len()),
+        Framing::Chunked => "Transfer-Encoding: chunked".to_string(),
+    };
     let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\n{length}\r\nConnection: close\r\n\r\n"
     );
+    let body = match framing {
+        Framing::Length => body,
+        Framing::Chunked => {
+            let mut framed = Vec::with_capacity(body.len() + body.len() / 1000 + 16);
+            for chunk in body.chunks(64 * 1024) {
+                framed.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+                framed.extend_from_slice(chunk);
+                framed.extend_from_slice(b"\r\n");
+            }
+            framed.extend_from_slice(b"0\r\n\r\n");
+            framed
+        }
+    };
     let mut writer = stream.try_clone().expect("clone");
     let sender = std::thread::spawn(move || {
         let _ = writer
@@ -328,8 +364,8 @@ pub fn raw_post(url: &str, content_type: &str, body: Vec<u8>) -> (u16, Value) {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .expect("status line");
-    let json = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    (status, serde_json::from_str(json).unwrap_or(Value::Null))
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    (status, body.to_string())
 }
 
 /// A folder holding one test photo, for the files camera (the photo is

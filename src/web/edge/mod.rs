@@ -22,17 +22,13 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
-use http_body::{Body, Frame, SizeHint};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -41,8 +37,12 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
-use tokio::time::{Instant, Sleep};
 use tokio_rustls::TlsAcceptor;
+
+mod body;
+
+pub use body::BodyCaps;
+use body::{Capped, Deadlines, Failure};
 
 /// The header the edge writes the peer's address into.
 pub const PEER_HEADER: &str = "X-Real-IP";
@@ -56,6 +56,13 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 const LINGERING: usize = 32;
 const LINGER: Duration = Duration::from_secs(1);
 const LINGER_BYTES: usize = 64 * 1024;
+/// How long a body held at its cap waits for the kiosk's answer.
+const ANSWER_WAIT: Duration = Duration::from_secs(10);
+/// How long a connection to the kiosk is kept for the next request; the
+/// kiosk keeps it longer (`KIOSK_KEEP_ALIVE`), so the edge never sends a
+/// request down a connection the kiosk is just closing.
+const POOL_IDLE: Duration = Duration::from_secs(30);
+pub const KIOSK_KEEP_ALIVE: Duration = Duration::from_secs(60);
 /// After a failed `accept` (out of descriptors, say), wait before the next.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -73,6 +80,8 @@ pub struct Limits {
     pub body_idle: Duration,
     /// The longest a whole request body may take.
     pub body_total: Duration,
+    /// The most of a body passed on to the kiosk, which reads no more.
+    pub bodies: BodyCaps,
 }
 
 /// Connections per address, and the guard that gives one back.
@@ -133,7 +142,7 @@ pub async fn serve(
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     let client: Client<HttpConnector, ProxyBody> = Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(30))
+        .pool_idle_timeout(POOL_IDLE)
         .build(connector);
     loop {
         let permit = tokio::select! {
@@ -389,34 +398,35 @@ async fn forward(to: &Backend, req: Request<Incoming>) -> Response<ProxyBody> {
     if let Ok(v) = HeaderValue::from_str(&peer.to_string()) {
         parts.headers.insert(PEER_HEADER, v);
     }
-    let body = Deadlines::new(body, limits.body_idle, limits.body_total).boxed();
+    let cap = limits.bodies.for_type(
+        parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let body = Deadlines::new(body, limits.body_idle, limits.body_total);
+    let body = Capped::new(body, cap, ANSWER_WAIT).boxed();
     match client.request(Request::from_parts(parts, body)).await {
         Ok(resp) => {
             let (mut parts, body) = resp.into_parts();
             strip_hop(&mut parts.headers);
             Response::from_parts(parts, body.map_err(BoxError::from).boxed())
         }
-        Err(e) if timed_out(&e) => plain(
-            StatusCode::REQUEST_TIMEOUT,
-            "the request body came too slowly",
-        ),
         Err(e) => {
             tracing::debug!("forwarding to {backend} failed: {e}");
-            plain(StatusCode::BAD_GATEWAY, "the kiosk could not answer")
+            match body::failure(&e) {
+                Failure::Slow => plain(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "the request body came too slowly",
+                ),
+                Failure::TooLarge => plain(StatusCode::PAYLOAD_TOO_LARGE, "that is too large"),
+                Failure::Refused => {
+                    plain(StatusCode::BAD_REQUEST, "the kiosk refused this request")
+                }
+                Failure::Other => plain(StatusCode::BAD_GATEWAY, "the kiosk could not answer"),
+            }
         }
     }
-}
-
-/// Whether forwarding failed because the client's body hit a deadline.
-fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cause = Some(e);
-    while let Some(c) = cause {
-        if c.is::<BodyTimeout>() {
-            return true;
-        }
-        cause = c.source();
-    }
-    false
 }
 
 fn plain(status: StatusCode, text: &'static str) -> Response<ProxyBody> {
@@ -431,64 +441,6 @@ fn plain(status: StatusCode, text: &'static str) -> Response<ProxyBody> {
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     resp
-}
-
-/// A request body that fails once it has been silent for `idle` or has
-/// taken `total` in all, so a trickling upload cannot hold a connection.
-struct Deadlines {
-    inner: Incoming,
-    idle: Duration,
-    quiet: Pin<Box<Sleep>>,
-    whole: Pin<Box<Sleep>>,
-}
-
-impl Deadlines {
-    fn new(inner: Incoming, idle: Duration, total: Duration) -> Self {
-        Self {
-            inner,
-            idle,
-            quiet: Box::pin(tokio::time::sleep(idle)),
-            whole: Box::pin(tokio::time::sleep(total)),
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("the request body {0}")]
-struct BodyTimeout(&'static str);
-
-impl Body for Deadlines {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = &mut *self;
-        if this.whole.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(Some(Err(BodyTimeout("took too long").into())));
-        }
-        match Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Ready(frame) => {
-                let next = Instant::now() + this.idle;
-                this.quiet.as_mut().reset(next);
-                Poll::Ready(frame.map(|f| f.map_err(BoxError::from)))
-            }
-            Poll::Pending if this.quiet.as_mut().poll(cx).is_ready() => {
-                Poll::Ready(Some(Err(BodyTimeout("stalled").into())))
-            }
-            Poll::Pending => Poll::Pending,
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
 }
 
 /// Descriptors one proxied connection holds: the client's socket and

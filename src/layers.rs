@@ -16,6 +16,7 @@ const LAYERS: &[&[&str]] = &[
     &["selftest"],
     &["web"],
     &["app"],
+    &["cli"],
 ];
 
 fn layer(module: &str) -> Option<usize> {

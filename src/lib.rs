@@ -6,12 +6,14 @@
 //! `animate` (backends), `encode` (GStreamer), `render` (one job's outputs),
 //! `jobs` (store, worker, retention), `payments`, `money` (amounts in minor units), `metrics` (for a fleet), `selftest` (is the box ready?), `admin` (staff sign-in,
 //! audit, export), `web` (the listeners), `config`, and
-//! `app`, the boot sequence that ties them together.
+//! `app`, the boot sequence that ties them together, and `cli`, the
+//! `smileloop` command's subcommands.
 
 pub mod admin;
 pub mod animate;
 pub mod app;
 pub mod capture;
+pub mod cli;
 pub mod config;
 pub mod encode;
 pub mod face;

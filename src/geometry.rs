@@ -223,6 +223,45 @@ impl Scaler {
     }
 }
 
+/// The bounding box (x0, y0, x1, y1) of `points`.
+pub fn bounds(points: impl IntoIterator<Item = [f32; 2]>) -> [f32; 4] {
+    points
+        .into_iter()
+        .fold([f32::MAX, f32::MAX, f32::MIN, f32::MIN], |b, p| {
+            [
+                b[0].min(p[0]),
+                b[1].min(p[1]),
+                b[2].max(p[0]),
+                b[3].max(p[1]),
+            ]
+        })
+}
+
+/// The bounding box of the rectangle `u0..u1` × `v0..v1` laid out from
+/// `origin` along the (unit) axes `u` and `v`.
+pub fn rect_bounds(
+    origin: [f32; 2],
+    u: [f32; 2],
+    v: [f32; 2],
+    us: [f32; 2],
+    vs: [f32; 2],
+) -> [f32; 4] {
+    bounds(
+        [
+            [us[0], vs[0]],
+            [us[1], vs[0]],
+            [us[0], vs[1]],
+            [us[1], vs[1]],
+        ]
+        .map(|[a, b]| {
+            [
+                origin[0] + a * u[0] + b * v[0],
+                origin[1] + a * u[1] + b * v[1],
+            ]
+        }),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -147,18 +147,7 @@ impl Mouth {
         let top = upper.iter().map(|p| p[1]).fold(f32::MAX, f32::min) - 1.0;
         let low = lower.iter().map(|p| p[1]).fold(f32::MIN, f32::max);
         let bottom = low + self.chin + OPEN_IOD * self.iod + 1.0;
-        let (mid, u, v) = (self.mid, self.u, self.v);
-        [[-half, top], [half, top], [-half, bottom], [half, bottom]]
-            .map(|[a, b]| [mid[0] + a * u[0] + b * v[0], mid[1] + a * u[1] + b * v[1]])
-            .iter()
-            .fold([f32::MAX, f32::MAX, f32::MIN, f32::MIN], |b, c| {
-                [
-                    b[0].min(c[0]),
-                    b[1].min(c[1]),
-                    b[2].max(c[0]),
-                    b[3].max(c[1]),
-                ]
-            })
+        crate::geometry::rect_bounds(self.mid, self.u, self.v, [-half, half], [top, bottom])
     }
 
     /// Learns the mouth from `image` (the photo at the output size): the

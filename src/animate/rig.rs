@@ -236,18 +236,7 @@ impl Lids {
         // ±3 σ across the eye; from the top of the stretch to the lower lid.
         let skin = Self::SKIN * gap;
         let (ua, va, vb) = (0.9 * iod, -(0.5 * gap + skin) - 1.0, 0.5 * gap + skin + 1.0);
-        let corners = [[-ua, va], [ua, va], [-ua, vb], [ua, vb]]
-            .map(|[a, b]| [mid[0] + a * u[0] + b * v[0], mid[1] + a * u[1] + b * v[1]]);
-        lids.bounds = corners
-            .iter()
-            .fold([f32::MAX, f32::MAX, f32::MIN, f32::MIN], |b, c| {
-                [
-                    b[0].min(c[0]),
-                    b[1].min(c[1]),
-                    b[2].max(c[0]),
-                    b[3].max(c[1]),
-                ]
-            });
+        lids.bounds = crate::geometry::rect_bounds(mid, u, v, [-ua, ua], [va, vb]);
         lids
     }
 

@@ -90,16 +90,7 @@ impl Face {
 
     /// Bounding box of the landmarks: x0, y0, x1, y1.
     pub fn extent(&self) -> [f32; 4] {
-        self.landmarks
-            .iter()
-            .fold([f32::MAX, f32::MAX, f32::MIN, f32::MIN], |b, p| {
-                [
-                    b[0].min(p[0]),
-                    b[1].min(p[1]),
-                    b[2].max(p[0]),
-                    b[3].max(p[1]),
-                ]
-            })
+        crate::geometry::bounds(self.landmarks.iter().map(|p| [p[0], p[1]]))
     }
 }
 

@@ -139,7 +139,7 @@
     // The API's messages are English and may be more precise than ours;
     // other languages use our own words for the code.
     const english = lang === "en" && e && e.message;
-    $("error-text").textContent = english || t(I18N.en[code] !== undefined ? code : "generic");
+    $("error-text").textContent = english || t(I18N.en[code] !== undefined ? code : "generic", { mb: kiosk.max_upload_mb || 20 });
     $("error").dataset.code = code;
     $("error").hidden = false;
     errorBack = back || "attract";

@@ -18,6 +18,7 @@ pub mod config;
 pub mod encode;
 pub mod face;
 pub mod geometry;
+pub mod i18n;
 pub mod jobs;
 pub mod metrics;
 pub mod money;

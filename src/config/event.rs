@@ -21,7 +21,7 @@ pub const CURRENCIES: [&str; 18] = [
 ];
 
 /// Languages the kiosk and the presets' labels speak.
-pub const LANGUAGES: [&str; 4] = ["en", "de", "fr", "es"];
+pub use crate::i18n::LANGUAGES;
 
 /// Loopback and the private ranges a venue network uses.
 pub fn default_admin_networks() -> Vec<IpNet> {

@@ -9,7 +9,7 @@ use super::curve::{sample, Keyframe};
 use super::template::Template;
 
 /// Languages a preset label may be given in; `en` is required.
-pub const LANGUAGES: [&str; 4] = ["en", "de", "fr", "es"];
+pub use crate::i18n::LANGUAGES;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PresetError {

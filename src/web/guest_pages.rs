@@ -13,6 +13,8 @@ use rocket::response::content::RawHtml;
 use rocket::response::Redirect;
 use rocket::{get, post, State};
 
+use super::lang::PageLang;
+use crate::i18n::Lang;
 use crate::jobs::{retention, Checkout, GuestToken, Job, MalformedId, Status};
 use crate::payments::{self, NewSession, PaymentError};
 use crate::state::Shared;
@@ -26,50 +28,73 @@ box-sizing:border-box;padding:1rem;margin:1rem 0;border:0;border-radius:.5rem;fo
 text-align:center;text-decoration:none;background:#2b7de9;color:#fff}.danger{background:#a33}\
 .quiet{color:#aaa;font-size:.9rem}.ok{color:#6d6}a{color:#8bf}";
 
-pub(super) fn page(status: HttpStatus, title: &str, event: &str, body: &str) -> Page {
+/// A phone page: `body` is HTML in `lang`, under the event's name, with
+/// links to the other languages below.
+pub(super) fn page(status: HttpStatus, lang: Lang, title: &str, event: &str, body: &str) -> Page {
     (
         status,
         RawHtml(format!(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+            "<!doctype html><html lang=\"{code}\"><head><meta charset=\"utf-8\">\
              <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
              <meta name=\"robots\" content=\"noindex\"><title>{title} · {event}</title>\
-             <style>{STYLE}</style></head><body><h1>{event}</h1>{body}</body></html>",
+             <style>{STYLE}</style></head><body><h1>{event}</h1>{body}{switch}</body></html>",
+            code = lang.code(),
             title = esc(title),
             event = esc(event),
+            switch = super::lang::switch(lang),
         )),
     )
 }
 
-pub(super) fn message(app: &Shared, status: HttpStatus, title: &str, text: &str) -> Page {
+/// A page that says one thing: catalogue keys for its title and text.
+pub(super) fn message(
+    app: &Shared,
+    lang: Lang,
+    status: HttpStatus,
+    title: &str,
+    text: &str,
+) -> Page {
+    said(app, lang, status, title, lang.text(text))
+}
+
+/// [`message`] with the text already in words.
+pub(super) fn said(app: &Shared, lang: Lang, status: HttpStatus, title: &str, text: &str) -> Page {
     page(
         status,
-        title,
+        lang,
+        lang.text(title),
         &app.live.get().event_name,
         &format!("<p>{}</p>", esc(text)),
     )
 }
 
-fn not_found(app: &Shared) -> Page {
+fn not_found(app: &Shared, lang: Lang) -> Page {
     message(
         app,
+        lang,
         HttpStatus::NotFound,
-        "Link not found",
-        "This link is not valid, or the video was deleted. Please scan the QR code on the kiosk again.",
+        "page_not_found",
+        "page_not_found_text",
     )
 }
 
-fn load(app: &Shared, token: Result<GuestToken, MalformedId>) -> Result<Job, Box<Page>> {
-    let token = token.map_err(|_| Box::new(not_found(app)))?;
+fn load(
+    app: &Shared,
+    lang: Lang,
+    token: Result<GuestToken, MalformedId>,
+) -> Result<Job, Box<Page>> {
+    let token = token.map_err(|_| Box::new(not_found(app, lang)))?;
     match app.store.get_by_token(token) {
         Ok(Some(job)) => Ok(job),
-        Ok(None) => Err(Box::new(not_found(app))),
+        Ok(None) => Err(Box::new(not_found(app, lang))),
         Err(e) => {
             tracing::error!("guest page: {e}");
             Err(Box::new(message(
                 app,
+                lang,
                 HttpStatus::InternalServerError,
-                "Error",
-                "Something went wrong on the kiosk. Please try again in a moment.",
+                "page_error",
+                "page_error_text",
             )))
         }
     }
@@ -79,14 +104,11 @@ pub fn price_text(minor: u32, currency: &str) -> String {
     crate::money::price_text(minor, currency)
 }
 
-const SAVE_HINT: &str = "<p class=\"quiet\">iPhone: tap Download, then the share button and \
-\"Save Video\" to put it in Photos. Android: tap Download; the video appears in Files or \
-Gallery under Downloads.</p>";
-
-fn delete_link(job: &Job) -> String {
+fn delete_link(lang: Lang, job: &Job) -> String {
     format!(
-        "<p><a href=\"/g/{}/delete\">Delete my photo and video now</a></p>",
-        job.token
+        "<p><a href=\"/g/{}/delete\">{}</a></p>",
+        job.token,
+        esc(lang.text("page_delete_link"))
     )
 }
 
@@ -95,9 +117,11 @@ fn delete_link(job: &Job) -> String {
 pub async fn guest_page(
     token: Result<GuestToken, MalformedId>,
     session_id: Option<&str>,
+    lang: PageLang,
     app: &State<Arc<Shared>>,
 ) -> Page {
-    let mut job = match load(app, token) {
+    let lang = lang.0;
+    let mut job = match load(app, lang, token) {
         Ok(job) => job,
         Err(page) => return *page,
     };
@@ -125,60 +149,60 @@ pub async fn guest_page(
          playsinline></video>",
         t = job.token
     );
+    let words = |key: &str| esc(lang.text(key)).into_owned();
     let body = match job.status {
-        Status::Uploaded | Status::Queued | Status::Rendering => {
-            "<meta http-equiv=\"refresh\" content=\"3\"><p>Your photo is coming to life… \
-             this page updates by itself.</p>"
-                .to_string()
-        }
-        Status::Failed => {
-            "<p>We couldn't animate this photo. Please try again at the kiosk.</p>".to_string()
-        }
+        Status::Uploaded | Status::Queued | Status::Rendering => format!(
+            "<meta http-equiv=\"refresh\" content=\"3\"><p>{}</p>",
+            words("page_coming")
+        ),
+        Status::Failed => format!("<p>{}</p>", words("page_failed")),
         Status::Expired => {
             return message(
                 app,
+                lang,
                 HttpStatus::Gone,
-                "Deleted",
-                "This video has been deleted after the event's retention time.",
+                "page_deleted",
+                "page_expired_text",
             )
         }
         Status::Unlocked => format!(
-            "{video}<p class=\"ok\">Your HD video is ready.</p>\
-             <a class=\"btn\" id=\"download\" href=\"/d/{t}\" download>Download the HD video</a>\
-             {SAVE_HINT}",
-            t = job.token
+            "{video}<p class=\"ok\">{ready}</p>\
+             <a class=\"btn\" id=\"download\" href=\"/d/{t}\" download>{download}</a>\
+             <p class=\"quiet\">{hint}</p>",
+            t = job.token,
+            ready = words("page_ready"),
+            download = words("page_download"),
+            hint = words("page_save_hint"),
         ),
         Status::PreviewReady => {
             let waiting = session_id.is_some() && job.staff_flag.is_none();
             let pay = match (&job.price, app.stripe.api()) {
-                _ if job.staff_flag.is_some() => {
-                    "<p>There is a question about your payment; the staff have been told \
-                     and will sort it out with you.</p>"
-                        .to_string()
-                }
-                _ if waiting => "<meta http-equiv=\"refresh\" content=\"2\"><p>Confirming your \
-                     payment…</p>"
-                    .to_string(),
+                _ if job.staff_flag.is_some() => format!("<p>{}</p>", words("page_flagged")),
+                _ if waiting => format!(
+                    "<meta http-equiv=\"refresh\" content=\"2\"><p>{}</p>",
+                    words("page_confirming")
+                ),
                 (Some(price), Some(_)) => format!(
                     "<form method=\"post\" action=\"/g/{t}/pay\"><button class=\"btn\" \
-                     id=\"pay\">Pay {p} and download in HD</button></form>\
-                     <p class=\"quiet\">Secure payment by Stripe. The HD video has no \
-                     watermark.</p>",
+                     id=\"pay\">{button}</button></form><p class=\"quiet\">{note}</p>",
                     t = job.token,
-                    p = esc(&price_text(price.cents, &price.currency))
+                    button = esc(&lang.fill(
+                        "page_pay",
+                        &[("price", &price_text(price.cents, &price.currency))]
+                    )),
+                    note = words("page_pay_note"),
                 ),
-                _ => "<p>Payment on the phone is not available right now. Please ask the \
-                      staff at the kiosk to unlock your video.</p>"
-                    .to_string(),
+                _ => format!("<p>{}</p>", words("page_pay_missing")),
             };
             format!("{video}{pay}")
         }
     };
     page(
         HttpStatus::Ok,
-        "Your video",
+        lang,
+        lang.text("page_your_video"),
         event,
-        &format!("{body}{}", delete_link(&job)),
+        &format!("{body}{}", delete_link(lang, &job)),
     )
 }
 
@@ -187,18 +211,21 @@ pub async fn guest_page(
 #[post("/g/<token>/pay")]
 pub async fn pay(
     token: Result<GuestToken, MalformedId>,
+    lang: PageLang,
     app: &State<Arc<Shared>>,
 ) -> Result<Redirect, Page> {
-    let job = load(app, token).map_err(|p| *p)?;
+    let lang = lang.0;
+    let job = load(app, lang, token).map_err(|p| *p)?;
     let back = format!("/g/{}", job.token);
     match job.status {
         Status::PreviewReady if job.staff_flag.is_none() => {}
         Status::Expired => {
             return Err(message(
                 app,
+                lang,
                 HttpStatus::Gone,
-                "Deleted",
-                "This video has been deleted after the event's retention time.",
+                "page_deleted",
+                "page_expired_text",
             ))
         }
         // Already unlocked, not ready, flagged: the page says what to do.
@@ -207,9 +234,10 @@ pub async fn pay(
     let (Some(api), Some(price)) = (app.stripe.api(), &job.price) else {
         return Err(message(
             app,
+            lang,
             HttpStatus::ServiceUnavailable,
-            "Ask the staff",
-            "Payment on the phone is not available at this event. Please ask the staff at the kiosk.",
+            "page_ask_staff",
+            "page_no_payments",
         ));
     };
     let now_s = crate::jobs::now_ms() / 1000;
@@ -230,16 +258,14 @@ pub async fn pay(
     let created = api.create_session(&request).await.map_err(|e| {
         tracing::warn!(job = %job.id, "checkout not created: {e}");
         let text = match e {
-            PaymentError::Offline(_) => {
-                "The payment service cannot be reached right now. Please try again in a \
-                 minute, or ask the staff at the kiosk."
-            }
-            _ => "Payment could not be started. Please ask the staff at the kiosk.",
+            PaymentError::Offline(_) => "page_payment_offline",
+            _ => "page_payment_failed",
         };
         message(
             app,
+            lang,
             HttpStatus::ServiceUnavailable,
-            "Payment unavailable",
+            "page_payment_unavailable",
             text,
         )
     })?;
@@ -264,9 +290,10 @@ pub async fn pay(
         tracing::error!(job = %job.id, "checkout not saved: {e}");
         return Err(message(
             app,
+            lang,
             HttpStatus::InternalServerError,
-            "Error",
-            "Something went wrong on the kiosk. Please try again.",
+            "page_error",
+            "page_error_text",
         ));
     }
     tracing::info!(job = %job.id, session = %created.id, "checkout opened");
@@ -275,26 +302,36 @@ pub async fn pay(
 
 /// `GET /g/{token}/delete`: the confirmation step.
 #[get("/g/<token>/delete")]
-pub fn confirm_delete(token: Result<GuestToken, MalformedId>, app: &State<Arc<Shared>>) -> Page {
-    let job = match load(app, token) {
+pub fn confirm_delete(
+    token: Result<GuestToken, MalformedId>,
+    lang: PageLang,
+    app: &State<Arc<Shared>>,
+) -> Page {
+    let lang = lang.0;
+    let job = match load(app, lang, token) {
         Ok(job) => job,
         Err(page) => return *page,
     };
+    let words = |key: &str| esc(lang.text(key)).into_owned();
     let paid = if job.payment.is_some() {
-        " You have paid for this video; deleting it cannot be undone and the payment is not refunded."
+        format!(" {}", words("page_delete_paid"))
     } else {
-        ""
+        String::new()
     };
     page(
         HttpStatus::Ok,
-        "Delete",
+        lang,
+        lang.text("page_delete"),
         &app.live.get().event_name,
         &format!(
-            "<p>Delete your photo and video from this kiosk now? This cannot be undone.{paid}</p>\
+            "<p>{question}{paid}</p>\
              <form method=\"post\" action=\"/g/{t}/delete\"><input type=\"hidden\" \
-             name=\"confirm\" value=\"yes\"><button class=\"btn danger\" id=\"delete\">Delete \
-             now</button></form><p><a href=\"/g/{t}\">Back</a></p>",
-            t = job.token
+             name=\"confirm\" value=\"yes\"><button class=\"btn danger\" id=\"delete\">{now}\
+             </button></form><p><a href=\"/g/{t}\">{back}</a></p>",
+            t = job.token,
+            question = words("page_delete_question"),
+            now = words("page_delete_now"),
+            back = words("back"),
         ),
     )
 }
@@ -309,40 +346,46 @@ pub struct DeleteForm<'r> {
 pub async fn delete(
     token: Result<GuestToken, MalformedId>,
     form: Option<Form<DeleteForm<'_>>>,
+    lang: PageLang,
     app: &State<Arc<Shared>>,
 ) -> Page {
-    let job = match load(app, token) {
+    let lang = lang.0;
+    let job = match load(app, lang, token) {
         Ok(job) => job,
         Err(page) => return *page,
     };
     if form.as_ref().map(|f| f.confirm) != Some("yes") {
         return message(
             app,
+            lang,
             HttpStatus::BadRequest,
-            "Not deleted",
-            "Nothing was deleted: please confirm on the delete page.",
+            "page_not_deleted",
+            "page_confirm_first",
         );
     }
     match retention::delete_now(&app.store, &app.settings.data_dir, job.id).await {
         Ok(_) => message(
             app,
+            lang,
             HttpStatus::Ok,
-            "Deleted",
-            "Your photo and video have been deleted from this kiosk.",
+            "page_deleted",
+            "page_deleted_text",
         ),
         Err(crate::jobs::StoreError::IllegalTransition { .. }) => message(
             app,
+            lang,
             HttpStatus::Conflict,
-            "Not yet",
-            "Your video is being made right now. Please try again in a few seconds.",
+            "page_not_yet",
+            "page_being_made",
         ),
         Err(e) => {
             tracing::error!(job = %job.id, "delete failed: {e}");
             message(
                 app,
+                lang,
                 HttpStatus::InternalServerError,
-                "Error",
-                "Something went wrong; nothing was deleted. Please try again.",
+                "page_error",
+                "page_delete_error",
             )
         }
     }

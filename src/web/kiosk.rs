@@ -32,8 +32,22 @@ pub fn routes() -> Vec<Route> {
         qr_png,
         presets,
         sample,
-        health
+        health,
+        words
     ]
+}
+
+/// `GET /i18n.js`: the kiosk screen's words, from the catalogue the phone
+/// pages use too.
+#[get("/i18n.js")]
+fn words() -> (ContentType, String) {
+    (
+        ContentType::JavaScript,
+        format!(
+            "\"use strict\";\nwindow.SMILELOOP_I18N = {};\n",
+            crate::i18n::CATALOGUE_JSON.trim_end()
+        ),
+    )
 }
 
 #[derive(FromForm)]
@@ -544,6 +558,8 @@ pub struct Health {
     screen_hours: Option<[u16; 2]>,
     /// Hours an unpaid guest's photo is kept (told to the guest).
     retention_unpaid_hours: u32,
+    /// The largest photo taken, in MB (the screen's words for a refusal).
+    max_upload_mb: u32,
     payments_configured: bool,
     payments_offline: bool,
 }
@@ -572,6 +588,7 @@ fn health(app: &State<Arc<Shared>>) -> Json<Health> {
             .ok()
             .flatten(),
         retention_unpaid_hours: event.retention_unpaid_hours,
+        max_upload_mb: app.settings.max_upload_mb,
         payments_configured: app.payments_configured(),
         payments_offline: app.payments_offline(),
     })

@@ -15,6 +15,7 @@ pub mod error;
 mod guest;
 mod guest_pages;
 mod kiosk;
+mod lang;
 mod phone;
 pub mod printing;
 pub mod qr;

@@ -17,10 +17,12 @@ use rocket::{delete, get, post, routes, FromForm, Route, State};
 use serde::Serialize;
 
 use super::error::ApiError;
-use super::guest_pages::{message, page, Page};
+use super::guest_pages::{message, page, said, Page};
 use super::kiosk::{checked_photo, form_error, read_upload};
+use super::lang::PageLang;
 use crate::capture::handoff::{valid_code, HandoffState, Refused};
 use crate::capture::photo;
+use crate::i18n::Lang;
 use crate::state::Shared;
 
 /// Kiosk-listener routes.
@@ -123,16 +125,34 @@ fn close(code: &str, app: &State<Arc<Shared>>) -> HttpStatus {
     HttpStatus::NoContent
 }
 
-fn expired_page(app: &Shared) -> Page {
-    message(
-        app,
-        HttpStatus::NotFound,
-        "Link expired",
-        "This upload link has expired. Tap \"Use my phone\" on the kiosk and scan the new code.",
-    )
+fn expired_page(app: &Shared, lang: Lang) -> Page {
+    let text = lang.fill(
+        "page_link_expired_text",
+        &[("button", lang.text("use_phone"))],
+    );
+    said(app, lang, HttpStatus::NotFound, "page_link_expired", &text)
 }
 
-fn form_page(app: &Shared, code: &str, status: HttpStatus, problem: Option<&str>) -> Page {
+/// What went wrong with an upload, in the page's language: the kiosk
+/// screen's words for the error's code (English keeps the server's own,
+/// more exact, words).
+fn problem_text(app: &Shared, lang: Lang, e: &ApiError) -> String {
+    let known = !lang.text(e.code).is_empty();
+    match lang {
+        Lang::En => e.message.clone(),
+        _ if known => lang.fill(e.code, &[("mb", &app.settings.max_upload_mb.to_string())]),
+        _ => lang.text("generic").to_string(),
+    }
+}
+
+fn form_page(
+    app: &Shared,
+    lang: Lang,
+    code: &str,
+    status: HttpStatus,
+    problem: Option<&str>,
+) -> Page {
+    let words = |key: &str| html_escape::encode_text(lang.text(key)).into_owned();
     let problem = problem
         .map(|p| {
             format!(
@@ -142,24 +162,33 @@ fn form_page(app: &Shared, code: &str, status: HttpStatus, problem: Option<&str>
         })
         .unwrap_or_default();
     let body = format!(
-        "<p>Choose a portrait: one face, looking at the camera, not too far away.</p>{problem}\
+        "<p>{choose}</p>{problem}\
          <form method=\"post\" action=\"/u/{code}\" enctype=\"multipart/form-data\">\
          <input type=\"file\" name=\"photo\" accept=\"image/jpeg,image/png,image/webp\" required \
          style=\"font-size:1.1rem;margin:1rem 0\">\
-         <button class=\"btn\" type=\"submit\">Send to the kiosk</button></form>\
-         <p class=\"quiet\">The photo goes to the kiosk screen only. It is stored once you \
-         choose an animation there, and you can delete it from your phone at any time.</p>",
-        code = attr(code)
+         <button class=\"btn\" type=\"submit\">{send}</button></form>\
+         <p class=\"quiet\">{note}</p>",
+        code = attr(code),
+        choose = words("page_choose"),
+        send = words("page_send"),
+        note = words("page_send_note"),
     );
-    page(status, "Send a photo", &app.live.get().event_name, &body)
+    page(
+        status,
+        lang,
+        lang.text("page_send_photo"),
+        &app.live.get().event_name,
+        &body,
+    )
 }
 
 /// `GET /u/{code}`: the phone's upload form.
 #[get("/u/<code>")]
-fn upload_page(code: &str, app: &State<Arc<Shared>>) -> Page {
+fn upload_page(code: &str, lang: PageLang, app: &State<Arc<Shared>>) -> Page {
+    let lang = lang.0;
     match checked(app, code) {
-        Ok(_) => form_page(app, code, HttpStatus::Ok, None),
-        Err(_) => expired_page(app),
+        Ok(_) => form_page(app, lang, code, HttpStatus::Ok, None),
+        Err(_) => expired_page(app, lang),
     }
 }
 
@@ -213,30 +242,28 @@ pub fn catchers() -> Vec<rocket::Catcher> {
 #[rocket::catch(default)]
 fn upload_refused(status: HttpStatus, req: &Request<'_>) -> Option<Page> {
     let app = req.rocket().state::<Arc<Shared>>()?;
+    let lang = super::lang::pick(req);
     Some(match status.code {
         409 => message(
             app,
+            lang,
             HttpStatus::Conflict,
-            "One moment",
-            "A photo is already on its way to the kiosk from this link. Wait until it \
-             arrives, then send another if you like.",
+            "page_one_moment",
+            "page_on_its_way",
         ),
-        404 => expired_page(app),
-        413 => message(
-            app,
-            HttpStatus::PayloadTooLarge,
-            "Photo too large",
-            &format!(
-                "That photo is too large. Photos up to {} MB work.",
-                app.settings.max_upload_mb
-            ),
-        ),
-        _ => message(
-            app,
-            status,
-            "Error",
-            "The photo could not be sent. Please try again.",
-        ),
+        404 => expired_page(app, lang),
+        413 => {
+            let mb = app.settings.max_upload_mb.to_string();
+            let text = lang.fill("upload_too_large", &[("mb", &mb)]);
+            said(
+                app,
+                lang,
+                HttpStatus::PayloadTooLarge,
+                "page_too_large",
+                &text,
+            )
+        }
+        _ => message(app, lang, status, "page_error", "page_not_sent"),
     })
 }
 
@@ -248,19 +275,21 @@ async fn refused_upload(
     code: &str,
     data: rocket::Data<'_>,
     limits: &rocket::data::Limits,
+    lang: PageLang,
     app: &State<Arc<Shared>>,
 ) -> Page {
+    let lang = lang.0;
     super::error::drain(data, limits).await;
     if valid_code(code) && app.handoffs.state(code).is_some() {
         return message(
             app,
+            lang,
             HttpStatus::Conflict,
-            "One moment",
-            "A photo is already on its way to the kiosk from this link. Wait until it \
-             arrives, then send another if you like.",
+            "page_one_moment",
+            "page_on_its_way",
         );
     }
-    expired_page(app)
+    expired_page(app, lang)
 }
 
 /// `POST /u/{code}`: the photo from the phone, checked like any upload.
@@ -269,8 +298,10 @@ async fn upload(
     code: &str,
     _receiving: Receiving,
     form: Result<Form<PhoneUpload<'_>>, Errors<'_>>,
+    lang: PageLang,
     app: &State<Arc<Shared>>,
 ) -> Page {
+    let lang = lang.0;
     let result = async {
         let form = form.map_err(|e| form_error(&e, app.settings.max_upload_mb))?;
         let bytes = read_upload(&form.photo).await?;
@@ -280,20 +311,19 @@ async fn upload(
     match result {
         Ok((_, bytes, found)) => {
             if !app.handoffs.deliver(code, bytes) {
-                return expired_page(app);
+                return expired_page(app, lang);
             }
             let faces = found.map_or(0, |f| f.animated.len());
             tracing::info!(faces, "photo received from a phone");
             let text = match faces {
-                0 | 1 => "Done! Your photo is on the kiosk screen: choose your animation there."
-                    .to_string(),
-                n => format!(
-                    "Done! Your photo is on the kiosk screen, and {n} faces will come alive: \
-                     choose your animation there."
-                ),
+                0 | 1 => lang.text("page_sent_one").to_string(),
+                n => lang.fill("page_sent_many", &[("n", &n.to_string())]),
             };
-            message(app, HttpStatus::Ok, "Photo sent", &text)
+            said(app, lang, HttpStatus::Ok, "page_photo_sent", &text)
         }
-        Err(e) => form_page(app, code, e.status, Some(&e.message)),
+        Err(e) => {
+            let problem = problem_text(app, lang, &e);
+            form_page(app, lang, code, e.status, Some(&problem))
+        }
     }
 }

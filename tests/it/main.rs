@@ -17,6 +17,7 @@ mod groups;
 mod hostile;
 mod kiosk;
 mod kiosk_ui;
+mod languages;
 mod liveportrait;
 mod meshwarp;
 mod network;

@@ -5,7 +5,8 @@
 
 use image::RgbImage;
 
-use super::{output_size, AnimateError, Animation, Animator, FramePlan, Request};
+use super::looped::{Looped, Scene};
+use super::{output_size, AnimateError, Animation, Animator, Request};
 use crate::geometry::{warp_affine, Affine, Scaler};
 use crate::motion::{Expression, Preset};
 
@@ -35,41 +36,25 @@ impl Animator for Gentle {
         super::ensure_supported(self.name(), preset)?;
         let (width, height) = output_size(photo.width(), photo.height(), request.limits);
         let source = Scaler::default().scale(photo, width, height);
-        Ok(Box::new(GentleAnimation {
+        let scene = GentleScene {
             source,
-            frame: RgbImage::new(width, height),
             preset: preset.clone(),
-            next: 0,
-        }))
+        };
+        Ok(Box::new(Looped::play(scene, (width, height), preset)))
     }
 }
 
-struct GentleAnimation {
+struct GentleScene {
     source: RgbImage,
-    frame: RgbImage,
     preset: Preset,
-    next: u32,
 }
 
-impl Animation for GentleAnimation {
-    fn plan(&self) -> FramePlan {
-        FramePlan {
-            width: self.frame.width(),
-            height: self.frame.height(),
-            fps: self.preset.fps(),
-            frame_count: self.preset.frame_count(),
-        }
-    }
-
-    fn next_frame(&mut self) -> Result<Option<&RgbImage>, AnimateError> {
-        if self.next >= self.preset.frame_count() {
-            return Ok(None);
-        }
-        let e = self.preset.at_frame(self.next);
-        let m = frame_transform(&e, self.frame.width() as f32, self.frame.height() as f32);
-        warp_affine(&self.source, &mut self.frame, m);
-        self.next += 1;
-        Ok(Some(&self.frame))
+impl Scene for GentleScene {
+    fn draw(&mut self, index: u32, frame: &mut RgbImage) -> Result<(), AnimateError> {
+        let e = self.preset.at_frame(index);
+        let m = frame_transform(&e, frame.width() as f32, frame.height() as f32);
+        warp_affine(&self.source, frame, m);
+        Ok(())
     }
 }
 

@@ -9,9 +9,10 @@ use std::sync::Arc;
 use image::RgbImage;
 
 use super::cast::{Cast, Timing};
+use super::looped::{Looped, Scene};
 use super::mouth::Look;
 use super::rig::{Field, Rig};
-use super::{output_size, AnimateError, Animation, Animator, FramePlan, Request, SizeLimits};
+use super::{output_size, AnimateError, Animation, Animator, Request, SizeLimits};
 use crate::face::{check, Face, FaceModels, Found};
 use crate::geometry::{sample_bilinear, Lanes, Scaler};
 use crate::motion::{Expression, Preset};
@@ -127,33 +128,37 @@ impl Animator for MeshWarp {
     }
 }
 
-pub struct MeshAnimation {
-    source: Source,
-    frame: RgbImage,
-    /// The expressions `frame` shows: a held pose (a plateau in the
-    /// curves) reuses the frame instead of warping it again.
-    last: Vec<Expression>,
-    cast: Cast,
-    timings: Vec<Timing>,
-    preset: Preset,
-    next: u32,
-}
+/// A mesh warp of the photo's faces, played through the preset's loop.
+pub type MeshAnimation = Looped<MeshScene>;
 
-impl MeshAnimation {
+impl Looped<MeshScene> {
     pub fn new(source: Source, mut cast: Cast, preset: Preset, seed: u64) -> Self {
         cast.learn_mouths(&source.image);
         let timings = Timing::for_faces(cast.rigs().len(), seed, &preset);
-        Self {
-            frame: source.image.clone(),
+        let size = source.image.dimensions();
+        let scene = MeshScene {
             source,
             last: Vec::new(),
             cast,
             timings,
-            preset,
-            next: 0,
-        }
+            preset: preset.clone(),
+        };
+        Looped::play(scene, size, &preset)
     }
+}
 
+/// Every face's rig, each on its own timing, warping one photo.
+pub struct MeshScene {
+    source: Source,
+    /// The expressions the frame shows: a held pose (a plateau in the
+    /// curves) keeps the frame instead of warping it again.
+    last: Vec<Expression>,
+    cast: Cast,
+    timings: Vec<Timing>,
+    preset: Preset,
+}
+
+impl MeshScene {
     pub fn cast(&self) -> &Cast {
         &self.cast
     }
@@ -177,28 +182,15 @@ impl MeshAnimation {
     }
 }
 
-impl Animation for MeshAnimation {
-    fn plan(&self) -> FramePlan {
-        FramePlan {
-            width: self.frame.width(),
-            height: self.frame.height(),
-            fps: self.preset.fps(),
-            frame_count: self.preset.frame_count(),
-        }
-    }
-
-    fn next_frame(&mut self) -> Result<Option<&RgbImage>, AnimateError> {
-        if self.next >= self.preset.frame_count() {
-            return Ok(None);
-        }
-        let expressions = self.expressions(self.next);
+impl Scene for MeshScene {
+    fn draw(&mut self, index: u32, frame: &mut RgbImage) -> Result<(), AnimateError> {
+        let expressions = self.expressions(index);
         if self.last != expressions {
             let field = self.cast.field(&expressions);
-            remap(&self.source, &mut self.frame, &field);
+            remap(&self.source, frame, &field);
             self.last = expressions;
         }
-        self.next += 1;
-        Ok(Some(&self.frame))
+        Ok(())
     }
 }
 

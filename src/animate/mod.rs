@@ -1,7 +1,8 @@
 //! Animator backends: photo + preset → frames.
 //!
 //! An [`Animator`] prepares a photo once ([`Animator::start`]) and returns an
-//! [`Animation`] that yields the loop's frames in order. The backend decides
+//! [`Animation`] that yields the loop's frames in order; every backend's is
+//! a [`looped::Looped`] scene, so the loop itself is written once. The backend decides
 //! the frame size, fps and frame count (reported up front by
 //! [`Animation::plan`]), so a backend that must crop or batch (LivePortrait)
 //! fits as well as one that warps the whole photo. Progress is the number of
@@ -12,6 +13,7 @@
 pub mod cast;
 pub mod gentle;
 pub mod liveportrait;
+pub mod looped;
 pub mod meshwarp;
 pub mod mouth;
 pub mod rig;

@@ -24,8 +24,9 @@ use image::RgbImage;
 use self::engine::{Net, Provider, Spec, TrtOptions};
 use self::kp::{Kp, Motion, NUM_KP, STITCH_OUT};
 use super::cast::Timing;
+use super::looped::{Looped, Scene};
 use super::meshwarp::{faces_for, find_faces, MeshWarp};
-use super::{output_size, AnimateError, Animation, Animator, FramePlan, Request};
+use super::{output_size, AnimateError, Animation, Animator, Request};
 use crate::face::{Face, FaceModels, Found};
 use crate::geometry::Scaler;
 use crate::motion::Preset;
@@ -384,16 +385,15 @@ impl Animator for LivePortrait {
             .zip(timings)
             .map(|(face, timing)| self.subject(photo, face, timing, (width, height)))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Box::new(PortraitAnimation {
+        let scene = PortraitScene {
             nets: self.nets.clone(),
             mask: self.mask.clone(),
             failure: self.failure.clone(),
             preset: preset.clone(),
             subjects,
             background: Scaler::default().scale(photo, width, height),
-            frame: RgbImage::new(width, height),
-            next: 0,
-        }))
+        };
+        Ok(Box::new(Looped::play(scene, (width, height), preset)))
     }
 }
 
@@ -449,7 +449,8 @@ struct Subject {
     ready: std::collections::VecDeque<RgbImage>,
 }
 
-pub struct PortraitAnimation {
+/// Every face's generated crops pasted on the photo.
+pub struct PortraitScene {
     nets: Arc<Nets>,
     mask: Arc<Vec<f32>>,
     failure: Arc<Mutex<Option<String>>>,
@@ -458,11 +459,9 @@ pub struct PortraitAnimation {
     /// goes on top of the larger face's edge.
     subjects: Vec<Subject>,
     background: RgbImage,
-    frame: RgbImage,
-    next: u32,
 }
 
-impl PortraitAnimation {
+impl PortraitScene {
     /// How many faces come alive.
     pub fn faces(&self) -> usize {
         self.subjects.len()
@@ -492,14 +491,14 @@ impl PortraitAnimation {
         }
     }
 
-    /// The next few frames of every face: driving keypoints per face,
-    /// stitched against that face's source, then one warp pass for all
-    /// of them (a group fills the model's batch together).
-    fn refill(&mut self) -> Result<(), LivePortraitError> {
-        let end = (self.next + BATCH as u32).min(self.preset.frame_count());
+    /// Every face's frames from `from` on, a batch of them: driving
+    /// keypoints per face, stitched against that face's source, then one
+    /// warp pass for all of them (a group fills the model's batch together).
+    fn refill(&mut self, from: u32) -> Result<(), LivePortraitError> {
+        let end = (from + BATCH as u32).min(self.preset.frame_count());
         let mut driving: Vec<Vec<Kp>> = Vec::with_capacity(self.subjects.len());
         for k in 0..self.subjects.len() {
-            let mut d: Vec<Kp> = (self.next..end).map(|i| self.driving_of(k, i)).collect();
+            let mut d: Vec<Kp> = (from..end).map(|i| self.driving_of(k, i)).collect();
             let s = &self.subjects[k];
             kp::stitch_then_close_lips(&mut d, s.lips.as_ref(), |d| self.nets.stitch(&s.x_s, d))?;
             driving.push(d);
@@ -518,34 +517,21 @@ impl PortraitAnimation {
     }
 }
 
-impl Animation for PortraitAnimation {
-    fn plan(&self) -> FramePlan {
-        FramePlan {
-            width: self.background.width(),
-            height: self.background.height(),
-            fps: self.preset.fps(),
-            frame_count: self.preset.frame_count(),
-        }
-    }
-
-    fn next_frame(&mut self) -> Result<Option<&RgbImage>, AnimateError> {
-        if self.next >= self.preset.frame_count() {
-            return Ok(None);
-        }
+impl Scene for PortraitScene {
+    fn draw(&mut self, index: u32, frame: &mut RgbImage) -> Result<(), AnimateError> {
         if self.subjects.iter().any(|s| s.ready.is_empty()) {
-            if let Err(e) = self.refill() {
+            if let Err(e) = self.refill(index) {
                 return Err(failed(&self.failure, e));
             }
         }
-        self.frame.copy_from_slice(self.background.as_raw());
+        frame.copy_from_slice(self.background.as_raw());
         for s in &mut self.subjects {
             let face = s
                 .ready
                 .pop_front()
                 .ok_or_else(|| AnimateError::Backend("LivePortrait rendered no frame".into()))?;
-            paste::paste(&mut self.frame, &face, &self.mask, s.to_crop);
+            paste::paste(frame, &face, &self.mask, s.to_crop);
         }
-        self.next += 1;
-        Ok(Some(&self.frame))
+        Ok(())
     }
 }

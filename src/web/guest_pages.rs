@@ -1,50 +1,22 @@
 //! The guest's phone pages at `/g/{token}`: the watermarked loop, the price
 //! and a Pay button; after payment (or at a host-paid event) the download;
-//! always "Delete my photo and video now". Server-rendered HTML with inline
-//! CSS and no scripts or outside resources: a few KiB, fast on 3G, nothing
-//! to load from a CDN.
+//! always "Delete my photo and video now". The handlers decide; the HTML
+//! is in `phone_views`.
 
 use std::sync::Arc;
 
-use html_escape::encode_text as esc;
 use rocket::form::{Form, FromForm};
 use rocket::http::Status as HttpStatus;
-use rocket::response::content::RawHtml;
 use rocket::response::Redirect;
 use rocket::{get, post, State};
 
 use super::lang::PageLang;
+pub(super) use super::phone_views::Page;
+use super::phone_views::{self as views, Offer};
 use crate::i18n::Lang;
 use crate::jobs::{retention, Checkout, GuestToken, Job, MalformedId, Status};
 use crate::payments::{self, NewSession, PaymentError};
 use crate::state::Shared;
-
-pub(super) type Page = (HttpStatus, RawHtml<String>);
-
-const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;padding:1rem;max-width:32rem;\
-margin:auto;background:#111;color:#eee;line-height:1.4}h1{font-size:1.3rem}\
-video{width:100%;border-radius:.5rem;background:#000}.btn{display:block;width:100%;\
-box-sizing:border-box;padding:1rem;margin:1rem 0;border:0;border-radius:.5rem;font-size:1.2rem;\
-text-align:center;text-decoration:none;background:#2b7de9;color:#fff}.danger{background:#a33}\
-.quiet{color:#aaa;font-size:.9rem}.ok{color:#6d6}a{color:#8bf}";
-
-/// A phone page: `body` is HTML in `lang`, under the event's name, with
-/// links to the other languages below.
-pub(super) fn page(status: HttpStatus, lang: Lang, title: &str, event: &str, body: &str) -> Page {
-    (
-        status,
-        RawHtml(format!(
-            "<!doctype html><html lang=\"{code}\"><head><meta charset=\"utf-8\">\
-             <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-             <meta name=\"robots\" content=\"noindex\"><title>{title} · {event}</title>\
-             <style>{STYLE}</style></head><body><h1>{event}</h1>{body}{switch}</body></html>",
-            code = lang.code(),
-            title = esc(title),
-            event = esc(event),
-            switch = super::lang::switch(lang),
-        )),
-    )
-}
 
 /// A page that says one thing: catalogue keys for its title and text.
 pub(super) fn message(
@@ -59,13 +31,7 @@ pub(super) fn message(
 
 /// [`message`] with the text already in words.
 pub(super) fn said(app: &Shared, lang: Lang, status: HttpStatus, title: &str, text: &str) -> Page {
-    page(
-        status,
-        lang,
-        lang.text(title),
-        &app.live.get().event_name,
-        &format!("<p>{}</p>", esc(text)),
-    )
+    views::saying(status, lang, &app.live.get().event_name, title, text)
 }
 
 fn not_found(app: &Shared, lang: Lang) -> Page {
@@ -104,14 +70,6 @@ pub fn price_text(minor: u32, currency: &str) -> String {
     crate::money::price_text(minor, currency)
 }
 
-fn delete_link(lang: Lang, job: &Job) -> String {
-    format!(
-        "<p><a href=\"/g/{}/delete\">{}</a></p>",
-        job.token,
-        esc(lang.text("page_delete_link"))
-    )
-}
-
 /// `GET /g/{token}[?session_id=…]`
 #[get("/g/<token>?<session_id>")]
 pub async fn guest_page(
@@ -142,68 +100,22 @@ pub async fn guest_page(
             }
         }
     }
-    let event = app.live.get().event_name.clone();
-    let event = &event;
-    let video = format!(
-        "<video src=\"/g/{t}/preview.mp4\" poster=\"/g/{t}/poster.jpg\" autoplay loop muted \
-         playsinline></video>",
-        t = job.token
-    );
-    let words = |key: &str| esc(lang.text(key)).into_owned();
-    let body = match job.status {
-        Status::Uploaded | Status::Queued | Status::Rendering => format!(
-            "<meta http-equiv=\"refresh\" content=\"3\"><p>{}</p>",
-            words("page_coming")
-        ),
-        Status::Failed => format!("<p>{}</p>", words("page_failed")),
-        Status::Expired => {
-            return message(
-                app,
-                lang,
-                HttpStatus::Gone,
-                "page_deleted",
-                "page_expired_text",
-            )
-        }
-        Status::Unlocked => format!(
-            "{video}<p class=\"ok\">{ready}</p>\
-             <a class=\"btn\" id=\"download\" href=\"/d/{t}\" download>{download}</a>\
-             <p class=\"quiet\">{hint}</p>",
-            t = job.token,
-            ready = words("page_ready"),
-            download = words("page_download"),
-            hint = words("page_save_hint"),
-        ),
-        Status::PreviewReady => {
-            let waiting = session_id.is_some() && job.staff_flag.is_none();
-            let pay = match (&job.price, app.stripe.api()) {
-                _ if job.staff_flag.is_some() => format!("<p>{}</p>", words("page_flagged")),
-                _ if waiting => format!(
-                    "<meta http-equiv=\"refresh\" content=\"2\"><p>{}</p>",
-                    words("page_confirming")
-                ),
-                (Some(price), Some(_)) => format!(
-                    "<form method=\"post\" action=\"/g/{t}/pay\"><button class=\"btn\" \
-                     id=\"pay\">{button}</button></form><p class=\"quiet\">{note}</p>",
-                    t = job.token,
-                    button = esc(&lang.fill(
-                        "page_pay",
-                        &[("price", &price_text(price.cents, &price.currency))]
-                    )),
-                    note = words("page_pay_note"),
-                ),
-                _ => format!("<p>{}</p>", words("page_pay_missing")),
-            };
-            format!("{video}{pay}")
-        }
+    let offer = match (&job.price, app.stripe.api()) {
+        _ if job.staff_flag.is_some() => Offer::Flagged,
+        _ if session_id.is_some() => Offer::Confirming,
+        (Some(price), Some(_)) => Offer::Pay(price_text(price.cents, &price.currency)),
+        _ => Offer::Unavailable,
     };
-    page(
-        HttpStatus::Ok,
-        lang,
-        lang.text("page_your_video"),
-        event,
-        &format!("{body}{}", delete_link(lang, &job)),
-    )
+    match job.status {
+        Status::Expired => message(
+            app,
+            lang,
+            HttpStatus::Gone,
+            "page_deleted",
+            "page_expired_text",
+        ),
+        _ => views::video(lang, &app.live.get().event_name, &job, &offer),
+    }
 }
 
 /// `POST /g/{token}/pay`: the job's Checkout Session (reused while open),
@@ -312,28 +224,7 @@ pub fn confirm_delete(
         Ok(job) => job,
         Err(page) => return *page,
     };
-    let words = |key: &str| esc(lang.text(key)).into_owned();
-    let paid = if job.payment.is_some() {
-        format!(" {}", words("page_delete_paid"))
-    } else {
-        String::new()
-    };
-    page(
-        HttpStatus::Ok,
-        lang,
-        lang.text("page_delete"),
-        &app.live.get().event_name,
-        &format!(
-            "<p>{question}{paid}</p>\
-             <form method=\"post\" action=\"/g/{t}/delete\"><input type=\"hidden\" \
-             name=\"confirm\" value=\"yes\"><button class=\"btn danger\" id=\"delete\">{now}\
-             </button></form><p><a href=\"/g/{t}\">{back}</a></p>",
-            t = job.token,
-            question = words("page_delete_question"),
-            now = words("page_delete_now"),
-            back = words("back"),
-        ),
-    )
+    views::confirm_delete(lang, &app.live.get().event_name, &job)
 }
 
 #[derive(FromForm)]

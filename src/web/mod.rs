@@ -17,6 +17,7 @@ mod guest_pages;
 mod kiosk;
 mod lang;
 mod phone;
+mod phone_views;
 pub mod printing;
 pub mod qr;
 pub mod ranged;

@@ -7,7 +7,6 @@
 
 use std::sync::Arc;
 
-use html_escape::encode_double_quoted_attribute as attr;
 use rocket::form::{Errors, Form};
 use rocket::fs::TempFile;
 use rocket::http::{ContentType, Status as HttpStatus};
@@ -17,7 +16,7 @@ use rocket::{delete, get, post, routes, FromForm, Route, State};
 use serde::Serialize;
 
 use super::error::ApiError;
-use super::guest_pages::{message, page, said, Page};
+use super::guest_pages::{message, said, Page};
 use super::kiosk::{checked_photo, form_error, read_upload};
 use super::lang::PageLang;
 use crate::capture::handoff::{valid_code, HandoffState, Refused};
@@ -152,34 +151,8 @@ fn form_page(
     status: HttpStatus,
     problem: Option<&str>,
 ) -> Page {
-    let words = |key: &str| html_escape::encode_text(lang.text(key)).into_owned();
-    let problem = problem
-        .map(|p| {
-            format!(
-                "<p class=\"ok\" style=\"color:#f98\">{}</p>",
-                html_escape::encode_text(p)
-            )
-        })
-        .unwrap_or_default();
-    let body = format!(
-        "<p>{choose}</p>{problem}\
-         <form method=\"post\" action=\"/u/{code}\" enctype=\"multipart/form-data\">\
-         <input type=\"file\" name=\"photo\" accept=\"image/jpeg,image/png,image/webp\" required \
-         style=\"font-size:1.1rem;margin:1rem 0\">\
-         <button class=\"btn\" type=\"submit\">{send}</button></form>\
-         <p class=\"quiet\">{note}</p>",
-        code = attr(code),
-        choose = words("page_choose"),
-        send = words("page_send"),
-        note = words("page_send_note"),
-    );
-    page(
-        status,
-        lang,
-        lang.text("page_send_photo"),
-        &app.live.get().event_name,
-        &body,
-    )
+    let event = app.live.get().event_name.clone();
+    super::phone_views::upload_form(lang, &event, code, status, problem)
 }
 
 /// `GET /u/{code}`: the phone's upload form.

@@ -20,6 +20,7 @@ use crate::capture;
 use crate::capture::handoff::Handoffs;
 use crate::config::{LiveSettings, Settings};
 use crate::encode;
+use crate::jobs::intake::Intake;
 use crate::jobs::live::LiveRenders;
 use crate::jobs::retention::{self, InUse};
 use crate::jobs::worker::{self, Queue, Worker};
@@ -157,12 +158,14 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         settings.data_dir.clone(),
         settings.public_base().to_string(),
     )?);
+    let queue = Arc::new(Queue::default());
+    let metrics = Arc::new(Metrics::new().map_err(|e| StartError::Metrics(e.to_string()))?);
     let shared = Arc::new(Shared {
         admin_fingerprint: admin_cert.fingerprint(),
         printing: Arc::clone(&printing),
         store: store.clone(),
         presets: Arc::clone(&presets),
-        queue: Arc::new(Queue::default()),
+        queue: Arc::clone(&queue),
         encoder,
         animator: Arc::clone(&animator),
         animator_note: fallback,
@@ -173,10 +176,18 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         camera: Arc::new(capture::start(&settings)),
         handoffs: Arc::new(Handoffs::default()),
         renders: Arc::new(LiveRenders::default()),
-        recent_faces: Arc::default(),
         lookups: Arc::default(),
-        intake: Arc::new(tokio::sync::Semaphore::new(crate::state::INTAKE_AT_ONCE)),
-        metrics: Arc::new(Metrics::new().map_err(|e| StartError::Metrics(e.to_string()))?),
+        intake: Arc::new(Intake::new(
+            store.clone(),
+            Arc::clone(&queue),
+            Arc::clone(&animator),
+            Arc::clone(&presets),
+            Arc::clone(&live),
+            Arc::clone(&metrics),
+            settings.data_dir.clone(),
+            settings.queue_limit as usize,
+        )),
+        metrics: Arc::clone(&metrics),
         settings,
     });
     let (shutdown, shutdown_rx) = watch::channel(false);

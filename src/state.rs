@@ -17,6 +17,7 @@ use crate::jobs::worker::Queue;
 use crate::jobs::{JobStore, StoreError};
 use crate::metrics::Metrics;
 use crate::motion::{Preset, PresetError};
+use crate::payments::checkout::Checkouts;
 use crate::payments::StripeKeys;
 
 #[derive(Debug, thiserror::Error)]
@@ -76,22 +77,15 @@ pub struct Shared {
     /// The render in progress, frame by frame, for the kiosk screen.
     pub renders: Arc<LiveRenders>,
     pub metrics: Arc<Metrics>,
-    /// Faces of photos checked a moment ago (review, phone, job).
-    pub recent_faces: Arc<crate::face::recent::Recent>,
     /// Guests' returns from Checkout that asked Stripe, per job.
     pub lookups: Arc<crate::payments::lookups::Lookups>,
-    /// Turns at decoding and face-checking a photo, kiosk and phones
-    /// together ([`INTAKE_AT_ONCE`]).
-    pub intake: Arc<tokio::sync::Semaphore>,
+    /// Photos checked and recorded as jobs, kiosk and phones together.
+    pub intake: Arc<crate::jobs::intake::Intake>,
     /// The SHA-256 fingerprint of the admin listener's certificate.
     pub admin_fingerprint: String,
     /// The photo printer and its queue.
     pub printing: Arc<crate::print::Printing>,
 }
-
-/// Photos decoded and checked at once: each may hold up to
-/// `capture::photo::MAX_DECODED_BYTES`, and a face check takes a core.
-pub const INTAKE_AT_ONCE: usize = 2;
 
 impl Shared {
     /// Why the animator is not doing what was configured: it fell back at
@@ -113,6 +107,18 @@ impl Shared {
     /// Preset ids found on disk, in the files' order.
     pub fn preset_ids(&self) -> Vec<&str> {
         self.presets.iter().map(|p| p.id()).collect()
+    }
+
+    /// Opening and confirming guests' checkouts.
+    pub fn checkouts(&self) -> Checkouts<'_> {
+        Checkouts {
+            store: &self.store,
+            stripe: &self.stripe,
+            lookups: &self.lookups,
+            public_base: self.settings.public_base(),
+            expiry_minutes: self.settings.checkout_expiry_minutes,
+            live: &self.live,
+        }
     }
 
     pub fn preset(&self, id: &str) -> Option<&Preset> {

@@ -1,9 +1,10 @@
 //! The venue staff's side of the kiosk: sign-in (`auth`), the audit log
 //! (`audit`), the CSV export (`export`), the dashboard's figures
-//! (`stats`), the staff page's certificate (`tls`), and the actions staff
-//! take on guests' jobs (here). The
-//! admin listener in `web::admin` is a thin HTTP layer over these.
+//! (`stats`), the staff page's certificate (`tls`), the actions staff take
+//! on guests' jobs (`actions`) and the end-of-event wipe (here). The admin
+//! listener in `web::admin` is a thin HTTP layer over these.
 
+pub mod actions;
 pub mod audit;
 pub mod auth;
 pub mod export;
@@ -14,10 +15,9 @@ pub mod tls;
 use std::path::Path;
 
 use crate::jobs::retention;
-use crate::jobs::staff::StaffError;
-use crate::jobs::worker::Queue;
-use crate::jobs::{Job, JobId, JobStore, Progress, Status, StoreError};
+use crate::jobs::{Job, JobId, JobStore, Status, StoreError};
 
+pub use actions::{ActionError, Desk, Rerender};
 pub use audit::Audit;
 pub use auth::StaffAuth;
 pub use throttle::LoginThrottle;
@@ -36,83 +36,6 @@ impl Admin {
             audit: Audit::new(store.tree("audit")?),
             throttle: LoginThrottle::open(store.tree("login_throttle")?, crate::jobs::now_ms())?,
         })
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ActionError {
-    #[error("there is no such job (it may have been deleted)")]
-    NotFound,
-    #[error("the job is being rendered right now; try again when it is done")]
-    Rendering,
-    #[error("the job is {0}: only a finished preview or a failed job can be re-rendered")]
-    NotRerenderable(Status),
-    #[error("there is no preset `{0}`")]
-    UnknownPreset(String),
-    #[error("this kiosk has no animator backend `{0}`")]
-    UnknownBackend(String),
-    #[error("{0}")]
-    Staff(#[from] StaffError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// What a re-render may change.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Rerender<'a> {
-    pub preset: Option<&'a str>,
-    pub backend: Option<&'a str>,
-}
-
-/// Renders a job again, with another preset or backend if given: back in
-/// the queue with its attempts reset, since staff chose to retry it.
-pub async fn rerender(
-    store: &JobStore,
-    queue: &Queue,
-    id: JobId,
-    with: Rerender<'_>,
-    known_presets: &[&str],
-    known_backends: &[&str],
-) -> Result<Job, ActionError> {
-    let (preset, backend) = (with.preset, with.backend);
-    if let Some(p) = preset.filter(|p| !known_presets.contains(p)) {
-        return Err(ActionError::UnknownPreset(p.chars().take(40).collect()));
-    }
-    if let Some(b) = backend.filter(|b| !known_backends.contains(b)) {
-        return Err(ActionError::UnknownBackend(b.chars().take(40).collect()));
-    }
-    let job = store.get(id)?.ok_or(ActionError::NotFound)?;
-    if !matches!(job.status, Status::PreviewReady | Status::Failed) {
-        return Err(ActionError::NotRerenderable(job.status));
-    }
-    let job = store.transition(id, Status::Queued, |j| {
-        if let Some(p) = preset {
-            j.preset = p.to_string();
-        }
-        if let Some(b) = backend {
-            j.backend_request = Some(b.to_string());
-        }
-        j.attempts = 0;
-        j.error = None;
-        j.progress = Progress::default();
-        j.finished_at = None;
-        // Staff re-render because something looked wrong: the faces are
-        // found again rather than taken from the upload's check.
-        j.files.faces = None;
-    })?;
-    store.flush().await?;
-    tracing::info!(job = %id, preset = %job.preset, backend = ?job.backend_request, "queued again by staff");
-    queue.wake();
-    Ok(job)
-}
-
-/// Deletes a job's record and files now (a guest's privacy request).
-pub async fn delete(store: &JobStore, data_dir: &Path, id: JobId) -> Result<(), ActionError> {
-    match retention::delete_now(store, data_dir, id).await {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(ActionError::NotFound),
-        Err(StoreError::IllegalTransition { .. }) => Err(ActionError::Rendering),
-        Err(e) => Err(e.into()),
     }
 }
 

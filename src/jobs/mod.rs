@@ -6,6 +6,7 @@
 //! anyone reports it; the `queued` index *is* the render queue, so a crash
 //! loses nothing that was acknowledged.
 
+pub mod intake;
 pub mod live;
 mod model;
 pub mod retention;

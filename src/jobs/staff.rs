@@ -3,7 +3,7 @@
 
 use super::{now_ms, Job, JobId, JobStore, Status, StoreError, UnlockReason};
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error)]
 pub enum StaffError {
     #[error("an unlock needs a reason (1-200 characters)")]
     Reason,
@@ -12,13 +12,8 @@ pub enum StaffError {
     #[error("the job is {0}: only a finished preview can be unlocked")]
     NotUnlockable(Status),
     #[error(transparent)]
-    Store(#[from] StoreErrorText),
+    Store(#[from] StoreError),
 }
-
-/// `StoreError` is not `PartialEq`; its text is enough for callers.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("{0}")]
-pub struct StoreErrorText(pub String);
 
 /// Unlocks a finished preview for `reason` (cash or comp) with `note`
 /// recorded on the job; clears a payment flag staff have now handled.
@@ -36,7 +31,6 @@ pub async fn unlock(
     if !matches!(reason, UnlockReason::StaffCash | UnlockReason::StaffComp) {
         return Err(StaffError::NotStaffReason);
     }
-    let text = |e: StoreError| StaffError::Store(StoreErrorText(e.to_string()));
     let job = store.transition(id, Status::Unlocked, |j| {
         j.unlock = Some(reason);
         j.unlock_note = Some(note.to_string());
@@ -48,9 +42,9 @@ pub async fn unlock(
         Err(StoreError::IllegalTransition { from, .. }) => {
             return Err(StaffError::NotUnlockable(from))
         }
-        Err(e) => return Err(text(e)),
+        Err(e) => return Err(e.into()),
     };
-    store.flush().await.map_err(text)?;
+    store.flush().await?;
     tracing::info!(job = %id, reason = ?reason, "unlocked by staff");
     Ok(job)
 }
@@ -66,24 +60,24 @@ mod tests {
         let job = Job::new("soft_smile", "source.jpg", 1);
         store.insert_new(&job).expect("insert");
         let cash = UnlockReason::StaffCash;
-        assert_eq!(
-            unlock(&store, job.id, cash, "paid cash").await.err(),
-            Some(StaffError::NotUnlockable(Status::Uploaded))
-        );
+        assert!(matches!(
+            unlock(&store, job.id, cash, "paid cash").await,
+            Err(StaffError::NotUnlockable(Status::Uploaded))
+        ));
         for s in [Status::Queued, Status::Rendering, Status::PreviewReady] {
             store.transition(job.id, s, |_| {}).expect("advance");
         }
         store
             .update(job.id, |j| j.staff_flag = Some("paid 100 usd".into()))
             .expect("flag");
-        assert_eq!(
-            unlock(&store, job.id, cash, "  ").await.err(),
-            Some(StaffError::Reason)
-        );
-        assert_eq!(
-            unlock(&store, job.id, UnlockReason::Paid, "x").await.err(),
-            Some(StaffError::NotStaffReason)
-        );
+        assert!(matches!(
+            unlock(&store, job.id, cash, "  ").await,
+            Err(StaffError::Reason)
+        ));
+        assert!(matches!(
+            unlock(&store, job.id, UnlockReason::Paid, "x").await,
+            Err(StaffError::NotStaffReason)
+        ));
         let done = unlock(&store, job.id, cash, " $8 cash at the bar ")
             .await
             .expect("unlocks");
@@ -91,11 +85,14 @@ mod tests {
         assert_eq!(done.unlock, Some(cash));
         assert_eq!(done.unlock_note.as_deref(), Some("$8 cash at the bar"));
         assert_eq!(done.staff_flag, None);
-        assert_eq!(
-            unlock(&store, job.id, UnlockReason::StaffComp, "again")
-                .await
-                .err(),
-            Some(StaffError::NotUnlockable(Status::Unlocked))
-        );
+        assert!(matches!(
+            unlock(&store, job.id, UnlockReason::StaffComp, "again").await,
+            Err(StaffError::NotUnlockable(Status::Unlocked))
+        ));
+        let missing = Job::new("soft_smile", "source.jpg", 1).id;
+        assert!(matches!(
+            unlock(&store, missing, cash, "paid cash").await,
+            Err(StaffError::Store(StoreError::NotFound(id))) if id == missing
+        ));
     }
 }

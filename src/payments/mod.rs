@@ -3,6 +3,7 @@
 //! kiosks no webhook can reach). Both feed [`confirm::apply`], so a job is
 //! marked paid exactly once whichever path sees the payment first.
 
+pub mod checkout;
 pub mod confirm;
 pub mod keys;
 pub mod lookups;

@@ -8,6 +8,7 @@ use rocket::serde::json::Json;
 use serde::Serialize;
 
 use crate::capture::photo::PhotoError;
+use crate::jobs::intake::IntakeError;
 use crate::jobs::StoreError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,6 +155,25 @@ impl From<crate::print::PrintRequestError> for ApiError {
             E::Limit(_) => Self::new(Status::TooManyRequests, "print_limit", message),
             E::Unavailable(_) => Self::new(Status::Conflict, "printer_unavailable", message),
             E::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<IntakeError> for ApiError {
+    fn from(e: IntakeError) -> Self {
+        let message = e.to_string();
+        match e {
+            IntakeError::UnknownPreset(_) => {
+                Self::new(Status::UnprocessableEntity, "unknown_preset", message)
+            }
+            IntakeError::StorageFull => Self::storage_full(),
+            IntakeError::QueueFull => Self::new(Status::ServiceUnavailable, "queue_full", message),
+            IntakeError::Busy => Self::new(Status::ServiceUnavailable, "busy", message),
+            IntakeError::Photo(e) => e.into(),
+            IntakeError::Problem(p) => p.into(),
+            IntakeError::Io { what, source } => Self::io(what, &source),
+            IntakeError::Store(e) => e.into(),
+            IntakeError::Internal(e) => Self::internal(e),
         }
     }
 }

@@ -4,6 +4,7 @@
 //! is in `phone_views`.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use rocket::form::{Form, FromForm};
 use rocket::http::Status as HttpStatus;
@@ -14,8 +15,9 @@ use super::lang::PageLang;
 pub(super) use super::phone_views::Page;
 use super::phone_views::{self as views, Offer};
 use crate::i18n::Lang;
-use crate::jobs::{retention, Checkout, GuestToken, Job, MalformedId, Status};
-use crate::payments::{self, NewSession, PaymentError};
+use crate::jobs::{retention, GuestToken, Job, MalformedId, Status};
+use crate::payments::checkout::{CheckoutError, Next};
+use crate::payments::PaymentError;
 use crate::state::Shared;
 
 /// A page that says one thing: catalogue keys for its title and text.
@@ -83,22 +85,8 @@ pub async fn guest_page(
         Ok(job) => job,
         Err(page) => return *page,
     };
-    // Back from Checkout: ask Stripe now rather than wait for the poller.
-    if let (Some(sid), Some(api), Some(c)) = (session_id, app.stripe.api(), &job.checkout) {
-        // Only about the job's own session, and not on every reload.
-        if job.status == Status::PreviewReady
-            && c.owns(sid)
-            && app.lookups.allow(job.id, std::time::Instant::now())
-        {
-            if let Ok(facts) = api.session(sid).await {
-                if payments::record(&app.store, job.id, &facts, "return")
-                    .await
-                    .is_ok()
-                {
-                    job = app.store.get(job.id).ok().flatten().unwrap_or(job);
-                }
-            }
-        }
+    if let Some(sid) = session_id {
+        job = app.checkouts().returned(job, sid, Instant::now()).await;
     }
     let offer = match (&job.price, app.stripe.api()) {
         _ if job.staff_flag.is_some() => Offer::Flagged,
@@ -128,88 +116,45 @@ pub async fn pay(
 ) -> Result<Redirect, Page> {
     let lang = lang.0;
     let job = load(app, lang, token).map_err(|p| *p)?;
-    let back = format!("/g/{}", job.token);
-    match job.status {
-        Status::PreviewReady if job.staff_flag.is_none() => {}
-        Status::Expired => {
-            return Err(message(
-                app,
-                lang,
-                HttpStatus::Gone,
-                "page_deleted",
-                "page_expired_text",
-            ))
-        }
-        // Already unlocked, not ready, flagged: the page says what to do.
-        _ => return Ok(Redirect::to(back)),
+    let now_s = crate::jobs::now_ms() / 1000;
+    match app.checkouts().open(&job, now_s).await {
+        Ok(Next::Stripe(url)) => Ok(Redirect::to(url)),
+        Ok(Next::Back) => Ok(Redirect::to(format!("/g/{}", job.token))),
+        Err(e) => Err(checkout_refused(app, lang, &job, e)),
     }
-    let (Some(api), Some(price)) = (app.stripe.api(), &job.price) else {
-        return Err(message(
-            app,
-            lang,
+}
+
+/// The page for a checkout that could not be opened.
+fn checkout_refused(app: &Shared, lang: Lang, job: &Job, e: CheckoutError) -> Page {
+    let (status, title, text) = match &e {
+        CheckoutError::Expired => (HttpStatus::Gone, "page_deleted", "page_expired_text"),
+        CheckoutError::NoPayments => (
             HttpStatus::ServiceUnavailable,
             "page_ask_staff",
             "page_no_payments",
-        ));
-    };
-    let now_s = crate::jobs::now_ms() / 1000;
-    if let Some(c) = job.checkout.as_ref().filter(|c| c.expires_at > now_s + 60) {
-        return Ok(Redirect::to(c.url.clone()));
-    }
-    let number = job.checkout.as_ref().map_or(1, |c| c.number + 1);
-    let base = app.settings.public_base();
-    let request = NewSession {
-        job_id: job.id,
-        price: price.clone(),
-        product_name: format!("{} — animated photo (HD video)", app.live.get().event_name),
-        success_url: format!("{base}/g/{}?session_id={{CHECKOUT_SESSION_ID}}", job.token),
-        cancel_url: format!("{base}/g/{}", job.token),
-        expires_at: now_s + i64::from(app.settings.checkout_expiry_minutes) * 60,
-        idempotency_key: format!("smileloop-{}-{number}", job.id),
-    };
-    let created = api.create_session(&request).await.map_err(|e| {
-        tracing::warn!(job = %job.id, "checkout not created: {e}");
-        let text = match e {
-            PaymentError::Offline(_) => "page_payment_offline",
-            _ => "page_payment_failed",
-        };
-        message(
-            app,
-            lang,
+        ),
+        CheckoutError::Stripe(PaymentError::Offline(_)) => (
             HttpStatus::ServiceUnavailable,
             "page_payment_unavailable",
-            text,
-        )
-    })?;
-    let checkout = Checkout {
-        session_id: created.id.clone(),
-        url: created.url.clone(),
-        expires_at: created.expires_at,
-        number,
-        earlier: vec![],
-    };
-    let saved = app.store.update(job.id, |j| {
-        j.checkout = Some(match &j.checkout {
-            Some(old) => old.replaced_by(checkout.clone()),
-            None => checkout.clone(),
-        })
-    });
-    let flushed = match saved {
-        Ok(_) => app.store.flush().await.map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
-    };
-    if let Err(e) = flushed {
-        tracing::error!(job = %job.id, "checkout not saved: {e}");
-        return Err(message(
-            app,
-            lang,
+            "page_payment_offline",
+        ),
+        CheckoutError::Stripe(_) => (
+            HttpStatus::ServiceUnavailable,
+            "page_payment_unavailable",
+            "page_payment_failed",
+        ),
+        CheckoutError::Store(_) => (
             HttpStatus::InternalServerError,
             "page_error",
             "page_error_text",
-        ));
+        ),
+    };
+    match e {
+        CheckoutError::Stripe(_) => tracing::warn!(job = %job.id, "{e}"),
+        CheckoutError::Store(_) => tracing::error!(job = %job.id, "{e}"),
+        _ => {}
     }
-    tracing::info!(job = %job.id, session = %created.id, "checkout opened");
-    Ok(Redirect::to(created.url))
+    message(app, lang, status, title, text)
 }
 
 /// `GET /g/{token}/delete`: the confirmation step.

@@ -9,16 +9,12 @@ use rocket::http::{ContentType, Status as HttpStatus};
 use rocket::serde::json::Json;
 use rocket::{get, post, routes, FromForm, Route, State};
 use serde::Serialize;
-use tokio::io::AsyncReadExt;
 
 use super::error::ApiError;
 use super::ranged::RangedFile;
-use crate::animate::AnimateError;
-use crate::capture::photo;
-use crate::config::EventMode;
-use crate::face::Found;
+use super::upload::{form_error, read_upload};
 use crate::jobs::retention::InUseGuard;
-use crate::jobs::{job_dir, now_ms, Job, JobId, MalformedId, Price, Status, UnlockReason};
+use crate::jobs::{job_dir, Job, JobId, MalformedId, Status, UnlockReason};
 use crate::state::Shared;
 
 pub fn routes() -> Vec<Route> {
@@ -71,9 +67,9 @@ async fn check_photo(
 ) -> Result<Json<Checked>, ApiError> {
     let form = form.map_err(|e| form_error(&e, app.settings.max_upload_mb))?;
     let bytes = read_upload(&form.photo).await?;
-    let (_, _, found) = checked_photo(app, bytes).await?;
+    let checked = app.intake.check(bytes).await?;
     Ok(Json(Checked {
-        faces: found.map_or(0, |f| f.animated.len() as u32),
+        faces: checked.faces(),
     }))
 }
 
@@ -92,40 +88,6 @@ pub struct Created {
     faces: u32,
 }
 
-pub(super) fn form_error(errors: &Errors<'_>, limit_mb: u32) -> ApiError {
-    use rocket::form::error::ErrorKind;
-    for e in errors.iter() {
-        match &e.kind {
-            // Other I/O errors here are the client's bytes (bad UTF-8, a
-            // cut-off body): a 400 below.
-            ErrorKind::Io(io) if crate::jobs::is_disk_full(io) => return ApiError::storage_full(),
-            ErrorKind::InvalidLength { .. } => {
-                return ApiError::new(
-                    HttpStatus::PayloadTooLarge,
-                    "upload_too_large",
-                    format!(
-                        "That photo is larger than {limit_mb} MB. Please choose a smaller one."
-                    ),
-                );
-            }
-            ErrorKind::Missing => {
-                let field = e.name.as_ref().map(|n| n.to_string()).unwrap_or_default();
-                return ApiError::new(
-                    HttpStatus::BadRequest,
-                    "missing_field",
-                    format!("The form field `{field}` is missing."),
-                );
-            }
-            _ => {}
-        }
-    }
-    ApiError::new(
-        HttpStatus::BadRequest,
-        "bad_form",
-        format!("The upload could not be read: {errors}"),
-    )
-}
-
 /// `POST /api/jobs` (multipart: `photo`, `preset`).
 #[post("/api/jobs", data = "<form>")]
 async fn create_job(
@@ -133,166 +95,17 @@ async fn create_job(
     app: &State<Arc<Shared>>,
 ) -> Result<(HttpStatus, Json<Created>), ApiError> {
     let form = form.map_err(|e| form_error(&e, app.settings.max_upload_mb))?;
-    let event = app.live.get();
-    let preset = app
-        .preset(&form.preset)
-        .filter(|p| event.preset_rank(p.id()).is_some())
-        .ok_or_else(|| {
-            ApiError::new(
-                HttpStatus::UnprocessableEntity,
-                "unknown_preset",
-                format!(
-                    "There is no animation called `{}`.",
-                    form.preset.chars().take(40).collect::<String>()
-                ),
-            )
-        })?;
-    if crate::jobs::free_bytes(&app.settings.data_dir)
-        .is_some_and(|f| f < crate::jobs::MIN_FREE_BYTES)
-    {
-        return Err(ApiError::storage_full());
-    }
-    // Held until the job is recorded as queued (dropped at the end).
-    let _place = app
-        .queue
-        .reserve(
-            || app.store.count_with_status(Status::Queued),
-            app.settings.queue_limit as usize,
-        )
-        .ok_or_else(|| {
-            ApiError::new(
-                HttpStatus::ServiceUnavailable,
-                "queue_full",
-                "The kiosk is busy with other guests' photos. Please try again in a minute.",
-            )
-        })?;
     let bytes = read_upload(&form.photo).await?;
-    let (info, bytes, found) = checked_photo(app, bytes).await?;
-
-    let source = format!("source.{}", info.extension());
-    let mut job = Job::new(preset.id(), &source, now_ms());
-    let faces_json = found
-        .as_ref()
-        .filter(|f| !f.animated.is_empty())
-        .and_then(|f| serde_json::to_vec(f).ok());
-    if faces_json.is_some() {
-        job.files.faces = Some(FACES_FILE.to_string());
-    }
-    job.faces = found.as_ref().map(|f| f.animated.len() as u32);
-    job.price = (event.event_mode == EventMode::Paid).then(|| Price {
-        cents: event.price_cents,
-        currency: event.currency.clone(),
-    });
-    let dir = job_dir(&app.settings.data_dir, job.id);
-    let written = match &faces_json {
-        Some(faces) => write_durably(&dir, FACES_FILE, faces).await,
-        None => Ok(()),
-    };
-    written
-        .and(write_durably(&dir, &source, &bytes).await)
-        .map_err(|e| {
-            let _ = std::fs::remove_dir_all(&dir);
-            ApiError::io("saving upload", &e)
-        })?;
-    let recorded = app
-        .store
-        .insert_new(&job)
-        .and_then(|()| app.store.transition(job.id, Status::Queued, |_| {}));
-    if let Err(e) = recorded {
-        let _ = app.store.delete(job.id);
-        let _ = std::fs::remove_dir_all(&dir);
-        return Err(e.into());
-    }
-    app.store.flush().await?;
-    tracing::info!(job = %job.id, preset = preset.id(), bytes = bytes.len(), faces = job.faces.unwrap_or(0), "queued");
-    app.metrics.photo_accepted(job.faces.unwrap_or(0));
-    app.queue.wake();
+    let job = app.intake.create(&form.preset, bytes).await?;
     Ok((
         HttpStatus::Created,
         Json(Created {
             job_id: job.id.to_string(),
             token: job.token.to_string(),
-            status: Status::Queued,
+            status: job.status,
             faces: job.faces.unwrap_or(0),
         }),
     ))
-}
-
-/// The bytes of an uploaded file field.
-pub(super) async fn read_upload(file: &TempFile<'_>) -> Result<Vec<u8>, ApiError> {
-    let mut bytes = Vec::new();
-    let mut reader = file.open().await.map_err(ApiError::internal)?;
-    reader
-        .read_to_end(&mut bytes)
-        .await
-        .map_err(|e| ApiError::io("reading upload", &e))?;
-    Ok(bytes)
-}
-
-/// How long a photo waits for a turn at decoding before `503 busy`.
-const INTAKE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// The file in a job's folder that holds the faces found at upload.
-pub const FACES_FILE: &str = "faces.json";
-
-/// Checks a photo before anything is promised: its header, a full decode
-/// (proves the file is whole) and the animator's face check, so that the
-/// guest hears at once when it cannot be animated. Returns the faces found
-/// (none when the check could not run: the worker finds them).
-pub(super) async fn checked_photo(
-    app: &Shared,
-    bytes: Vec<u8>,
-) -> Result<(photo::PhotoInfo, Vec<u8>, Option<Found>), ApiError> {
-    let info = photo::inspect(&bytes)?;
-    // A flood of uploads (phones on the Wi-Fi) waits its turn briefly,
-    // then hears that the kiosk is busy: decodes never pile up in memory.
-    let turn = tokio::time::timeout(INTAKE_WAIT, Arc::clone(&app.intake).acquire_owned())
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .ok_or_else(|| {
-            ApiError::new(
-                HttpStatus::ServiceUnavailable,
-                "busy",
-                "The kiosk is checking other photos right now. Please try again in a moment.",
-            )
-        })?;
-    let animator = Arc::clone(&app.animator);
-    let recent = Arc::clone(&app.recent_faces);
-    let (bytes, found) =
-        tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, Option<Found>), ApiError> {
-            let _turn = turn;
-            // These very bytes were decoded and checked a moment ago.
-            if let Some(found) = recent.get(&bytes) {
-                return Ok((bytes, Some(found)));
-            }
-            let image = photo::decode(&bytes)?;
-            match animator.check_photo(&image) {
-                Err(AnimateError::Photo(problem)) => Err(problem.into()),
-                // An inference hiccup is the worker's to retry, not the guest's fault.
-                Err(e) => {
-                    tracing::warn!("photo check skipped: {e}");
-                    Ok((bytes, None))
-                }
-                Ok(found) => {
-                    recent.put(&bytes, found.clone());
-                    Ok((bytes, Some(found)))
-                }
-            }
-        })
-        .await
-        .map_err(ApiError::internal)??;
-    Ok((info, bytes, found))
-}
-
-async fn write_durably(dir: &std::path::Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-    use tokio::io::AsyncWriteExt;
-    tokio::fs::create_dir_all(dir).await?;
-    let mut f = tokio::fs::File::create(dir.join(name)).await?;
-    f.write_all(bytes).await?;
-    f.sync_all().await?;
-    // The folder's entry for the file too, or a power cut can lose it.
-    tokio::fs::File::open(dir).await?.sync_all().await
 }
 
 #[derive(Serialize)]

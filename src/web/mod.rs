@@ -22,6 +22,7 @@ pub mod printing;
 pub mod qr;
 pub mod ranged;
 mod stripe_hook;
+mod upload;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;

@@ -17,8 +17,8 @@ use serde::Serialize;
 
 use super::error::ApiError;
 use super::guest_pages::{message, said, Page};
-use super::kiosk::{checked_photo, form_error, read_upload};
 use super::lang::PageLang;
+use super::upload::{form_error, read_upload};
 use crate::capture::handoff::{valid_code, HandoffState, Refused};
 use crate::capture::photo;
 use crate::i18n::Lang;
@@ -278,15 +278,15 @@ async fn upload(
     let result = async {
         let form = form.map_err(|e| form_error(&e, app.settings.max_upload_mb))?;
         let bytes = read_upload(&form.photo).await?;
-        checked_photo(app, bytes).await
+        Ok::<_, ApiError>(app.intake.check(bytes).await?)
     }
     .await;
     match result {
-        Ok((_, bytes, found)) => {
-            if !app.handoffs.deliver(code, bytes) {
+        Ok(checked) => {
+            let faces = checked.faces();
+            if !app.handoffs.deliver(code, checked.bytes) {
                 return expired_page(app, lang);
             }
-            let faces = found.map_or(0, |f| f.animated.len());
             tracing::info!(faces, "photo received from a phone");
             let text = match faces {
                 0 | 1 => lang.text("page_sent_one").to_string(),

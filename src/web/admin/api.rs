@@ -192,7 +192,9 @@ async fn unlock(
             "The reason must be `cash` or `comp`.",
         )
     })?;
-    let job = super::jobs::do_unlock(app, admin, staff.0.peer, id, reason, &body.note).await?;
+    let job = super::desk(app, admin, &staff)
+        .unlock(id, reason, &body.note)
+        .await?;
     Ok(Json(row(app, &job)))
 }
 
@@ -215,7 +217,9 @@ async fn rerender(
         preset: body.preset.as_deref(),
         backend: body.backend.as_deref(),
     };
-    let job = super::jobs::do_rerender(app, admin, staff.0.peer, id, with).await?;
+    let job = super::desk(app, admin, &staff)
+        .rerender(id, with, &super::choices(app))
+        .await?;
     Ok(Json(row(app, &job)))
 }
 
@@ -226,6 +230,8 @@ async fn delete(
     admin: &State<Arc<Admin>>,
     id: &str,
 ) -> Result<rocket::http::Status, ApiError> {
-    super::jobs::do_delete(app, admin, staff.0.peer, parse_id(id)?).await?;
+    super::desk(app, admin, &staff)
+        .delete(parse_id(id)?)
+        .await?;
     Ok(rocket::http::Status::NoContent)
 }

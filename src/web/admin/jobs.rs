@@ -3,7 +3,6 @@
 //! delete now, open the guest page, show the QR again). Every action is
 //! recorded in the audit log.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as esc};
@@ -16,8 +15,8 @@ use super::api::{row, staff_reason};
 use super::view::{layout, Html, PageError};
 use super::{Staff, StaffWrite};
 use crate::admin::export::{amount, utc};
-use crate::admin::{self, Admin};
-use crate::jobs::{job_dir, staff, Job, JobId, Status as JobStatus, UnlockReason};
+use crate::admin::Admin;
+use crate::jobs::{job_dir, Job, JobId, Status as JobStatus, UnlockReason};
 use crate::state::Shared;
 use crate::web::ranged::RangedFile;
 
@@ -267,69 +266,6 @@ fn qr(
     ))
 }
 
-pub async fn do_unlock(
-    app: &Shared,
-    admin: &Admin,
-    peer: IpAddr,
-    id: JobId,
-    reason: UnlockReason,
-    note: &str,
-) -> Result<Job, admin::ActionError> {
-    let job = staff::unlock(&app.store, id, reason, note)
-        .await
-        .map_err(|e| match e {
-            staff::StaffError::Store(_) if app.store.get(id).ok().flatten().is_none() => {
-                admin::ActionError::NotFound
-            }
-            e => e.into(),
-        })?;
-    let _ = admin
-        .audit
-        .record(
-            peer,
-            "unlock",
-            format!("job {id} unlocked ({reason:?}): {}", note.trim()),
-        )
-        .await;
-    Ok(job)
-}
-
-pub async fn do_rerender(
-    app: &Shared,
-    admin: &Admin,
-    peer: IpAddr,
-    id: JobId,
-    with: admin::Rerender<'_>,
-) -> Result<Job, admin::ActionError> {
-    let before = app.store.get(id)?.map(|j| j.preset);
-    let backends = crate::animate::available(app.animator.as_ref());
-    let job = admin::rerender(
-        &app.store,
-        &app.queue,
-        id,
-        with,
-        &app.preset_ids(),
-        &backends,
-    )
-    .await?;
-    let _ = admin
-        .audit
-        .record(
-            peer,
-            "rerender",
-            format!(
-                "job {id} queued again ({} → {}, backend {})",
-                before.unwrap_or_default(),
-                job.preset,
-                job.backend_request
-                    .as_deref()
-                    .unwrap_or(app.animator.name())
-            ),
-        )
-        .await;
-    Ok(job)
-}
-
 #[derive(FromForm)]
 struct UnlockForm<'r> {
     reason: &'r str,
@@ -358,7 +294,9 @@ async fn unlock(
             "The reason must be cash or comp.",
         )
     })?;
-    do_unlock(app, admin, staff.0.peer, job_id, reason, form.note).await?;
+    super::desk(app, admin, &staff)
+        .unlock(job_id, reason, form.note)
+        .await?;
     Ok(back(&format!("Job {job_id} unlocked.")))
 }
 
@@ -377,11 +315,13 @@ async fn rerender(
     form: Form<RerenderForm<'_>>,
 ) -> Result<Redirect, PageError> {
     let job_id = self::id(id)?;
-    let with = admin::Rerender {
+    let with = crate::admin::Rerender {
         preset: form.preset,
         backend: form.backend,
     };
-    do_rerender(app, admin, staff.0.peer, job_id, with).await?;
+    super::desk(app, admin, &staff)
+        .rerender(job_id, with, &super::choices(app))
+        .await?;
     Ok(back(&format!("Job {job_id} is queued to render again.")))
 }
 
@@ -405,20 +345,6 @@ async fn delete(
             "Tick “sure” to delete: deleting cannot be undone.",
         ));
     }
-    do_delete(app, admin, staff.0.peer, job_id).await?;
+    super::desk(app, admin, &staff).delete(job_id).await?;
     Ok(back(&format!("Job {job_id} and its files are deleted.")))
-}
-
-pub async fn do_delete(
-    app: &Shared,
-    admin: &Admin,
-    peer: IpAddr,
-    id: JobId,
-) -> Result<(), admin::ActionError> {
-    admin::delete(&app.store, &app.settings.data_dir, id).await?;
-    let _ = admin
-        .audit
-        .record(peer, "delete", format!("job {id} deleted"))
-        .await;
-    Ok(())
 }

@@ -178,3 +178,24 @@ impl<'r> FromRequest<'r> for StaffWrite {
         }
     }
 }
+
+/// The staff desk for `staff`'s change: the actions write their audit
+/// entry themselves.
+fn desk<'a>(app: &'a Shared, admin: &'a Admin, staff: &StaffWrite) -> crate::admin::Desk<'a> {
+    crate::admin::Desk {
+        store: &app.store,
+        queue: &app.queue,
+        data_dir: &app.settings.data_dir,
+        audit: &admin.audit,
+        peer: staff.0.peer,
+    }
+}
+
+/// What a re-render on this kiosk may choose from.
+fn choices(app: &Shared) -> crate::admin::actions::Choices<'_> {
+    crate::admin::actions::Choices {
+        presets: app.preset_ids(),
+        backends: crate::animate::available(app.animator.as_ref()),
+        default_backend: app.animator.name(),
+    }
+}

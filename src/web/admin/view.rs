@@ -90,8 +90,7 @@ impl From<ActionError> for PageError {
             ActionError::Staff(crate::jobs::staff::StaffError::NotUnlockable(_)) => {
                 Status::Conflict
             }
-            ActionError::Staff(crate::jobs::staff::StaffError::Store(_))
-            | ActionError::Store(_) => return Self::internal(e),
+            ActionError::Store(_) => return Self::internal(e),
             ActionError::Staff(_) => Status::UnprocessableEntity,
         };
         Self::new(status, capitalise(&e.to_string()))

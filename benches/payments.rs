@@ -12,8 +12,13 @@ use std::time::Duration;
 use common::browser::Browser;
 use common::stripe::{FakeStripe, SECRET_KEY, WEBHOOK_SECRET};
 use common::Server;
+use smileloop::clock::{Clock, SystemClock};
 use smileloop::config::{EventMode, Secret};
-use smileloop::jobs::{now_ms, Job, Price, Status};
+use smileloop::jobs::{Job, Price, Status};
+
+fn now_ms() -> i64 {
+    SystemClock.wall_ms()
+}
 
 const PAYMENTS: usize = 50;
 

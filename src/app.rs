@@ -1,6 +1,6 @@
 //! The boot sequence, readable top to bottom: check the data directory,
 //! load presets, pick the encoder, open the store, recover from a crash,
-//! start the worker and retention, open both listeners. [`Running::stop`]
+//! start the worker and retention, open the three listeners. [`Running::stop`]
 //! undoes it in order: the render in progress is queued again, nothing is
 //! lost.
 
@@ -13,20 +13,21 @@ use rocket::fairing::AdHoc;
 use rocket::{Build, Rocket};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 
 use crate::admin::tls;
 use crate::animate::{self, Animator};
 use crate::capture;
 use crate::capture::handoff::Handoffs;
 use crate::config::{LiveSettings, Settings};
-use crate::encode;
+use crate::encode::{self, H264Encoder};
 use crate::jobs::intake::Intake;
 use crate::jobs::live::LiveRenders;
 use crate::jobs::retention::{self, InUse};
 use crate::jobs::worker::{self, Queue, Worker};
 use crate::jobs::JobStore;
 use crate::metrics::Metrics;
-use crate::motion;
+use crate::motion::{self, Preset};
 use crate::payments::{self, StripeKeys};
 use crate::{service, web};
 
@@ -110,47 +111,97 @@ fn empty_dir(dir: &Path) -> usize {
     removed
 }
 
+/// Starts the kiosk: the data folder, presets and encoder are checked
+/// first (a bad start says so before anything is changed), then the store
+/// is opened, the shared state built, the background tasks and the three
+/// listeners started.
 pub async fn start(settings: Settings) -> Result<Running, StartError> {
     prepare_data_dir(&settings.data_dir)?;
     let presets = Arc::new(motion::load_dir(&settings.presets_dir)?);
     let encoder = encode::detect(settings.encoder)?;
+    let store = open_store(&settings).await?;
+    let (shared, admin_tls) = share(settings, store, presets, encoder)?;
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let mut running = Running {
+        kiosk_port: 0,
+        guest_port: 0,
+        admin_port: 0,
+        tasks: spawn_tasks(&shared, shutdown_rx),
+        shared,
+        shutdown,
+        listeners: vec![],
+        edges: vec![],
+    };
+    if let Err(e) = listen(&mut running, &admin_tls).await {
+        running.stop().await;
+        return Err(e);
+    }
+    announce(&mut running);
+    Ok(running)
+}
+
+/// The job store, without folders that lost their record, and with the
+/// renders a crash interrupted queued again.
+async fn open_store(settings: &Settings) -> Result<JobStore, StartError> {
     let store = JobStore::open(&settings.data_dir.join("db"))?;
     let orphans = retention::remove_orphans(&store, &settings.data_dir)?;
     if orphans > 0 {
         tracing::info!(orphans, "removed job folders without a record");
     }
     worker::recover(&store, &settings.data_dir).await?;
-    let (animator, fallback) = animate::from_config(&settings);
-    if let Some(reason) = &fallback {
-        tracing::warn!("{reason}");
-    }
-    let animator: Arc<dyn Animator> = Arc::from(animator);
+    Ok(store)
+}
+
+/// Tonight's event settings: what staff saved over the file's defaults,
+/// which must name presets that exist.
+fn open_live(
+    settings: &Settings,
+    store: &JobStore,
+    presets: &[Preset],
+) -> Result<Arc<LiveSettings>, StartError> {
     let known: Vec<&str> = presets.iter().map(|p| p.id()).collect();
     let defaults = settings.event();
     defaults
         .validate_presets(&known)
         .map_err(StartError::Config)?;
-    let live = Arc::new(LiveSettings::open(
+    Ok(Arc::new(LiveSettings::open(
         store.tree("settings")?,
         defaults,
         &known,
-    ));
+    )))
+}
+
+/// The Stripe keys staff saved, else the file's.
+fn open_stripe(settings: &Settings, store: &JobStore) -> Result<Arc<StripeKeys>, StartError> {
     let file_keys = settings
         .stripe_secret_key
         .as_ref()
         .zip(settings.stripe_webhook_secret.as_ref());
-    let stripe = Arc::new(
-        StripeKeys::open(
-            store.tree("settings")?,
-            &settings.stripe_api_base,
-            file_keys,
-        )
-        .map_err(|e| StartError::Payments(e.to_string()))?,
-    );
+    let keys = StripeKeys::open(
+        store.tree("settings")?,
+        &settings.stripe_api_base,
+        file_keys,
+    )
+    .map_err(|e| StartError::Payments(e.to_string()))?;
+    Ok(Arc::new(keys))
+}
 
+/// The state the listeners and tasks share, and the admin listener's
+/// HTTPS.
+fn share(
+    settings: Settings,
+    store: JobStore,
+    presets: Arc<Vec<Preset>>,
+    encoder: H264Encoder,
+) -> Result<(Arc<Shared>, TlsAcceptor), StartError> {
+    let (animator, fallback) = animate::from_config(&settings);
+    if let Some(reason) = &fallback {
+        tracing::warn!("{reason}");
+    }
+    let animator: Arc<dyn Animator> = Arc::from(animator);
+    let live = open_live(&settings, &store, &presets)?;
     let names = tls::names(tls::host_name().as_deref(), settings.admin_address);
     let admin_cert = tls::load_or_create(&settings.data_dir, &names)?;
-    let admin_tls = admin_cert.acceptor()?;
     let printing = Arc::new(crate::print::Printing::new(
         settings.print(),
         store.clone(),
@@ -160,149 +211,152 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
     )?);
     let queue = Arc::new(Queue::default());
     let metrics = Arc::new(Metrics::new().map_err(|e| StartError::Metrics(e.to_string()))?);
-    let shared = Arc::new(Shared {
+    let intake = Intake::new(
+        store.clone(),
+        Arc::clone(&queue),
+        Arc::clone(&animator),
+        Arc::clone(&presets),
+        Arc::clone(&live),
+        Arc::clone(&metrics),
+        settings.data_dir.clone(),
+        settings.queue_limit as usize,
+    );
+    let shared = Shared {
+        clock: Arc::clone(store.clock()),
         admin_fingerprint: admin_cert.fingerprint(),
-        printing: Arc::clone(&printing),
-        store: store.clone(),
-        presets: Arc::clone(&presets),
-        queue: Arc::clone(&queue),
+        printing,
+        stripe: open_stripe(&settings, &store)?,
+        store,
+        presets,
+        queue,
         encoder,
-        animator: Arc::clone(&animator),
+        animator,
         animator_note: fallback,
         in_use: Arc::new(InUse::default()),
         started: Instant::now(),
-        stripe,
-        live: Arc::clone(&live),
+        live,
         camera: Arc::new(capture::start(&settings)),
         handoffs: Arc::new(Handoffs::default()),
         renders: Arc::new(LiveRenders::default()),
         lookups: Arc::default(),
-        intake: Arc::new(Intake::new(
-            store.clone(),
-            Arc::clone(&queue),
-            Arc::clone(&animator),
-            Arc::clone(&presets),
-            Arc::clone(&live),
-            Arc::clone(&metrics),
-            settings.data_dir.clone(),
-            settings.queue_limit as usize,
-        )),
-        metrics: Arc::clone(&metrics),
+        intake: Arc::new(intake),
+        metrics,
         settings,
-    });
-    let (shutdown, shutdown_rx) = watch::channel(false);
+    };
+    Ok((Arc::new(shared), admin_cert.acceptor()?))
+}
+
+/// The background tasks: the render worker, the Stripe poller, the print
+/// queue and retention, all stopped by `shutdown`.
+fn spawn_tasks(shared: &Shared, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
     let s = &shared.settings;
     let worker = Arc::new(Worker {
-        store: store.clone(),
+        store: shared.store.clone(),
         queue: Arc::clone(&shared.queue),
-        presets,
-        animator,
-        encoder,
+        presets: Arc::clone(&shared.presets),
+        animator: Arc::clone(&shared.animator),
+        encoder: shared.encoder,
         data_dir: s.data_dir.clone(),
-        live: Arc::clone(&live),
+        live: Arc::clone(&shared.live),
         renders: Arc::clone(&shared.renders),
         metrics: Arc::clone(&shared.metrics),
     });
-    let mut tasks = vec![];
-    tasks.push(tokio::spawn(payments::poller::run(
-        store.clone(),
-        Arc::clone(&shared.stripe),
-        Duration::from_millis(s.stripe_poll_ms.into()),
-        shutdown_rx.clone(),
-    )));
-    tasks.extend([
-        tokio::spawn(printing.run(shutdown_rx.clone())),
-        tokio::spawn(worker.run(shutdown_rx.clone())),
+    vec![
+        tokio::spawn(payments::poller::run(
+            shared.store.clone(),
+            Arc::clone(&shared.stripe),
+            Duration::from_millis(s.stripe_poll_ms.into()),
+            shutdown.clone(),
+        )),
+        tokio::spawn(Arc::clone(&shared.printing).run(shutdown.clone())),
+        tokio::spawn(worker.run(shutdown.clone())),
         tokio::spawn(retention::run(
-            store,
+            shared.store.clone(),
             s.data_dir.clone(),
-            live,
+            Arc::clone(&shared.live),
             Arc::clone(&shared.in_use),
             RETENTION_EVERY,
-            shutdown_rx,
+            shutdown,
         )),
-    ]);
+    ]
+}
 
-    let mut running = Running {
-        kiosk_port: 0,
-        guest_port: 0,
-        admin_port: 0,
-        shared: Arc::clone(&shared),
-        shutdown,
-        listeners: vec![],
-        edges: vec![],
-        tasks,
-    };
-    let launched = async {
-        let caps = web::edge::fit_caps(
-            [
-                s.kiosk_max_connections as usize,
-                s.guest_max_connections as usize,
-                s.admin_max_connections as usize,
-            ],
-            web::edge::raise_nofile(),
+/// Each listener's name, public address and bounds, the connection caps
+/// shrunk to fit the open-file limit.
+fn front_doors(s: &Settings) -> [(&'static str, SocketAddr, web::edge::Limits); 3] {
+    let caps = web::edge::fit_caps(
+        [
+            s.kiosk_max_connections as usize,
+            s.guest_max_connections as usize,
+            s.admin_max_connections as usize,
+        ],
+        web::edge::raise_nofile(),
+    );
+    if caps[1] < s.guest_max_connections as usize || caps[2] < s.admin_max_connections as usize {
+        tracing::warn!(
+            guest = caps[1],
+            admin = caps[2],
+            "the open-file limit is low: connection caps shrunk to fit (raise LimitNOFILE)"
         );
-        let per_peer = Some(s.max_connections_per_peer as usize);
-        let limits = |max: usize, per_peer: Option<usize>| web::edge::Limits {
-            max,
-            per_peer,
-            headers: Duration::from_secs(u64::from(s.header_timeout_s)),
-            body_idle: BODY_IDLE.min(Duration::from_secs(u64::from(s.body_timeout_s))),
-            body_total: Duration::from_secs(u64::from(s.body_timeout_s)),
-            bodies: web::body_caps(s),
+    }
+    let per_peer = Some(s.max_connections_per_peer as usize);
+    let limits = |max: usize, per_peer: Option<usize>| web::edge::Limits {
+        max,
+        per_peer,
+        headers: Duration::from_secs(u64::from(s.header_timeout_s)),
+        body_idle: BODY_IDLE.min(Duration::from_secs(u64::from(s.body_timeout_s))),
+        body_total: Duration::from_secs(u64::from(s.body_timeout_s)),
+        bodies: web::body_caps(s),
+    };
+    [
+        (
+            "kiosk",
+            SocketAddr::new(s.address, s.port),
+            limits(caps[0], None),
+        ),
+        (
+            "guest",
+            SocketAddr::new(s.guest_address, s.guest_port),
+            limits(caps[1], per_peer),
+        ),
+        (
+            "admin",
+            SocketAddr::new(s.admin_address, s.admin_port),
+            limits(caps[2], per_peer),
+        ),
+    ]
+}
+
+/// Starts the three listeners behind their edges, noting their ports.
+async fn listen(running: &mut Running, admin_tls: &TlsAcceptor) -> Result<(), StartError> {
+    let shared = Arc::clone(&running.shared);
+    let mut ports = [0u16; 3];
+    for (i, (which, addr, limits)) in front_doors(&shared.settings).into_iter().enumerate() {
+        let (rocket, tls) = match which {
+            "kiosk" => (web::kiosk(Arc::clone(&shared)), None),
+            "guest" => (web::guest(Arc::clone(&shared)), None),
+            _ => (web::admin(Arc::clone(&shared))?, Some(admin_tls.clone())),
         };
-        let front = [
-            (
-                "kiosk",
-                SocketAddr::new(s.address, s.port),
-                limits(caps[0], None),
-            ),
-            (
-                "guest",
-                SocketAddr::new(s.guest_address, s.guest_port),
-                limits(caps[1], per_peer),
-            ),
-            (
-                "admin",
-                SocketAddr::new(s.admin_address, s.admin_port),
-                limits(caps[2], per_peer),
-            ),
-        ];
-        if caps[1] < s.guest_max_connections as usize || caps[2] < s.admin_max_connections as usize
-        {
-            tracing::warn!(
-                guest = caps[1],
-                admin = caps[2],
-                "the open-file limit is low: connection caps shrunk to fit (raise LimitNOFILE)"
-            );
-        }
-        let mut ports = [0u16; 3];
-        for (i, (which, addr, limits)) in front.into_iter().enumerate() {
-            let (rocket, tls) = match which {
-                "kiosk" => (web::kiosk(Arc::clone(&shared)), None),
-                "guest" => (web::guest(Arc::clone(&shared)), None),
-                _ => (web::admin(Arc::clone(&shared))?, Some(admin_tls.clone())),
-            };
-            let edge = Edge {
-                limits,
-                tls,
-                shutdown: running.shutdown.subscribe(),
-            };
-            let l = launch(which, addr, rocket, edge).await?;
-            ports[i] = l.port;
-            running.listeners.push((l.rocket, l.task));
-            running.edges.push(l.edge);
-        }
-        [running.kiosk_port, running.guest_port, running.admin_port] = ports;
-        Ok::<_, StartError>(())
+        let edge = Edge {
+            limits,
+            tls,
+            shutdown: running.shutdown.subscribe(),
+        };
+        let l = launch(which, addr, rocket, edge).await?;
+        ports[i] = l.port;
+        running.listeners.push((l.rocket, l.task));
+        running.edges.push(l.edge);
     }
-    .await;
-    if let Err(e) = launched {
-        running.stop().await;
-        return Err(e);
-    }
-    let listening = running.listening();
-    if let Err(e) = listening.write(&s.data_dir) {
+    [running.kiosk_port, running.guest_port, running.admin_port] = ports;
+    Ok(())
+}
+
+/// Tells the service manager and the log that the kiosk is ready, and
+/// starts the watchdog's pings.
+fn announce(running: &mut Running) {
+    let shared = Arc::clone(&running.shared);
+    let s = &shared.settings;
+    if let Err(e) = running.listening().write(&s.data_dir) {
         tracing::warn!("could not write {}: {e}", service::LISTENING_FILE);
     }
     running.tasks.push(tokio::spawn(service::watchdog(
@@ -321,7 +375,6 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
         admin_certificate_sha256 = %shared.admin_fingerprint,
         "SmileLoop is ready"
     );
-    Ok(running)
 }
 
 /// A request body may be silent this long (capped by `body_timeout_s`).

@@ -5,7 +5,7 @@
 //! layers.
 
 const LAYERS: &[&[&str]] = &[
-    &["i18n"],
+    &["clock", "i18n"],
     &["geometry", "metrics", "money", "motion"],
     &["config"],
     &["capture", "encode", "face"],

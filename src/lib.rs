@@ -5,7 +5,8 @@
 //! One module per domain: `capture` (photos in), `motion` (presets),
 //! `animate` (backends), `encode` (GStreamer), `render` (one job's outputs),
 //! `jobs` (store, worker, retention), `payments`, `money` (amounts in minor units), `metrics` (for a fleet), `selftest` (is the box ready?), `admin` (staff sign-in,
-//! audit, export), `web` (the listeners), `config`, and
+//! audit, export), `web` (the listeners), `config`, `clock` (wall and
+//! monotonic time, passed in), and
 //! `app`, the boot sequence that ties them together, and `cli`, the
 //! `smileloop` command's subcommands.
 
@@ -14,6 +15,7 @@ pub mod animate;
 pub mod app;
 pub mod capture;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod encode;
 pub mod face;

@@ -185,6 +185,16 @@ pub struct Snapshot {
 impl Snapshot {
     fn registry(&self) -> Result<Registry, prometheus::Error> {
         let r = Registry::new();
+        self.register_kiosk(&r)?;
+        self.register_payments(&r)?;
+        self.register_camera(&r)?;
+        self.register_printer(&r)?;
+        self.register_disk(&r)?;
+        Ok(r)
+    }
+
+    /// The build, uptime, jobs by state and the queue.
+    fn register_kiosk(&self, r: &Registry) -> Result<(), prometheus::Error> {
         let info = IntGaugeVec::new(
             Opts::new("smileloop_info", "The running build, backend and encoder."),
             &["version", "backend", "encoder", "hardware_encoder"],
@@ -201,7 +211,7 @@ impl Snapshot {
         ])
         .set(1);
         r.register(Box::new(info))?;
-        gauge(&r, "smileloop_uptime_seconds", "Seconds since start.")?.set(self.uptime_s);
+        gauge(r, "smileloop_uptime_seconds", "Seconds since start.")?.set(self.uptime_s);
         let jobs = IntGaugeVec::new(
             Opts::new("smileloop_jobs", "Jobs in the store by state."),
             &["state"],
@@ -211,11 +221,16 @@ impl Snapshot {
         }
         r.register(Box::new(jobs))?;
         gauge(
-            &r,
+            r,
             "smileloop_queue_length",
             "Jobs waiting for the renderer.",
         )?
         .set(self.queue_length as f64);
+        Ok(())
+    }
+
+    /// Payments and revenue by currency.
+    fn register_payments(&self, r: &Registry) -> Result<(), prometheus::Error> {
         let payments = IntCounterVec::new(
             Opts::new(
                 "smileloop_payments_total",
@@ -240,6 +255,11 @@ impl Snapshot {
         }
         r.register(Box::new(payments))?;
         r.register(Box::new(revenue))?;
+        Ok(())
+    }
+
+    /// The camera's state and counters, and the board's temperatures.
+    fn register_camera(&self, r: &Registry) -> Result<(), prometheus::Error> {
         let camera = IntGaugeVec::new(
             Opts::new(
                 "smileloop_camera_state",
@@ -252,13 +272,13 @@ impl Snapshot {
             .set(1);
         r.register(Box::new(camera))?;
         counter(
-            &r,
+            r,
             "smileloop_camera_reconnects_total",
             "Times the camera came back after going away.",
         )?
         .inc_by(self.camera_reconnects);
         counter(
-            &r,
+            r,
             "smileloop_camera_frames_total",
             "Live frames delivered by the camera.",
         )?
@@ -274,8 +294,13 @@ impl Snapshot {
             temps.with_label_values(&[zone.as_str()]).set(*c);
         }
         r.register(Box::new(temps))?;
+        Ok(())
+    }
+
+    /// Cards printed, and the printer's state and supplies when there is one.
+    fn register_printer(&self, r: &Registry) -> Result<(), prometheus::Error> {
         counter(
-            &r,
+            r,
             "smileloop_cards_printed_total",
             "Card copies printed (kept in the store across restarts).",
         )?
@@ -302,15 +327,20 @@ impl Snapshot {
             }
             r.register(Box::new(supplies))?;
             gauge(
-                &r,
+                r,
                 "smileloop_cards_waiting",
                 "Cards waiting for the printer.",
             )?
             .set(self.cards_waiting as f64);
         }
+        Ok(())
+    }
+
+    /// The data disk's free and total space.
+    fn register_disk(&self, r: &Registry) -> Result<(), prometheus::Error> {
         if let Some(free) = self.disk_free_bytes {
             gauge(
-                &r,
+                r,
                 "smileloop_disk_free_bytes",
                 "Free space where the data lives.",
             )?
@@ -318,13 +348,13 @@ impl Snapshot {
         }
         if let Some(total) = self.disk_total_bytes {
             gauge(
-                &r,
+                r,
                 "smileloop_disk_total_bytes",
                 "Size of the file system where the data lives.",
             )?
             .set(total as f64);
         }
-        Ok(r)
+        Ok(())
     }
 }
 

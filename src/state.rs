@@ -9,6 +9,7 @@ use std::time::Instant;
 use crate::animate::Animator;
 use crate::capture::handoff::Handoffs;
 use crate::capture::CameraHub;
+use crate::clock::SharedClock;
 use crate::config::{EventMode, LiveSettings, Settings};
 use crate::encode::{EncodeError, H264Encoder};
 use crate::jobs::live::LiveRenders;
@@ -58,6 +59,8 @@ pub enum StartError {
 /// State every listener and task shares.
 pub struct Shared {
     pub settings: Settings,
+    /// Wall and monotonic time for everything the listeners do.
+    pub clock: SharedClock,
     pub store: JobStore,
     pub presets: Arc<Vec<Preset>>,
     pub queue: Arc<Queue>,
@@ -118,6 +121,7 @@ impl Shared {
             public_base: self.settings.public_base(),
             expiry_minutes: self.settings.checkout_expiry_minutes,
             live: &self.live,
+            clock: self.clock.as_ref(),
         }
     }
 

@@ -164,7 +164,10 @@ mod tests {
     async fn each_action_writes_its_own_audit_entry_and_knows_a_missing_job() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = JobStore::open(&dir.path().join("db")).expect("open");
-        let audit = Audit::new(store.tree("audit").expect("tree"));
+        let audit = Audit::new(
+            store.tree("audit").expect("tree"),
+            std::sync::Arc::clone(store.clock()),
+        );
         let queue = Queue::default();
         let desk = Desk {
             store: &store,

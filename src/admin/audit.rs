@@ -6,6 +6,8 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::clock::SharedClock;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
     /// Unix milliseconds.
@@ -22,13 +24,15 @@ pub struct Audit {
     tree: sled::Tree,
     /// Orders entries recorded in the same millisecond.
     seq: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    clock: SharedClock,
 }
 
 impl Audit {
-    pub fn new(tree: sled::Tree) -> Self {
+    pub fn new(tree: sled::Tree, clock: SharedClock) -> Self {
         Self {
             tree,
             seq: std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0)),
+            clock,
         }
     }
 
@@ -40,7 +44,7 @@ impl Audit {
         detail: impl Into<String>,
     ) -> Result<(), sled::Error> {
         let entry = Entry {
-            at_ms: crate::jobs::now_ms(),
+            at_ms: self.clock.wall_ms(),
             peer: peer.to_string(),
             action: action.to_string(),
             detail: detail.into(),
@@ -96,7 +100,7 @@ mod tests {
     async fn entries_read_back_newest_first() {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = sled::open(dir.path()).expect("sled");
-        let audit = Audit::new(db.open_tree("audit").expect("tree"));
+        let audit = Audit::new(db.open_tree("audit").expect("tree"), crate::clock::system());
         let ip: IpAddr = "10.0.0.2".parse().expect("ip");
         for i in 0..3 {
             audit

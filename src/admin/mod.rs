@@ -14,6 +14,7 @@ pub mod tls;
 
 use std::path::Path;
 
+use crate::clock::SharedClock;
 use crate::jobs::retention;
 use crate::jobs::{Job, JobId, JobStore, Status, StoreError};
 
@@ -27,14 +28,17 @@ pub struct Admin {
     pub auth: StaffAuth,
     pub audit: Audit,
     pub throttle: LoginThrottle,
+    /// The store's clock: sessions and the throttle count by it.
+    pub clock: SharedClock,
 }
 
 impl Admin {
     pub fn open(store: &JobStore) -> Result<Self, StoreError> {
         Ok(Self {
             auth: StaffAuth::new(store.tree("staff")?),
-            audit: Audit::new(store.tree("audit")?),
-            throttle: LoginThrottle::open(store.tree("login_throttle")?, crate::jobs::now_ms())?,
+            audit: Audit::new(store.tree("audit")?, std::sync::Arc::clone(store.clock())),
+            throttle: LoginThrottle::open(store.tree("login_throttle")?, store.now_ms())?,
+            clock: std::sync::Arc::clone(store.clock()),
         })
     }
 }
@@ -83,7 +87,7 @@ pub async fn end_of_event(
     scope: EndScope,
     paid_hours: u32,
 ) -> Result<EndReport, StoreError> {
-    let mut plan = end_plan(&store.all()?, scope, paid_hours, crate::jobs::now_ms());
+    let mut plan = end_plan(&store.all()?, scope, paid_hours, store.now_ms());
     let mut removed = Vec::with_capacity(plan.removed.len());
     for id in plan.removed {
         match retention::delete_now(store, data_dir, id).await {
@@ -99,6 +103,36 @@ pub async fn end_of_event(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn on_a_simulated_clock_a_staff_session_ends_after_its_hours_or_a_long_jump_back() {
+        use crate::clock::{Clock, SimClock};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let clock = SimClock::at(1_700_000_000_000);
+        let store = JobStore::open_with_clock(&dir.path().join("db"), clock.clone()).expect("open");
+        let admin = Admin::open(&store).expect("admin");
+        let (token, _) = admin
+            .auth
+            .open_session(admin.clock.wall_ms())
+            .expect("session");
+        let live = |admin: &Admin| {
+            let now = admin.clock.wall_ms();
+            admin.auth.session(&token, now).expect("lookup").is_some()
+        };
+        clock.advance(std::time::Duration::from_millis(
+            auth::SESSION_MS as u64 - 1,
+        ));
+        assert!(live(&admin), "a moment before its end");
+        clock.advance(std::time::Duration::from_millis(1));
+        assert!(!live(&admin), "ended");
+
+        let (token, _) = admin.auth.open_session(clock.wall_ms()).expect("session");
+        // The wall clock set back further than a session lasts: a session
+        // from "the future" is not trusted.
+        clock.set_wall(clock.wall_ms() - auth::SESSION_MS - 1);
+        let now = admin.clock.wall_ms();
+        assert!(admin.auth.session(&token, now).expect("lookup").is_none());
+    }
 
     #[test]
     fn end_plan_keeps_paid_videos_in_their_window_when_asked() {

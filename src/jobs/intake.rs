@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 
 use super::worker::Queue;
-use super::{job_dir, now_ms, Job, JobStore, Price, Status, StoreError};
+use super::{job_dir, Job, JobStore, Price, Status, StoreError};
 use crate::animate::{AnimateError, Animator};
 use crate::capture::photo::{self, PhotoError, PhotoInfo};
 use crate::config::{EventMode, LiveSettings};
@@ -177,7 +177,7 @@ impl Intake {
         let checked = self.check(bytes).await?;
 
         let source = format!("source.{}", checked.info.extension());
-        let mut job = Job::new(preset.id(), &source, now_ms());
+        let mut job = Job::new(preset.id(), &source, self.store.now_ms());
         let faces_json = checked
             .found
             .as_ref()

@@ -48,9 +48,3 @@ pub fn free_bytes(dir: &std::path::Path) -> Option<u64> {
 pub fn job_dir(data_dir: &std::path::Path, id: JobId) -> std::path::PathBuf {
     data_dir.join("jobs").join(id.to_string())
 }
-
-/// Wall-clock time in Unix milliseconds.
-pub fn now_ms() -> i64 {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-    now.map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::clock::SharedClock;
 use crate::config::{EventSettings, LiveSettings};
 
 use super::{job_dir, JobFiles, JobId, JobStore, Status, StoreError};
@@ -271,6 +272,7 @@ pub async fn rebase_jobs(store: &JobStore, jump: &Jump) -> Result<usize, StoreEr
 
 /// The wall clock as this life has seen it, to notice jumps.
 struct ClockWatch {
+    clock: SharedClock,
     /// The earliest stamp this life made, in the clock now in force.
     segment_start: i64,
     wall: i64,
@@ -278,18 +280,19 @@ struct ClockWatch {
 }
 
 impl ClockWatch {
-    fn new() -> Self {
-        let wall = super::now_ms();
+    fn new(clock: SharedClock) -> Self {
+        let wall = clock.wall_ms();
         Self {
             segment_start: wall,
             wall,
-            monotonic: std::time::Instant::now(),
+            monotonic: clock.monotonic(),
+            clock,
         }
     }
 
     /// The jump since the last look, if the wall clock jumped.
     fn look(&mut self) -> Option<Jump> {
-        let (wall, monotonic) = (super::now_ms(), std::time::Instant::now());
+        let (wall, monotonic) = (self.clock.wall_ms(), self.clock.monotonic());
         let mono_moved =
             i64::try_from(monotonic.duration_since(self.monotonic).as_millis()).unwrap_or(i64::MAX);
         let jump = clock_jump(wall.saturating_sub(self.wall), mono_moved).map(|by_ms| Jump {
@@ -319,7 +322,7 @@ pub async fn run(
     every: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut clock = ClockWatch::new();
+    let mut clock = ClockWatch::new(Arc::clone(store.clock()));
     let mut next_sweep = tokio::time::Instant::now();
     loop {
         let jumped = clock.look();
@@ -336,7 +339,7 @@ pub async fn run(
         if jumped.is_some() || tokio::time::Instant::now() >= next_sweep {
             next_sweep = tokio::time::Instant::now() + every;
             let policy = Policy::from(&*live.get());
-            match sweep(&store, &data_dir, policy, &in_use, super::now_ms()).await {
+            match sweep(&store, &data_dir, policy, &in_use, store.now_ms()).await {
                 Ok(s) if !s.expired.is_empty() || !s.deleted.is_empty() => {
                     tracing::info!(
                         expired = s.expired.len(),
@@ -414,7 +417,7 @@ mod tests {
         let rendering = mk(Status::Rendering);
         let in_use = Arc::new(InUse::default());
         let guard = in_use.begin(busy);
-        let now = crate::jobs::now_ms() + 100 * HOUR_MS;
+        let now = store.now_ms() + 100 * HOUR_MS;
         let s = sweep(&store, dir.path(), P, &in_use, now)
             .await
             .expect("sweep");
@@ -461,15 +464,9 @@ mod tests {
         let folder = job_dir(dir.path(), job.id);
         std::fs::create_dir_all(&folder).expect("mkdir");
         std::fs::write(folder.join("full.mp4"), b"video").expect("write");
-        let s = sweep(
-            &store,
-            dir.path(),
-            P,
-            &InUse::default(),
-            crate::jobs::now_ms(),
-        )
-        .await
-        .expect("sweep");
+        let s = sweep(&store, dir.path(), P, &InUse::default(), store.now_ms())
+            .await
+            .expect("sweep");
         assert_eq!(s, Sweep::default(), "nothing newly expired or deleted");
         assert!(!folder.exists(), "the expired job's video is gone");
         assert_eq!(
@@ -477,6 +474,46 @@ mod tests {
             Some(Status::Expired),
             "its record stays for the guest's page"
         );
+    }
+
+    #[tokio::test]
+    async fn on_a_simulated_clock_a_jump_moves_job_times_and_expiry_counts_hours_lived() {
+        use crate::clock::{Clock, SimClock};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let clock = SimClock::at(1_700_000_000_000);
+        let store = JobStore::open_with_clock(&dir.path().join("db"), clock.clone()).expect("open");
+        let job = Job::new("soft_smile", "source.jpg", clock.wall_ms());
+        store.insert_new(&job).expect("insert");
+        for s in [Status::Queued, Status::Rendering, Status::PreviewReady] {
+            store.transition(job.id, s, |_| {}).expect("walk");
+        }
+        std::fs::create_dir_all(job_dir(dir.path(), job.id)).expect("mkdir");
+        let mut watch = ClockWatch::new(clock.clone());
+        clock.advance(Duration::from_secs(10));
+        assert!(watch.look().is_none(), "time passing is no jump");
+
+        // NTP sets the clock two days forward; no time passed.
+        clock.set_wall(clock.wall_ms() + 48 * HOUR_MS);
+        let jump = watch.look().expect("a jump");
+        assert_eq!(jump.by_ms, 48 * HOUR_MS);
+        assert_eq!(rebase_jobs(&store, &jump).await.expect("rebase"), 1);
+        let in_use = InUse::default();
+        let s = sweep(&store, dir.path(), P, &in_use, store.now_ms())
+            .await
+            .expect("sweep");
+        assert!(s.expired.is_empty(), "the video has lived 10 s, not 48 h");
+
+        clock.advance(Duration::from_secs(23 * 3600));
+        assert!(watch.look().is_none());
+        let s = sweep(&store, dir.path(), P, &in_use, store.now_ms())
+            .await
+            .expect("sweep");
+        assert!(s.expired.is_empty(), "23 h of 24");
+        clock.advance(Duration::from_secs(3600));
+        let s = sweep(&store, dir.path(), P, &in_use, store.now_ms())
+            .await
+            .expect("sweep");
+        assert_eq!(s.expired, vec![job.id], "24 h lived");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! What venue staff can do to a guest's job (the admin page calls these):
 //! unlock for cash or as a comp, always with a reason that is kept.
 
-use super::{now_ms, Job, JobId, JobStore, Status, StoreError, UnlockReason};
+use super::{Job, JobId, JobStore, Status, StoreError, UnlockReason};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StaffError {
@@ -31,10 +31,11 @@ pub async fn unlock(
     if !matches!(reason, UnlockReason::StaffCash | UnlockReason::StaffComp) {
         return Err(StaffError::NotStaffReason);
     }
+    let now = store.now_ms();
     let job = store.transition(id, Status::Unlocked, |j| {
         j.unlock = Some(reason);
         j.unlock_note = Some(note.to_string());
-        j.unlocked_at = Some(now_ms());
+        j.unlocked_at = Some(now);
         j.staff_flag = None;
     });
     let job = match job {

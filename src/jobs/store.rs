@@ -11,7 +11,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 use sled::Transactional;
 
 use super::model::{GuestToken, Job, JobId, Payment, Status};
-use super::now_ms;
+use crate::clock::SharedClock;
 
 /// Bump with a numbered upgrader when the record layout changes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -73,6 +73,8 @@ pub struct JobStore {
     /// retention removed it): job id → payment, with no photo or token, so
     /// the evening's takings survive guests' privacy requests.
     ledger: sled::Tree,
+    /// What stamps the records' times.
+    clock: SharedClock,
 }
 
 /// Opens sled, waiting up to two seconds for the file lock: a store just
@@ -99,7 +101,13 @@ fn open_db(path: &Path) -> Result<sled::Db, sled::Error> {
 }
 
 impl JobStore {
+    /// Opens the store on the system clock.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with_clock(path, crate::clock::system())
+    }
+
+    /// Opens the store; its records' times come from `clock`.
+    pub fn open_with_clock(path: &Path, clock: SharedClock) -> Result<Self, StoreError> {
         let db = open_db(path)?;
         let meta = db.open_tree("meta")?;
         match meta.get("schema")? {
@@ -127,7 +135,19 @@ impl JobStore {
             by_token: db.open_tree("by_token")?,
             ledger: db.open_tree("ledger")?,
             db,
+            clock,
         })
+    }
+
+    /// The clock the store stamps records with, for everyone who works
+    /// on them.
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// Wall-clock time in Unix milliseconds, by [`Self::clock`].
+    pub fn now_ms(&self) -> i64 {
+        self.clock.wall_ms()
     }
 
     /// Another domain's tree in the same database (settings, staff, audit),
@@ -243,7 +263,7 @@ impl JobStore {
                 return Ok(job);
             }
             job.id = id;
-            job.updated_at = now_ms();
+            job.updated_at = self.clock.wall_ms();
             let new_key = index_key(&job);
             if new_key != old_key {
                 idx.remove(old_key)?;

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify};
 
 use super::live::LiveRenders;
-use super::{job_dir, now_ms, JobId, JobStore, Progress, Status, StoreError, UnlockReason};
+use super::{job_dir, JobId, JobStore, Progress, Status, StoreError, UnlockReason};
 use crate::animate::{AnimateError, Animator};
 use crate::capture::photo;
 use crate::config::{EventMode, LiveSettings};
@@ -287,13 +287,14 @@ impl Worker {
     async fn finish(&self, id: JobId, report: &RenderReport) -> Result<(), StoreError> {
         let ms_per_frame =
             report.animate_time.as_secs_f64() * 1000.0 / f64::from(report.plan.frame_count.max(1));
+        let now = self.store.now_ms();
         self.store.transition(id, Status::PreviewReady, |j| {
             j.files.full = Some("full.mp4".into());
             j.files.preview = Some("preview.mp4".into());
             j.files.poster = Some("poster.jpg".into());
             j.backend = Some(report.backend.into());
             j.encoder = Some(report.encoder.element().into());
-            j.finished_at = Some(now_ms());
+            j.finished_at = Some(now);
             j.progress.frames_done = report.plan.frame_count;
         })?;
         let encoding = report.full_ready.saturating_sub(report.prepared);
@@ -317,7 +318,7 @@ impl Worker {
         if self.live.get().event_mode == EventMode::Free {
             self.store.transition(id, Status::Unlocked, |j| {
                 j.unlock = Some(UnlockReason::Event);
-                j.unlocked_at = Some(now_ms());
+                j.unlocked_at = Some(now);
             })?;
             tracing::info!(job = %id, reason = "event", "unlocked");
         }

@@ -189,91 +189,16 @@ impl Preset {
     }
 
     pub fn validate(file: PresetFile) -> Result<Self, PresetError> {
-        let bad = |message: String| PresetError::Invalid {
-            id: file.id.clone(),
-            message,
-        };
-        let id_ok = !file.id.is_empty()
-            && file.id.len() <= 40
-            && file
-                .id
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-        if !id_ok {
-            return Err(bad("id must be 1-40 characters of a-z, 0-9 and _".into()));
-        }
-        if !file.label.contains_key("en") {
-            return Err(bad("label.en is required".into()));
-        }
-        for (lang, text) in &file.label {
-            if !LANGUAGES.contains(&lang.as_str()) {
-                return Err(bad(format!(
-                    "label.{lang}: language must be one of {LANGUAGES:?}"
-                )));
-            }
-            if text.trim().is_empty() || text.chars().count() > 40 {
-                return Err(bad(format!("label.{lang} must be 1-40 characters")));
-            }
-        }
-        if !(file.duration_s.is_finite() && (1.0..=15.0).contains(&file.duration_s)) {
-            return Err(bad("duration_s must be between 1 and 15 seconds".into()));
-        }
-        if !(10..=60).contains(&file.fps) {
-            return Err(bad("fps must be between 10 and 60".into()));
-        }
-        match &file.template {
-            None if file.curves.is_empty() => {
-                return Err(bad("at least one curve (or a template) is required".into()))
-            }
-            Some(name) => {
-                let name_ok = !name.is_empty()
-                    && name.len() <= 40
-                    && name
-                        .bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-                if !name_ok {
-                    return Err(bad(
-                        "template must be 1-40 characters of a-z, 0-9 and _".into()
-                    ));
-                }
-                if file.backends != [TEMPLATE_BACKEND] {
-                    return Err(bad(format!(
-                        "a preset with a template must set backends = [\"{TEMPLATE_BACKEND}\"]"
-                    )));
-                }
-            }
-            None => {}
-        }
-        let span = match file.loop_style {
-            LoopStyle::Pingpong => file.duration_s / 2.0,
-            LoopStyle::Cycle => file.duration_s,
-        };
-        for (param, keys) in &file.curves {
-            let name = serde_json::to_string(param).unwrap_or_default();
-            let (lo, hi) = param.range();
-            if keys.is_empty() {
-                return Err(bad(format!("curve {name} has no keyframes")));
-            }
-            let mut last_t = 0.0_f32;
-            for key in keys {
-                if !key.t.is_finite() || key.t < last_t || key.t > span + 1e-4 {
-                    return Err(bad(format!(
-                        "curve {name}: keyframe times must rise from 0 to {span} s"
-                    )));
-                }
-                if !key.v.is_finite() || key.v < lo || key.v > hi {
-                    return Err(bad(format!("curve {name}: values must lie in {lo}..{hi}")));
-                }
-                last_t = key.t;
-            }
-            if file.loop_style == LoopStyle::Cycle {
-                let (first, last) = (sample(keys, 0.0), sample(keys, span));
-                if (first - last).abs() > 1e-4 {
-                    return Err(bad(format!(
-                        "curve {name}: a cycle loop must end on its first value"
-                    )));
-                }
-            }
+        let checked = check_id(&file)
+            .and_then(|()| check_labels(&file))
+            .and_then(|()| check_timing(&file))
+            .and_then(|()| check_template(&file))
+            .and_then(|()| check_curves(&file));
+        if let Err(message) = checked {
+            return Err(PresetError::Invalid {
+                id: file.id.clone(),
+                message,
+            });
         }
         let frame_count = (file.duration_s * file.fps as f32).round() as u32;
         Ok(Self {
@@ -348,6 +273,102 @@ impl Preset {
         }
         e
     }
+}
+
+/// 1-40 characters of a-z, 0-9 and `_`: a preset's id, a template's name.
+fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 40
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+fn check_id(file: &PresetFile) -> Result<(), String> {
+    if !is_name(&file.id) {
+        return Err("id must be 1-40 characters of a-z, 0-9 and _".into());
+    }
+    Ok(())
+}
+
+/// English is required; every label in a kiosk language, 1-40 characters.
+fn check_labels(file: &PresetFile) -> Result<(), String> {
+    if !file.label.contains_key("en") {
+        return Err("label.en is required".into());
+    }
+    for (lang, text) in &file.label {
+        if !LANGUAGES.contains(&lang.as_str()) {
+            return Err(format!(
+                "label.{lang}: language must be one of {LANGUAGES:?}"
+            ));
+        }
+        if text.trim().is_empty() || text.chars().count() > 40 {
+            return Err(format!("label.{lang} must be 1-40 characters"));
+        }
+    }
+    Ok(())
+}
+
+fn check_timing(file: &PresetFile) -> Result<(), String> {
+    if !(file.duration_s.is_finite() && (1.0..=15.0).contains(&file.duration_s)) {
+        return Err("duration_s must be between 1 and 15 seconds".into());
+    }
+    if !(10..=60).contains(&file.fps) {
+        return Err("fps must be between 10 and 60".into());
+    }
+    Ok(())
+}
+
+/// Curves, or a driving template for the one backend that plays them.
+fn check_template(file: &PresetFile) -> Result<(), String> {
+    match &file.template {
+        None if file.curves.is_empty() => {
+            Err("at least one curve (or a template) is required".into())
+        }
+        Some(name) if !is_name(name) => {
+            Err("template must be 1-40 characters of a-z, 0-9 and _".into())
+        }
+        Some(_) if file.backends != [TEMPLATE_BACKEND] => Err(format!(
+            "a preset with a template must set backends = [\"{TEMPLATE_BACKEND}\"]"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Keyframes rise through the loop's span with values in the parameter's
+/// range; a cycle ends where it began, so the seam does not jump.
+fn check_curves(file: &PresetFile) -> Result<(), String> {
+    let span = match file.loop_style {
+        LoopStyle::Pingpong => file.duration_s / 2.0,
+        LoopStyle::Cycle => file.duration_s,
+    };
+    for (param, keys) in &file.curves {
+        let name = serde_json::to_string(param).unwrap_or_default();
+        let (lo, hi) = param.range();
+        if keys.is_empty() {
+            return Err(format!("curve {name} has no keyframes"));
+        }
+        let mut last_t = 0.0_f32;
+        for key in keys {
+            if !key.t.is_finite() || key.t < last_t || key.t > span + 1e-4 {
+                return Err(format!(
+                    "curve {name}: keyframe times must rise from 0 to {span} s"
+                ));
+            }
+            if !key.v.is_finite() || key.v < lo || key.v > hi {
+                return Err(format!("curve {name}: values must lie in {lo}..{hi}"));
+            }
+            last_t = key.t;
+        }
+        if file.loop_style == LoopStyle::Cycle {
+            let (first, last) = (sample(keys, 0.0), sample(keys, span));
+            if (first - last).abs() > 1e-4 {
+                return Err(format!(
+                    "curve {name}: a cycle loop must end on its first value"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Loads every `*.toml` in `dir`, sorted by (order, id).

@@ -2,10 +2,9 @@
 //! still open, and ask Stripe about it when the guest comes back from it.
 //! The guest page's handlers only call these and show the outcome.
 
-use std::time::Instant;
-
 use super::lookups::Lookups;
 use super::{NewSession, PaymentError, StripeKeys};
+use crate::clock::Clock;
 use crate::config::LiveSettings;
 use crate::jobs::{Checkout, Job, JobStore, Status, StoreError};
 
@@ -45,13 +44,15 @@ pub struct Checkouts<'a> {
     pub expiry_minutes: u32,
     /// Tonight's event, whose name Stripe's page shows.
     pub live: &'a LiveSettings,
+    pub clock: &'a dyn Clock,
 }
 
 impl Checkouts<'_> {
     /// The job's open session if it has a minute left, else a new one
     /// (its number in the idempotency key, so a retried create is the
     /// same session), saved on the job before the guest is sent there.
-    pub async fn open(&self, job: &Job, now_s: i64) -> Result<Next, CheckoutError> {
+    pub async fn open(&self, job: &Job) -> Result<Next, CheckoutError> {
+        let now_s = self.clock.wall_ms() / 1000;
         match job.status {
             Status::PreviewReady if job.staff_flag.is_none() => {}
             Status::Expired => return Err(CheckoutError::Expired),
@@ -100,13 +101,13 @@ impl Checkouts<'_> {
     /// Back from Checkout with `session_id`: asks Stripe now rather than
     /// wait for the poller, only about the job's own session and not on
     /// every reload. Returns the job as it stands afterwards.
-    pub async fn returned(&self, job: Job, session_id: &str, now: Instant) -> Job {
+    pub async fn returned(&self, job: Job, session_id: &str) -> Job {
         let (Some(api), Some(c)) = (self.stripe.api(), &job.checkout) else {
             return job;
         };
         if job.status != Status::PreviewReady
             || !c.owns(session_id)
-            || !self.lookups.allow(job.id, now)
+            || !self.lookups.allow(job.id, self.clock.monotonic())
         {
             return job;
         }
@@ -120,5 +121,89 @@ impl Checkouts<'_> {
             return job;
         }
         self.store.get(job.id).ok().flatten().unwrap_or(job)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::clock::SimClock;
+    use crate::config::Secret;
+    use crate::jobs::Price;
+
+    #[tokio::test]
+    async fn an_open_session_is_reused_until_a_minute_before_it_expires() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let clock = SimClock::at(1_700_000_000_000);
+        let store = JobStore::open_with_clock(&dir.path().join("db"), clock.clone()).expect("open");
+        // Nothing listens on the discard port: a new session cannot be
+        // created, and the refusal says that one was asked for.
+        let (key, hook) = (
+            Secret::new("sk_test_checkout"),
+            Secret::new("whsec_checkout"),
+        );
+        let stripe = StripeKeys::open(
+            store.tree("settings").expect("tree"),
+            "http://127.0.0.1:9",
+            Some((&key, &hook)),
+        )
+        .expect("keys");
+        let live = LiveSettings::open(
+            store.tree("event").expect("tree"),
+            crate::config::Settings::default().event(),
+            &["soft_smile"],
+        );
+        let lookups = Lookups::default();
+        let checkouts = Checkouts {
+            store: &store,
+            stripe: &stripe,
+            lookups: &lookups,
+            public_base: "http://127.0.0.1:8080",
+            expiry_minutes: 30,
+            live: &live,
+            clock: clock.as_ref(),
+        };
+        let mut job = Job::new("soft_smile", "source.jpg", clock.wall_ms());
+        job.price = Some(Price {
+            cents: 799,
+            currency: "usd".into(),
+        });
+        store.insert_new(&job).expect("insert");
+        for s in [Status::Queued, Status::Rendering, Status::PreviewReady] {
+            store.transition(job.id, s, |_| {}).expect("walk");
+        }
+        let url = "https://checkout.stripe.com/c/pay/cs_test_open";
+        let job = store
+            .update(job.id, |j| {
+                j.checkout = Some(Checkout {
+                    session_id: "cs_test_open".into(),
+                    url: url.into(),
+                    expires_at: clock.wall_ms() / 1000 + 30 * 60,
+                    number: 1,
+                    earlier: vec![],
+                })
+            })
+            .expect("checkout");
+
+        let next = checkouts.open(&job).await.expect("reused");
+        assert_eq!(next, Next::Stripe(url.into()));
+        clock.advance(Duration::from_secs(28 * 60));
+        let next = checkouts.open(&job).await.expect("still reused");
+        assert_eq!(next, Next::Stripe(url.into()), "two minutes left");
+        clock.advance(Duration::from_secs(61));
+        assert!(
+            matches!(
+                checkouts.open(&job).await,
+                Err(CheckoutError::Stripe(PaymentError::Offline(_)))
+            ),
+            "59 s left: a new session is asked for"
+        );
+        assert_eq!(
+            store.get(job.id).expect("get").and_then(|j| j.checkout),
+            job.checkout,
+            "the open session stays on the job"
+        );
     }
 }

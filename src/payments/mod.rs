@@ -51,7 +51,7 @@ pub async fn record_for_deleted(
     facts: &SessionFacts,
     seen_by: &str,
 ) -> Result<(), StoreError> {
-    store.record_loose_payment(id, &facts.payment(seen_by, crate::jobs::now_ms()))?;
+    store.record_loose_payment(id, &facts.payment(seen_by, store.now_ms()))?;
     store.flush().await?;
     tracing::warn!(job = %id, session = %facts.id, "payment for a deleted job, kept in the ledger");
     Ok(())
@@ -64,7 +64,7 @@ pub async fn record(
     seen_by: &str,
 ) -> Result<Outcome, StoreError> {
     let outcome = RefCell::new(Outcome::NotPaid);
-    let now = crate::jobs::now_ms();
+    let now = store.now_ms();
     // Money through a session that is not the job's own lands in the
     // ledger first: a retry after a crash in between writes it again.
     if facts.is_paid() && store.get(id)?.is_some_and(|j| !owns(&j, facts)) {

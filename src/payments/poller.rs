@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::{record, Outcome, StripeApi};
-use crate::jobs::{now_ms, JobId, JobStore, Status, StoreError};
+use crate::jobs::{JobId, JobStore, Status, StoreError};
 
 /// Sessions are still asked about this long after they expire: a payment
 /// completed at the last second is reported a little later.
@@ -34,7 +34,7 @@ pub fn open_sessions(store: &JobStore, now_s: i64) -> Result<Vec<(JobId, String)
 /// One pass over the open sessions. Returns the jobs unlocked.
 pub async fn reconcile(store: &JobStore, api: &StripeApi) -> Result<Vec<JobId>, StoreError> {
     let mut unlocked = Vec::new();
-    for (id, session) in open_sessions(store, now_ms() / 1000)? {
+    for (id, session) in open_sessions(store, store.now_ms() / 1000)? {
         match api.session(&session).await {
             Ok(facts) => {
                 if record(store, id, &facts, "poll").await? == Outcome::Unlocked {

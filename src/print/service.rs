@@ -18,7 +18,7 @@ use super::queue::{self, PrintQueue, PrintRecord, PrintState, Requester};
 use super::raster::{self, Colour};
 use super::status::{PrinterState, PrinterStatus};
 use crate::config::{EventMode, LiveSettings, PrintCopies, PrintSettings, PrintWhen, PrinterUri};
-use crate::jobs::{now_ms, Job, JobId, JobStore, Status, StoreError};
+use crate::jobs::{Job, JobId, JobStore, Status, StoreError};
 
 /// Cards kept while the printer cannot print; past this a guest is told
 /// to ask the staff instead of joining a pile.
@@ -371,7 +371,7 @@ impl Printing {
         } else {
             PrintState::Held
         };
-        let now = now_ms();
+        let now = self.store.now_ms();
         let rec = PrintRecord {
             id: self.store.generate_id()?,
             job,
@@ -422,7 +422,7 @@ impl Printing {
             tracing::info!(job = %rec.job, print = rec.id, from = ?rec.state, to = ?state, "print {state:?}");
         }
         rec.state = state;
-        rec.updated_at = now_ms();
+        rec.updated_at = self.store.now_ms();
         if note.is_some() {
             rec.note = note;
         }
@@ -491,7 +491,7 @@ impl Printing {
         if let Ok(mut seen) = self.seen.write() {
             *seen = Seen {
                 status: status.clone(),
-                at: now_ms(),
+                at: self.store.now_ms(),
             };
         }
         self.queue_automatic()?;
@@ -545,7 +545,7 @@ impl Printing {
             PrintWhen::Always => &[Status::PreviewReady, Status::Unlocked],
             _ => return Ok(()),
         };
-        let since = now_ms() - 6 * 3600 * 1000;
+        let since = self.store.now_ms() - 6 * 3600 * 1000;
         let printed: std::collections::HashSet<JobId> = self
             .queue
             .all()?
@@ -698,7 +698,7 @@ impl Printing {
                 let report = SendReport {
                     format: format.mime(),
                     bytes,
-                    request_to_accepted_ms: now_ms() - rec.created_at,
+                    request_to_accepted_ms: self.store.now_ms() - rec.created_at,
                     render_ms,
                 };
                 tracing::info!(job = %rec.job, print = rec.id, ipp_job = id, format = report.format, bytes, "card at the printer");

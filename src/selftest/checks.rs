@@ -381,7 +381,7 @@ pub fn disk(app: &Shared) -> Check {
         0 => BYTES_PER_JOB_GUESS,
         n => (stats::jobs_bytes(&jobs_dir) / n).max(1),
     };
-    let day_ago = crate::jobs::now_ms() - 24 * 3600 * 1000;
+    let day_ago = app.clock.wall_ms() - 24 * 3600 * 1000;
     let last_day = app
         .store
         .all()
@@ -433,10 +433,9 @@ pub fn disk_verdict(
 }
 
 pub async fn clock() -> Check {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
+    use crate::clock::Clock;
+    // The machine's own clock is what is checked here, not the kiosk's.
+    let now = crate::clock::SystemClock.wall_ms() / 1000;
     let asked = tokio::process::Command::new("timedatectl")
         .args(["show", "--property=NTPSynchronized", "--value"])
         .output()

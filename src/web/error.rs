@@ -178,6 +178,18 @@ impl From<IntakeError> for ApiError {
     }
 }
 
+impl From<super::lookup::Missing> for ApiError {
+    fn from(e: super::lookup::Missing) -> Self {
+        use super::lookup::Missing;
+        match e {
+            Missing::MalformedId => Self::malformed_id(),
+            Missing::NoJob => Self::job_not_found(),
+            Missing::NoLink => Self::link_not_found(),
+            Missing::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {

@@ -42,10 +42,7 @@ async fn by_token(
     app: &Shared,
     token: Result<GuestToken, MalformedId>,
 ) -> Result<crate::jobs::Job, ApiError> {
-    let token = token.map_err(|_| ApiError::link_not_found())?;
-    app.store
-        .get_by_token(token)?
-        .ok_or_else(ApiError::link_not_found)
+    Ok(super::lookup::guest(&app.store, token)?)
 }
 
 /// `GET /g/{token}/preview.mp4`: the watermarked loop for the guest page.

@@ -4,7 +4,6 @@
 //! is in `phone_views`.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use rocket::form::{Form, FromForm};
 use rocket::http::Status as HttpStatus;
@@ -12,10 +11,11 @@ use rocket::response::Redirect;
 use rocket::{get, post, State};
 
 use super::lang::PageLang;
+use super::lookup::Missing;
 pub(super) use super::phone_views::Page;
 use super::phone_views::{self as views, Offer};
 use crate::i18n::Lang;
-use crate::jobs::{retention, GuestToken, Job, MalformedId, Status};
+use crate::jobs::{retention, GuestToken, Job, MalformedId};
 use crate::payments::checkout::{CheckoutError, Next};
 use crate::payments::PaymentError;
 use crate::state::Shared;
@@ -51,11 +51,9 @@ fn load(
     lang: Lang,
     token: Result<GuestToken, MalformedId>,
 ) -> Result<Job, Box<Page>> {
-    let token = token.map_err(|_| Box::new(not_found(app, lang)))?;
-    match app.store.get_by_token(token) {
-        Ok(Some(job)) => Ok(job),
-        Ok(None) => Err(Box::new(not_found(app, lang))),
-        Err(e) => {
+    match super::lookup::guest(&app.store, token) {
+        Ok(job) => Ok(job),
+        Err(Missing::Store(e)) => {
             tracing::error!("guest page: {e}");
             Err(Box::new(message(
                 app,
@@ -65,6 +63,7 @@ fn load(
                 "page_error_text",
             )))
         }
+        Err(_) => Err(Box::new(not_found(app, lang))),
     }
 }
 
@@ -86,7 +85,7 @@ pub async fn guest_page(
         Err(page) => return *page,
     };
     if let Some(sid) = session_id {
-        job = app.checkouts().returned(job, sid, Instant::now()).await;
+        job = app.checkouts().returned(job, sid).await;
     }
     let offer = match (&job.price, app.stripe.api()) {
         _ if job.staff_flag.is_some() => Offer::Flagged,
@@ -94,16 +93,7 @@ pub async fn guest_page(
         (Some(price), Some(_)) => Offer::Pay(price_text(price.cents, &price.currency)),
         _ => Offer::Unavailable,
     };
-    match job.status {
-        Status::Expired => message(
-            app,
-            lang,
-            HttpStatus::Gone,
-            "page_deleted",
-            "page_expired_text",
-        ),
-        _ => views::video(lang, &app.live.get().event_name, &job, &offer),
-    }
+    views::video(lang, &app.live.get().event_name, &job, &offer)
 }
 
 /// `POST /g/{token}/pay`: the job's Checkout Session (reused while open),
@@ -116,8 +106,7 @@ pub async fn pay(
 ) -> Result<Redirect, Page> {
     let lang = lang.0;
     let job = load(app, lang, token).map_err(|p| *p)?;
-    let now_s = crate::jobs::now_ms() / 1000;
-    match app.checkouts().open(&job, now_s).await {
+    match app.checkouts().open(&job).await {
         Ok(Next::Stripe(url)) => Ok(Redirect::to(url)),
         Ok(Next::Back) => Ok(Redirect::to(format!("/g/{}", job.token))),
         Err(e) => Err(checkout_refused(app, lang, &job, e)),

@@ -142,8 +142,7 @@ pub struct JobView {
 }
 
 fn load(app: &Shared, id: Result<JobId, MalformedId>) -> Result<Job, ApiError> {
-    let id = id.map_err(|_| ApiError::malformed_id())?;
-    app.store.get(id)?.ok_or_else(ApiError::job_not_found)
+    Ok(super::lookup::job(&app.store, id)?)
 }
 
 /// `GET /api/jobs/{id}`

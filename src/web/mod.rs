@@ -16,6 +16,7 @@ mod guest;
 mod guest_pages;
 mod kiosk;
 mod lang;
+mod lookup;
 mod phone;
 mod phone_views;
 pub mod printing;

@@ -65,8 +65,13 @@ fn words(lang: Lang, key: &str) -> String {
     esc(lang.text(key)).into_owned()
 }
 
-/// `/g/{token}`: the loop and what comes next, by the job's state.
+/// `/g/{token}`: the loop and what comes next, by the job's state; `410`
+/// once retention has deleted it.
 pub fn video(lang: Lang, event: &str, job: &Job, offer: &Offer) -> Page {
+    if job.status == Status::Expired {
+        let text = lang.text("page_expired_text");
+        return saying(HttpStatus::Gone, lang, event, "page_deleted", text);
+    }
     let t = &job.token;
     let video = format!(
         "<video src=\"/g/{t}/preview.mp4\" poster=\"/g/{t}/poster.jpg\" autoplay loop muted \
@@ -77,8 +82,8 @@ pub fn video(lang: Lang, event: &str, job: &Job, offer: &Offer) -> Page {
             "<meta http-equiv=\"refresh\" content=\"3\"><p>{}</p>",
             words(lang, "page_coming")
         ),
-        Status::Failed => format!("<p>{}</p>", words(lang, "page_failed")),
-        Status::Expired => format!("<p>{}</p>", words(lang, "page_expired_text")),
+        // Expired is answered above.
+        Status::Failed | Status::Expired => format!("<p>{}</p>", words(lang, "page_failed")),
         Status::Unlocked => format!(
             "{video}<p class=\"ok\">{ready}</p>\
              <a class=\"btn\" id=\"download\" href=\"/d/{t}\" download>{download}</a>\

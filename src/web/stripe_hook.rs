@@ -14,7 +14,7 @@ use rocket::{post, State};
 use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
-use crate::jobs::{now_ms, JobId};
+use crate::jobs::JobId;
 use crate::payments::signature::{self, SignatureError};
 use crate::payments::{self, Outcome as PayOutcome, SessionFacts};
 use crate::state::Shared;
@@ -103,7 +103,7 @@ pub async fn webhook(
         signature.0.as_deref(),
         &body,
         secret.expose(),
-        now_ms() / 1000,
+        app.clock.wall_ms() / 1000,
     )
     .map_err(|e| {
         tracing::warn!("webhook refused: {e}");

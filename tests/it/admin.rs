@@ -190,7 +190,7 @@ fn sign_in_throttle_sessions_and_sign_out_everywhere() {
     // An expired session is refused.
     let auth = smileloop::admin::StaffAuth::new(server.shared().store.tree("staff").expect("tree"));
     let (old, _) = auth
-        .open_session(smileloop::jobs::now_ms() - smileloop::admin::auth::SESSION_MS - 1)
+        .open_session(crate::common::now_ms() - smileloop::admin::auth::SESSION_MS - 1)
         .expect("session");
     let (s, _, _) = send(
         agent()
@@ -425,7 +425,7 @@ fn staff_unlock_rerender_delete_export_and_end_of_event() {
 
     // A job being rendered cannot be deleted.
     let mut rendering =
-        smileloop::jobs::Job::new("soft_smile", "source.jpg", smileloop::jobs::now_ms());
+        smileloop::jobs::Job::new("soft_smile", "source.jpg", crate::common::now_ms());
     rendering.status = smileloop::jobs::Status::Rendering;
     server
         .shared()
@@ -461,7 +461,7 @@ fn staff_unlock_rerender_delete_export_and_end_of_event() {
     assert!(s == 200 && svg.contains("<svg"));
 
     // Export: parse the CSV with a real parser.
-    let today = smileloop::admin::export::utc(smileloop::jobs::now_ms())[..10].to_string();
+    let today = smileloop::admin::export::utc(crate::common::now_ms())[..10].to_string();
     let (s, csv_text) = staff.get(&format!("/admin/export.csv?from={today}&to={today}"));
     assert_eq!(s, 200, "{csv_text}");
     let mut reader = csv::Reader::from_reader(csv_text.as_bytes());

@@ -14,7 +14,7 @@ use serde_json::json;
 const FAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
 
 fn real_now_ms() -> i64 {
-    smileloop::jobs::now_ms()
+    crate::common::now_ms()
 }
 
 /// Moves the kiosk's wall clock to real time + `offset` (libfaketime's

@@ -89,7 +89,7 @@ fn webhook(server: &Server, body: &[u8], signature: Option<&str>) -> (u16, Value
 }
 
 fn now_s() -> i64 {
-    smileloop::jobs::now_ms() / 1000
+    crate::common::now_ms() / 1000
 }
 
 fn job_json(server: &Server, id: &str) -> Value {

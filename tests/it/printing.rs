@@ -255,7 +255,7 @@ fn out_of_paper_holds_a_few_cards_refuses_more_and_prints_them_when_paper_is_bac
         "{text}"
     );
     let staff = crate::common::staff::Staff::setup(&server.admin);
-    let today = smileloop::admin::export::utc(smileloop::jobs::now_ms())[..10].to_string();
+    let today = smileloop::admin::export::utc(crate::common::now_ms())[..10].to_string();
     let (s, csv_text) = staff.get(&format!("/admin/export.csv?from={today}&to={today}"));
     assert_eq!(s, 200, "{csv_text}");
     let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
@@ -347,8 +347,7 @@ fn bad_printers_and_bad_requests_get_answers_in_words() {
         |s| s.print_copies = smileloop::config::PrintCopies::PerFace,
     );
     let store = &server.shared().store;
-    let mut couple =
-        smileloop::jobs::Job::new("soft_smile", "source.jpg", smileloop::jobs::now_ms());
+    let mut couple = smileloop::jobs::Job::new("soft_smile", "source.jpg", crate::common::now_ms());
     couple.faces = Some(2);
     store.insert_new(&couple).expect("insert");
     for to in [
@@ -392,7 +391,7 @@ fn bad_printers_and_bad_requests_get_answers_in_words() {
     // A job whose loop is not rendered yet.
     let printer = Printer::start(Model::default());
     let server = kiosk_for(&printer.uri(), |_| {});
-    let job = smileloop::jobs::Job::new("soft_smile", "source.jpg", smileloop::jobs::now_ms());
+    let job = smileloop::jobs::Job::new("soft_smile", "source.jpg", crate::common::now_ms());
     server.shared().store.insert_new(&job).expect("insert");
     let (s, early) = print(&server, &job.id.to_string());
     assert_eq!(s, 409, "{early}");

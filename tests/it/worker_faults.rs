@@ -7,12 +7,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::common::now_ms;
 use image::RgbImage;
 use smileloop::animate::{AnimateError, Animation, Animator, FramePlan, Gentle, Request};
 use smileloop::config::{EventMode, LiveSettings};
 use smileloop::jobs::live::LiveRenders;
 use smileloop::jobs::worker::{Queue, Worker};
-use smileloop::jobs::{job_dir, now_ms, Job, JobStore, Status};
+use smileloop::jobs::{job_dir, Job, JobStore, Status};
 use smileloop::metrics::Metrics;
 use smileloop::motion::Preset;
 

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Staff, StaffWrite};
 use crate::admin::{stats, Admin};
-use crate::jobs::{now_ms, Job, JobId, Status, UnlockReason};
+use crate::jobs::{Job, JobId, MalformedId, Status, UnlockReason};
 use crate::state::Shared;
 use crate::web::error::ApiError;
 
@@ -52,7 +52,7 @@ const DAY_MS: i64 = 86_400_000;
 pub fn dashboard_data(app: &Shared) -> Result<Dashboard, ApiError> {
     let jobs = app.store.all()?;
     let ledger = app.store.ledger()?;
-    let now = now_ms();
+    let now = app.clock.wall_ms();
     let last_24h = stats::figures(&jobs, &ledger, now - DAY_MS);
     let rendering = app.queue.current().and_then(|id| {
         let j = jobs.iter().find(|j| j.id == id)?;
@@ -157,8 +157,8 @@ fn jobs(
     ))
 }
 
-fn parse_id(id: &str) -> Result<JobId, ApiError> {
-    id.parse().map_err(|_| ApiError::malformed_id())
+fn parse_id(id: Result<JobId, MalformedId>) -> Result<JobId, ApiError> {
+    id.map_err(|_| ApiError::malformed_id())
 }
 
 #[derive(Deserialize)]
@@ -181,7 +181,7 @@ async fn unlock(
     staff: StaffWrite,
     app: &State<Arc<Shared>>,
     admin: &State<Arc<Admin>>,
-    id: &str,
+    id: Result<JobId, MalformedId>,
     body: Json<UnlockBody>,
 ) -> Result<Json<JobRow>, ApiError> {
     let id = parse_id(id)?;
@@ -209,7 +209,7 @@ async fn rerender(
     staff: StaffWrite,
     app: &State<Arc<Shared>>,
     admin: &State<Arc<Admin>>,
-    id: &str,
+    id: Result<JobId, MalformedId>,
     body: Json<RerenderBody>,
 ) -> Result<Json<JobRow>, ApiError> {
     let id = parse_id(id)?;
@@ -228,7 +228,7 @@ async fn delete(
     staff: StaffWrite,
     app: &State<Arc<Shared>>,
     admin: &State<Arc<Admin>>,
-    id: &str,
+    id: Result<JobId, MalformedId>,
 ) -> Result<rocket::http::Status, ApiError> {
     super::desk(app, admin, &staff)
         .delete(parse_id(id)?)

@@ -16,8 +16,9 @@ use super::view::{layout, Html, PageError};
 use super::{Staff, StaffWrite};
 use crate::admin::export::{amount, utc};
 use crate::admin::Admin;
-use crate::jobs::{job_dir, Job, JobId, Status as JobStatus, UnlockReason};
+use crate::jobs::{job_dir, Job, JobId, MalformedId, Status as JobStatus, UnlockReason};
 use crate::state::Shared;
+use crate::web::lookup::Missing;
 use crate::web::ranged::RangedFile;
 
 pub fn routes() -> Vec<Route> {
@@ -54,21 +55,12 @@ pub fn parse_day(s: &str) -> Result<i64, String> {
         })
 }
 
-fn id(s: &str) -> Result<JobId, PageError> {
-    s.parse()
-        .map_err(|_| PageError::new(Status::BadRequest, "That job id is not valid."))
+fn id(id: Result<JobId, MalformedId>) -> Result<JobId, PageError> {
+    id.map_err(|_| Missing::MalformedId.into())
 }
 
-fn load(app: &Shared, s: &str) -> Result<Job, PageError> {
-    app.store
-        .get(id(s)?)
-        .map_err(PageError::internal)?
-        .ok_or_else(|| {
-            PageError::new(
-                Status::NotFound,
-                "There is no such job (it may have been deleted).",
-            )
-        })
+fn load(app: &Shared, id: Result<JobId, MalformedId>) -> Result<Job, PageError> {
+    Ok(crate::web::lookup::job(&app.store, id)?)
 }
 
 fn payment_state(j: &Job) -> String {
@@ -237,7 +229,7 @@ fn list(
 async fn poster(
     _staff: Staff,
     app: &State<Arc<Shared>>,
-    id: &str,
+    id: Result<JobId, MalformedId>,
 ) -> Result<RangedFile, PageError> {
     let job = load(app, id)?;
     let name = job
@@ -256,7 +248,7 @@ async fn poster(
 fn qr(
     _staff: Staff,
     app: &State<Arc<Shared>>,
-    id: &str,
+    id: Result<JobId, MalformedId>,
 ) -> Result<(ContentType, String), PageError> {
     let job = load(app, id)?;
     let url = row(app, &job).guest_url;
@@ -284,7 +276,7 @@ async fn unlock(
     staff: StaffWrite,
     app: &State<Arc<Shared>>,
     admin: &State<Arc<Admin>>,
-    id: &str,
+    id: Result<JobId, MalformedId>,
     form: Form<UnlockForm<'_>>,
 ) -> Result<Redirect, PageError> {
     let job_id = self::id(id)?;
@@ -311,7 +303,7 @@ async fn rerender(
     staff: StaffWrite,
     app: &State<Arc<Shared>>,
     admin: &State<Arc<Admin>>,
-    id: &str,
+    id: Result<JobId, MalformedId>,
     form: Form<RerenderForm<'_>>,
 ) -> Result<Redirect, PageError> {
     let job_id = self::id(id)?;
@@ -335,7 +327,7 @@ async fn delete(
     staff: StaffWrite,
     app: &State<Arc<Shared>>,
     admin: &State<Arc<Admin>>,
-    id: &str,
+    id: Result<JobId, MalformedId>,
     form: Form<DeleteForm<'_>>,
 ) -> Result<Redirect, PageError> {
     let job_id = self::id(id)?;

@@ -16,7 +16,6 @@ use super::{AdminPeer, StaffWrite, COOKIE};
 use crate::admin::auth::{self, AuthError, SESSION_MS};
 use crate::admin::throttle::Refused;
 use crate::admin::Admin;
-use crate::jobs::now_ms;
 
 /// Double-submit token for the login form (there is no session yet).
 const LOGIN_COOKIE: &str = "smileloop_login";
@@ -73,7 +72,7 @@ struct LoginForm<'r> {
 fn start_session(admin: &Admin, jar: &CookieJar<'_>) -> Result<(), PageError> {
     let (token, _) = admin
         .auth
-        .open_session(now_ms())
+        .open_session(admin.clock.wall_ms())
         .map_err(PageError::internal)?;
     jar.add(
         Cookie::build((COOKIE, token))
@@ -112,7 +111,7 @@ async fn login(
             &format!("<p class=\"bad\">{why}</p>"),
         )
     };
-    let attempt = match admin.throttle.admit(ip, now_ms()) {
+    let attempt = match admin.throttle.admit(ip, admin.clock.wall_ms()) {
         Ok(a) => a,
         Err(why) => return Err(Ok(refused(why))),
     };
@@ -130,7 +129,7 @@ async fn login(
             Ok(Redirect::to("/admin"))
         }
         Ok(false) => {
-            let n = attempt.failed(now_ms());
+            let n = attempt.failed(admin.clock.wall_ms());
             let _ = admin
                 .audit
                 .record(ip, "login_failed", format!("wrong password ({n} in a row)"))
@@ -285,7 +284,10 @@ pub(super) async fn confirm_password(
             format!("{why} Nothing was changed."),
         )
     };
-    let attempt = admin.throttle.admit(peer, now_ms()).map_err(too_many)?;
+    let attempt = admin
+        .throttle
+        .admit(peer, admin.clock.wall_ms())
+        .map_err(too_many)?;
     let auth = admin.auth.clone();
     let given = given.to_string();
     let right = admin
@@ -295,7 +297,7 @@ pub(super) async fn confirm_password(
         .map_err(too_many)?
         .map_err(PageError::internal)?;
     if !right {
-        let n = attempt.failed(now_ms());
+        let n = attempt.failed(admin.clock.wall_ms());
         let _ = admin
             .audit
             .record(

@@ -10,6 +10,7 @@
 //! walks the route table to prove it.
 
 mod api;
+mod dashboard_view;
 mod jobs;
 mod login;
 mod metrics;
@@ -29,7 +30,6 @@ use rocket::{catchers, Build, Rocket, Route};
 
 use crate::admin::auth::Session;
 use crate::admin::Admin;
-use crate::jobs::now_ms;
 use crate::state::{Shared, StartError};
 
 pub const COOKIE: &str = "smileloop_staff";
@@ -137,11 +137,13 @@ impl<'r> FromRequest<'r> for Staff {
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Refusal> {
         let AdminPeer(peer) = rocket::outcome::try_outcome!(req.guard::<AdminPeer>().await);
-        let Some((_, admin)) = state(req) else {
+        let Some((shared, admin)) = state(req) else {
             return refuse(req, Refusal::SignIn, Status::InternalServerError);
         };
         let token = req.cookies().get(COOKIE).map(|c| c.value().to_string());
-        let session = token.as_deref().map(|t| admin.auth.session(t, now_ms()));
+        let session = token
+            .as_deref()
+            .map(|t| admin.auth.session(t, shared.clock.wall_ms()));
         match (token, session) {
             (Some(token), Some(Ok(Some(session)))) => Outcome::Success(Staff {
                 peer,

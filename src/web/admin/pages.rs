@@ -11,9 +11,8 @@ use super::api::dashboard_data;
 use super::jobs::parse_day;
 use super::view::{layout, Html, PageError};
 use super::{Staff, StaffWrite};
-use crate::admin::export::{self, amount, utc};
+use crate::admin::export::{self, utc};
 use crate::admin::{self, Admin, EndScope};
-use crate::jobs::now_ms;
 use crate::state::Shared;
 
 pub fn routes() -> Vec<Route> {
@@ -30,126 +29,15 @@ pub fn routes() -> Vec<Route> {
     r
 }
 
-fn card(label: &str, value: &str) -> String {
-    format!("<div class=\"card\"><div class=\"quiet\">{label}</div><div class=\"big\">{value}</div></div>")
-}
-
-fn gib(bytes: u64) -> String {
-    format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64)
-}
-
 #[get("/admin")]
 fn dashboard(staff: Staff, app: &State<Arc<Shared>>) -> Result<Html, PageError> {
     let d = dashboard_data(app).map_err(|e| PageError::internal(e.message))?;
-    let camera = {
-        let c = &d.camera;
-        let state = serde_json::to_value(c.state)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        let problem = c
-            .error
-            .as_deref()
-            .map(|e| format!(" · {e}"))
-            .unwrap_or_default();
-        esc(&format!(
-            "{state} · {}{problem} · {} reconnects",
-            c.source, c.reconnects
-        ))
-        .into_owned()
-    };
-    let f = &d.last_24h;
-    let revenue = if f.revenue.is_empty() {
-        "—".to_string()
-    } else {
-        f.revenue
-            .iter()
-            .map(|(c, v)| format!("{} {}", amount(*v, c), esc(c)))
-            .collect::<Vec<_>>()
-            .join(" + ")
-    };
-    let rendering = d.rendering.as_ref().map_or("idle".to_string(), |r| {
-        format!(
-            "{} {}/{} frames",
-            esc(&r.preset),
-            r.frames_done,
-            r.frames_total
-        )
-    });
-    let disk = d.disk.as_ref().map_or("unknown".to_string(), |k| {
-        let days = k.days_left.map_or(String::new(), |d| {
-            format!(" · ≈{d:.0} days at today's pace")
-        });
-        format!("{} free{days}", gib(k.free_bytes))
-    });
-    let retention = match d.retention_fits {
-        Some(false) => "<p class=\"card bad\">The free disk space does not hold the retention window at today's pace: shorten retention or end the event.</p>",
-        _ => "",
-    };
-    let thermal: String = d
-        .thermal
-        .iter()
-        .map(|t| {
-            let class = if t.warning { "bad" } else { "ok" };
-            let warn = if t.warning {
-                " — near throttling: give the box air"
-            } else {
-                ""
-            };
-            format!(
-                "<div class=\"{class}\">{}: {:.0} °C{warn}</div>",
-                esc(&t.zone),
-                t.celsius
-            )
-        })
-        .collect();
-    let thermal = if thermal.is_empty() {
-        "<div class=\"quiet\">No thermal zones readable on this machine.</div>".to_string()
-    } else {
-        thermal
-    };
-    let stripe = match (d.payments_configured, d.payments_offline) {
-        (true, true) => "<span class=\"bad\">configured, unreachable</span>",
-        (true, false) => "<span class=\"ok\">configured</span>",
-        (false, _) if d.event_mode == crate::config::EventMode::Free => "not needed (host-paid)",
-        (false, _) => "<span class=\"warn\">not configured (staff unlocks only)</span>",
-    };
-    let flagged = if f.flagged > 0 {
-        format!("<p class=\"card bad\">{} job(s) flagged for staff: see <a href=\"/admin/jobs\">Jobs</a>.</p>", f.flagged)
-    } else {
-        String::new()
-    };
-    let ms = d
-        .last_ms_per_frame
-        .map_or("—".into(), |m| format!("{m:.1} ms/frame"));
     let printer = super::printing::printer_card(
         &app.printing.view(),
         &app.printing.queue().all().map_err(PageError::internal)?,
         &staff.session.csrf,
     );
-    let body = format!(
-        "<p class=\"quiet\">Refreshes every 10 s. Figures cover the last 24 hours.</p>{flagged}{retention}\
-         <div class=\"grid\">{}{}{}{}{}{}{}{}</div>\
-         <div class=\"grid\">{}{}{}{}{}</div>{printer}\
-         <div class=\"card\"><div class=\"quiet\">Temperatures</div>{thermal}</div>\
-         <p class=\"quiet\">Version {} · up {} min · animator note: {}</p>",
-        card("Queue", &d.queued.to_string()),
-        card("Rendering", &rendering),
-        card("Photos", &f.photos.to_string()),
-        card("Previews", &f.previews.to_string()),
-        card("Paid", &f.paid.to_string()),
-        card("Conversion", &format!("{:.0} %", f.conversion * 100.0)),
-        card("Revenue", &revenue),
-        card("Failed", &f.failed.to_string()),
-        card("Animator", &format!("{} · {ms}", d.animator)),
-        card("Encoder", &format!("{}{}", d.encoder, if d.encoder_hardware { " (hardware)" } else { " (software)" })),
-        card("Camera", &camera),
-        card("Disk", &disk),
-        card("Stripe", stripe),
-        d.version,
-        d.uptime_s / 60,
-        esc(d.animator_note.as_deref().unwrap_or("none")),
-    );
+    let body = super::dashboard_view::body(&d, &printer);
     let (status, (ct, html)) = layout(Status::Ok, "Dashboard", Some(&staff.session.csrf), &body);
     // A self-refreshing page needs no script.
     let html = html.replacen(
@@ -194,8 +82,8 @@ fn day(ms: i64) -> String {
 }
 
 #[get("/admin/export")]
-fn export_page(staff: Staff) -> Html {
-    let now = now_ms();
+fn export_page(staff: Staff, app: &State<Arc<Shared>>) -> Html {
+    let now = app.clock.wall_ms();
     let body = format!(
         "<form class=\"card\" method=\"get\" action=\"/admin/export.csv\">\
          <p>Jobs and payments as CSV (no photos): time, job, animation, status, amount, currency, \
@@ -268,7 +156,12 @@ async fn export_csv(
 fn end_page(staff: Staff, app: &State<Arc<Shared>>) -> Result<Html, PageError> {
     let jobs = app.store.all().map_err(PageError::internal)?;
     let hours = app.live.get().retention_paid_hours;
-    let keep = admin::end_plan(&jobs, EndScope::KeepDownloadWindow, hours, now_ms());
+    let keep = admin::end_plan(
+        &jobs,
+        EndScope::KeepDownloadWindow,
+        hours,
+        app.clock.wall_ms(),
+    );
     let body = format!(
         "<form class=\"card\" method=\"post\" action=\"/admin/end-event?csrf={csrf}\">\
          <p>This deletes guests' photos and videos from the kiosk. It cannot be undone. \

@@ -97,6 +97,18 @@ impl From<ActionError> for PageError {
     }
 }
 
+impl From<crate::web::lookup::Missing> for PageError {
+    fn from(e: crate::web::lookup::Missing) -> Self {
+        use crate::web::lookup::Missing;
+        let status = match &e {
+            Missing::MalformedId => Status::BadRequest,
+            Missing::NoJob | Missing::NoLink => Status::NotFound,
+            Missing::Store(_) => return Self::internal(e),
+        };
+        Self::new(status, format!("{}.", capitalise(&e.to_string())))
+    }
+}
+
 impl From<ActionError> for ApiError {
     fn from(e: ActionError) -> Self {
         let p = PageError::from(e);

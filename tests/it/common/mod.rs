@@ -553,3 +553,9 @@ pub fn meshwarp_presets() -> Vec<smileloop::motion::Preset> {
         .filter(|p| p.supports_backend("meshwarp"))
         .collect()
 }
+
+/// Wall-clock time in Unix milliseconds, as the kiosk's system clock reads it.
+pub fn now_ms() -> i64 {
+    use smileloop::clock::Clock;
+    smileloop::clock::SystemClock.wall_ms()
+}

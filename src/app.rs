@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rocket::fairing::AdHoc;
 use rocket::{Build, Rocket};
@@ -23,8 +23,9 @@ use crate::config::{LiveSettings, Settings};
 use crate::encode::{self, H264Encoder};
 use crate::jobs::intake::Intake;
 use crate::jobs::live::LiveRenders;
+use crate::jobs::queue::{Admission, WorkerStatus};
 use crate::jobs::retention::{self, InUse};
-use crate::jobs::worker::{self, Queue, Worker};
+use crate::jobs::worker::{self, Worker};
 use crate::jobs::JobStore;
 use crate::metrics::Metrics;
 use crate::motion::{self, Preset};
@@ -209,11 +210,11 @@ fn share(
         settings.data_dir.clone(),
         settings.public_base().to_string(),
     )?);
-    let queue = Arc::new(Queue::default());
+    let admission = Arc::new(Admission::default());
     let metrics = Arc::new(Metrics::new().map_err(|e| StartError::Metrics(e.to_string()))?);
     let intake = Intake::new(
         store.clone(),
-        Arc::clone(&queue),
+        Arc::clone(&admission),
         Arc::clone(&animator),
         Arc::clone(&presets),
         Arc::clone(&live),
@@ -227,13 +228,14 @@ fn share(
         printing,
         stripe: open_stripe(&settings, &store)?,
         store,
-        presets,
-        queue,
+        presets: crate::state::Presets(presets),
+        admission,
+        worker: Arc::new(WorkerStatus::default()),
         encoder,
         animator,
         animator_note: fallback,
         in_use: Arc::new(InUse::default()),
-        started: Instant::now(),
+        started: crate::state::Uptime::now(),
         live,
         camera: Arc::new(capture::start(&settings)),
         handoffs: Arc::new(Handoffs::default()),
@@ -252,8 +254,9 @@ fn spawn_tasks(shared: &Shared, shutdown: watch::Receiver<bool>) -> Vec<JoinHand
     let s = &shared.settings;
     let worker = Arc::new(Worker {
         store: shared.store.clone(),
-        queue: Arc::clone(&shared.queue),
-        presets: Arc::clone(&shared.presets),
+        admission: Arc::clone(&shared.admission),
+        status: Arc::clone(&shared.worker),
+        presets: Arc::clone(&shared.presets.0),
         animator: Arc::clone(&shared.animator),
         encoder: shared.encoder,
         data_dir: s.data_dir.clone(),
@@ -360,7 +363,7 @@ fn announce(running: &mut Running) {
         tracing::warn!("could not write {}: {e}", service::LISTENING_FILE);
     }
     running.tasks.push(tokio::spawn(service::watchdog(
-        Arc::clone(&shared.queue),
+        Arc::clone(&shared.worker),
         service::loopback_for(s.address, running.kiosk_port),
         running.shutdown.subscribe(),
     )));

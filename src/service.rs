@@ -13,7 +13,7 @@ use sd_notify::NotifyState;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 
-use crate::jobs::worker::Queue;
+use crate::jobs::queue::WorkerStatus;
 
 /// The worker loop beats at least every 5 s while idle and every frame
 /// while rendering; silence this long means it is stuck.
@@ -63,7 +63,11 @@ pub async fn http_ok(kiosk: SocketAddr) -> bool {
 }
 
 /// Pings the watchdog four times per `WatchdogSec` while healthy.
-pub async fn watchdog(queue: Arc<Queue>, kiosk: SocketAddr, mut shutdown: watch::Receiver<bool>) {
+pub async fn watchdog(
+    worker: Arc<WorkerStatus>,
+    kiosk: SocketAddr,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut usec = 0;
     if !sd_notify::watchdog_enabled(false, &mut usec) || usec == 0 {
         return;
@@ -75,7 +79,7 @@ pub async fn watchdog(queue: Arc<Queue>, kiosk: SocketAddr, mut shutdown: watch:
             () = tokio::time::sleep(every) => {}
             _ = shutdown.changed() => return,
         }
-        let silent = queue.silent_for();
+        let silent = worker.silent_for();
         let http = http_ok(kiosk).await;
         if healthy(silent, http) {
             let _ = sd_notify::notify(false, &[NotifyState::Watchdog]);

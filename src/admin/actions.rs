@@ -6,9 +6,9 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use super::Audit;
+use crate::jobs::queue::Admission;
 use crate::jobs::retention;
 use crate::jobs::staff::{self, StaffError};
-use crate::jobs::worker::Queue;
 use crate::jobs::{Job, JobId, JobStore, Progress, Status, StoreError, UnlockReason};
 
 #[derive(Debug, thiserror::Error)]
@@ -65,7 +65,7 @@ pub struct Choices<'a> {
 /// The staff desk: what the actions touch, and who acts.
 pub struct Desk<'a> {
     pub store: &'a JobStore,
-    pub queue: &'a Queue,
+    pub admission: &'a Admission,
     pub data_dir: &'a Path,
     pub audit: &'a Audit,
     /// The staff device's address, for the audit log.
@@ -122,7 +122,7 @@ impl Desk<'_> {
         })?;
         self.store.flush().await?;
         tracing::info!(job = %id, preset = %job.preset, backend = ?job.backend_request, "queued again by staff");
-        self.queue.wake();
+        self.admission.wake();
         let used = job
             .backend_request
             .as_deref()
@@ -168,10 +168,10 @@ mod tests {
             store.tree("audit").expect("tree"),
             std::sync::Arc::clone(store.clock()),
         );
-        let queue = Queue::default();
+        let admission = Admission::default();
         let desk = Desk {
             store: &store,
-            queue: &queue,
+            admission: &admission,
             data_dir: dir.path(),
             audit: &audit,
             peer: IpAddr::from([192, 168, 1, 20]),

@@ -173,7 +173,7 @@ mod tests {
             amount_cents: 799,
             currency: "usd".into(),
             recorded_at: 30_000,
-            seen_by: "webhook".into(),
+            seen_by: crate::jobs::SeenBy::Webhook,
         });
         jobs[1].status = Status::Unlocked;
         jobs[1].unlock = Some(UnlockReason::StaffCash);
@@ -186,7 +186,7 @@ mod tests {
                 amount_cents: 500,
                 currency: "eur".into(),
                 recorded_at: 40_000,
-                seen_by: "poll".into(),
+                seen_by: crate::jobs::SeenBy::Poll,
             },
         )];
         let f = figures(&jobs, &ledger, 10_000);

@@ -10,6 +10,7 @@
 //!
 //! Backends are CPU-heavy and blocking: call them from a blocking thread.
 
+mod basis;
 pub mod cast;
 pub mod gentle;
 pub mod liveportrait;

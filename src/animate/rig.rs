@@ -10,6 +10,7 @@
 //! region; a frame's field is checked for folds on that grid and scaled back
 //! until the warp's Jacobian determinant stays above [`MIN_DET`].
 
+use super::basis::{self, dist, smoothstep, Axes, Grid};
 use super::mouth::Mouth;
 use crate::face::{mesh, Face};
 use crate::motion::Expression;
@@ -22,18 +23,6 @@ pub const MAX_CELL: usize = 8;
 pub const WINDOW_INNER: f32 = 0.75;
 /// …and exactly 0 from this many on.
 pub const WINDOW_OUTER: f32 = 1.4;
-/// The smile's bow over the lower face (see `Rig::build`), in eye
-/// distances from the mouth centre: its lift and outward pull at the
-/// highest point, the half-width of the mouth it scales across, how far
-/// beyond that it spreads, and its vertical reach above (up to the nose)
-/// and below (over the chin) a centre just under the lips.
-const BOW_LIFT: f32 = 0.09;
-const BOW_OUT: f32 = 0.03;
-const BOW_HALF_WIDTH: f32 = 0.5;
-const BOW_SPREAD: f32 = 0.8;
-const BOW_CENTRE_V: f32 = 0.05;
-const BOW_ABOVE: f32 = 0.3;
-const BOW_BELOW: f32 = 0.4;
 /// Lid moves per unit of an expression, as shares of the eye opening. A
 /// wink closes most of the way (the lashes meet the cheek), a blink all
 /// the way but the thinnest line; a smile narrows the eyes from below
@@ -47,17 +36,6 @@ const LAUGH_CLOSE: f32 = 0.2;
 const LAUGH_LIFT: f32 = 0.1;
 /// Smallest allowed determinant of the backward map's Jacobian.
 pub const MIN_DET: f32 = 0.2;
-
-/// Face edge landmarks (left and right cheek contour at eye height).
-const FACE_RIGHT_EDGE: usize = 234;
-const FACE_LEFT_EDGE: usize = 454;
-const RIGHT_BROW: [usize; 3] = [70, 105, 107];
-const LEFT_BROW: [usize; 3] = [300, 334, 336];
-const RIGHT_CHEEK: usize = 205;
-/// Under the outer eye corners, where a smile bunches the cheek.
-const RIGHT_CHEEKBONE: usize = 117;
-const LEFT_CHEEKBONE: usize = 346;
-const LEFT_CHEEK: usize = 425;
 
 /// Expression parameters with a basis, in [`Expression`] field order.
 pub const PARAMS: usize = 11;
@@ -95,25 +73,6 @@ pub struct Field {
     pub nx: usize,
     pub ny: usize,
     pub d: Vec<[f32; 2]>,
-}
-
-struct Handle {
-    at: [f32; 2],
-    /// Displacement in face axes (u along the eye line, v down the face),
-    /// in units of the inter-ocular distance.
-    move_uv: [f32; 2],
-    /// Gaussian radii along u, along −v (above the handle) and along +v
-    /// (below it), same units.
-    sigma_uv: [f32; 3],
-}
-
-fn dist(a: [f32; 2], b: [f32; 2]) -> f32 {
-    ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt()
-}
-
-fn smoothstep(e0: f32, e1: f32, x: f32) -> f32 {
-    let t = ((x - e0) / (e1 - e0)).clamp(0.0, 1.0);
-    t * t * (3.0 - 2.0 * t)
 }
 
 /// An eye's pose: how far the upper lid comes down (1 = the whole
@@ -313,180 +272,32 @@ impl Rig {
         cell: usize,
         clip: &dyn Fn([f32; 2]) -> f32,
     ) -> Self {
-        let iod = face.inter_ocular().max(1.0);
-        let (er, el) = (face.eye_centre(false), face.eye_centre(true));
-        // Face axes: u from the subject's right eye to the left, v down.
-        let u = [(el[0] - er[0]) / iod, (el[1] - er[1]) / iod];
-        let v = [-u[1], u[0]];
-        let mouth = {
-            let (a, b) = (face.point(mesh::MOUTH_RIGHT), face.point(mesh::MOUTH_LEFT));
-            [(a[0] + b[0]) / 2.0, (a[1] + b[1]) / 2.0]
+        let axes = Axes::of(face);
+        let grid = Grid::over(&axes, width, height, cell);
+        let lids = |upper: usize, lower: usize| {
+            Lids::new(
+                face.point(upper),
+                face.point(lower),
+                axes.u,
+                axes.v,
+                axes.iod,
+            )
         };
-        let eyes = [(er[0] + el[0]) / 2.0, (er[1] + el[1]) / 2.0];
-        let centre = [(eyes[0] + mouth[0]) / 2.0, (eyes[1] + mouth[1]) / 2.0];
-        let face_width =
-            dist(face.point(FACE_RIGHT_EDGE), face.point(FACE_LEFT_EDGE)).max(1.8 * iod);
-        let reach = WINDOW_OUTER * face_width;
-        let c = cell.max(1) as f32;
-        let x0 = ((centre[0] - reach).max(0.0) / c).floor() * c;
-        let y0 = ((centre[1] - reach).max(0.0) / c).floor() * c;
-        let x1 = (centre[0] + reach).min(width as f32 - 1.0);
-        let y1 = (centre[1] + reach).min(height as f32 - 1.0);
-        let nx = (((x1 - x0) / c).ceil() as usize + 2).max(2);
-        let ny = (((y1 - y0) / c).ceil() as usize + 2).max(2);
-
-        let h = |i: usize, m: [f32; 2], s: [f32; 2]| Handle {
-            at: face.point(i),
-            move_uv: m,
-            sigma_uv: [s[0], s[1], s[1]],
-        };
-        let lids =
-            |upper: usize, lower: usize| Lids::new(face.point(upper), face.point(lower), u, v, iod);
-        let smile = vec![
-            h(mesh::MOUTH_RIGHT, [-0.07, -0.10], [0.22, 0.2]),
-            h(mesh::MOUTH_LEFT, [0.07, -0.10], [0.22, 0.2]),
-            h(mesh::UPPER_LIP, [0.0, -0.02], [0.2, 0.12]),
-            h(RIGHT_CHEEK, [-0.01, -0.08], [0.3, 0.3]),
-            h(LEFT_CHEEK, [0.01, -0.08], [0.3, 0.3]),
-            h(RIGHT_CHEEKBONE, [0.0, -0.05], [0.25, 0.2]),
-            h(LEFT_CHEEKBONE, [0.0, -0.05], [0.25, 0.2]),
-        ];
-        let eyes = [
-            lids(mesh::LEFT_UPPER_LID, mesh::LEFT_LOWER_LID),
-            lids(mesh::RIGHT_UPPER_LID, mesh::RIGHT_LOWER_LID),
-        ];
-        let cheek_l = vec![h(LEFT_CHEEK, [0.0, -0.05], [0.3, 0.3])];
-        let cheek_r = vec![h(RIGHT_CHEEK, [0.0, -0.05], [0.3, 0.3])];
-        let brows: Vec<Handle> = RIGHT_BROW
-            .iter()
-            .chain(LEFT_BROW.iter())
-            .map(|&i| h(i, [0.0, -0.07], [0.3, 0.22]))
-            .collect();
-        let laugh = vec![
-            h(mesh::MOUTH_RIGHT, [-0.05, -0.05], [0.22, 0.2]),
-            h(mesh::MOUTH_LEFT, [0.05, -0.05], [0.22, 0.2]),
-            h(RIGHT_CHEEK, [0.0, -0.05], [0.3, 0.3]),
-            h(LEFT_CHEEK, [0.0, -0.05], [0.3, 0.3]),
-        ];
-
-        let chin = face.point(mesh::CHIN);
-        // The head turns about the neck, below the chin.
-        let pivot = [chin[0] + v[0] * 0.4 * iod, chin[1] + v[1] * 0.4 * iod];
-        let window = |p: [f32; 2]| {
-            let r = dist(p, centre) / face_width;
-            let w = 1.0 - smoothstep(WINDOW_INNER, WINDOW_OUTER, r);
-            if w > 0.0 {
-                w * clip(p)
-            } else {
-                0.0
-            }
-        };
-        let gauss = |handles: &[Handle], p: [f32; 2]| -> [f32; 2] {
-            let mut d = [0.0f32; 2];
-            for hd in handles {
-                let (dx, dy) = (p[0] - hd.at[0], p[1] - hd.at[1]);
-                let pu = (dx * u[0] + dy * u[1]) / iod;
-                let pv = (dx * v[0] + dy * v[1]) / iod;
-                let sv = if pv < 0.0 {
-                    hd.sigma_uv[1]
-                } else {
-                    hd.sigma_uv[2]
-                };
-                let w = (-(pu * pu) / (2.0 * hd.sigma_uv[0].powi(2)) - (pv * pv) / (2.0 * sv * sv))
-                    .exp();
-                let (mu, mv) = (hd.move_uv[0] * iod * w, hd.move_uv[1] * iod * w);
-                d[0] += mu * u[0] + mv * v[0];
-                d[1] += mu * u[1] + mv * v[1];
-            }
-            d
-        };
-        let deg = 1.0f32.to_radians();
-        // Per degree: roll turns about the pivot; yaw and pitch slide the
-        // face across and along its axes (a small-angle stand-in for a turn).
-        let roll = |p: [f32; 2]| {
-            let (rx, ry) = (p[0] - pivot[0], p[1] - pivot[1]);
-            [-ry * deg, rx * deg]
-        };
-        let yaw = |_: [f32; 2]| {
-            [
-                u[0] * 0.35 * face_width * deg,
-                u[1] * 0.35 * face_width * deg,
-            ]
-        };
-        let pitch = |_: [f32; 2]| {
-            [
-                -v[0] * 0.3 * face_width * deg,
-                -v[1] * 0.3 * face_width * deg,
-            ]
-        };
-        // The lower face bends with a smile: everything around the mouth,
-        // lips, moustache and beard alike, rises the more the further out
-        // from the middle it lies (a bow, highest just beyond the mouth
-        // corners), so that hair that hides the lips turns up with them.
-        let bow = |p: [f32; 2]| {
-            let (dx, dy) = (p[0] - mouth[0], p[1] - mouth[1]);
-            let pu = (dx * u[0] + dy * u[1]) / iod;
-            let pv = (dx * v[0] + dy * v[1]) / iod;
-            let s = pu / BOW_HALF_WIDTH;
-            let lateral = s * s * (-(s * s) / (2.0 * BOW_SPREAD * BOW_SPREAD)).exp()
-                / (2.0 * BOW_SPREAD * BOW_SPREAD / std::f32::consts::E);
-            let sv = if pv < BOW_CENTRE_V {
-                BOW_ABOVE
-            } else {
-                BOW_BELOW
-            };
-            let vertical = (-(pv - BOW_CENTRE_V).powi(2) / (2.0 * sv * sv)).exp();
-            let w = lateral * vertical * iod;
-            let (mu, mv) = (BOW_OUT * s.signum() * w, -BOW_LIFT * w);
-            [mu * u[0] + mv * v[0], mu * u[1] + mv * v[1]]
-        };
-        let breath = |p: [f32; 2]| {
-            let (rx, ry) = (p[0] - pivot[0], p[1] - pivot[1]);
-            [rx * 0.006, ry * 0.006]
-        };
-
-        let mut bases: Vec<Vec<[f32; 2]>> =
-            (0..PARAMS).map(|_| Vec::with_capacity(nx * ny)).collect();
-        for j in 0..ny {
-            for i in 0..nx {
-                let p = [x0 + (i * cell) as f32, y0 + (j * cell) as f32];
-                let w = window(p);
-                let scale = |d: [f32; 2]| [d[0] * w, d[1] * w];
-                let smiled = {
-                    let (a, b) = (gauss(&smile, p), bow(p));
-                    [a[0] + b[0], a[1] + b[1]]
-                };
-                let values: [[f32; 2]; PARAMS] = [
-                    smiled,
-                    gauss(&laugh, p),
-                    gauss(&cheek_l, p),
-                    gauss(&cheek_r, p),
-                    [0.0, 0.0],
-                    gauss(&brows, p),
-                    // The mouth map opens the mouth (see `mouth`).
-                    [0.0, 0.0],
-                    pitch(p),
-                    yaw(p),
-                    roll(p),
-                    breath(p),
-                ];
-                for (b, d) in bases.iter_mut().zip(values) {
-                    b.push(scale(d));
-                }
-            }
-        }
         Self {
-            x0,
-            y0,
-            nx,
-            ny,
+            x0: grid.x0,
+            y0: grid.y0,
+            nx: grid.nx,
+            ny: grid.ny,
             cell,
-            eyes,
+            eyes: [
+                lids(mesh::LEFT_UPPER_LID, mesh::LEFT_LOWER_LID),
+                lids(mesh::RIGHT_UPPER_LID, mesh::RIGHT_LOWER_LID),
+            ],
             mouth: Mouth::new(face),
-            bases,
-            centre,
-            face_width,
-            inter_ocular: iod,
+            bases: basis::sample(face, &axes, &grid, clip),
+            centre: axes.centre,
+            face_width: axes.face_width,
+            inter_ocular: axes.iod,
         }
     }
 

@@ -38,40 +38,60 @@ pub enum Refused {
 
 #[derive(Default)]
 pub struct Handoffs {
-    slots: Mutex<HashMap<String, Slot>>,
+    slots: Mutex<HashMap<HandoffCode, Slot>>,
 }
 
-/// Slot codes are 128-bit random hex: unguessable, safe in a URL.
-pub fn valid_code(code: &str) -> bool {
-    code.len() == 32 && code.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+/// A slot's code: 128 random bits, written as 32 lowercase hex digits in
+/// its link. Unguessable: the slot's only protection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HandoffCode([u8; 16]);
+
+/// Not a slot code (wrong length or not lowercase hex).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("not an upload link's code")]
+pub struct BadCode;
+
+impl std::str::FromStr for HandoffCode {
+    type Err = BadCode;
+
+    fn from_str(s: &str) -> Result<Self, BadCode> {
+        if s.len() != 32 || !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(BadCode);
+        }
+        let mut bytes = [0u8; 16];
+        hex::decode_to_slice(s, &mut bytes).map_err(|_| BadCode)?;
+        Ok(Self(bytes))
+    }
+}
+
+impl std::fmt::Display for HandoffCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
 }
 
 impl Handoffs {
-    fn slots(&self) -> std::sync::MutexGuard<'_, HashMap<String, Slot>> {
+    fn slots(&self) -> std::sync::MutexGuard<'_, HashMap<HandoffCode, Slot>> {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         slots.retain(|_, s| s.created.elapsed() < SLOT_TTL);
         slots
     }
 
     /// A new slot's code.
-    pub fn open(&self) -> String {
+    pub fn open(&self) -> HandoffCode {
         let mut bytes = [0u8; 16];
         // An unguessable code is the slot's only protection.
         getrandom::fill(&mut bytes).expect("OS random source");
-        let code = hex::encode(bytes);
+        let code = HandoffCode(bytes);
         let mut slots = self.slots();
         while slots.len() >= MAX_SLOTS {
-            let Some(oldest) = slots
-                .iter()
-                .min_by_key(|(_, s)| s.created)
-                .map(|(k, _)| k.clone())
-            else {
+            let Some(oldest) = slots.iter().min_by_key(|(_, s)| s.created).map(|(k, _)| *k) else {
                 break;
             };
             slots.remove(&oldest);
         }
         slots.insert(
-            code.clone(),
+            code,
             Slot {
                 created: Instant::now(),
                 photo: None,
@@ -81,8 +101,8 @@ impl Handoffs {
         code
     }
 
-    pub fn state(&self, code: &str) -> Option<HandoffState> {
-        self.slots().get(code).map(|s| match s.photo {
+    pub fn state(&self, code: HandoffCode) -> Option<HandoffState> {
+        self.slots().get(&code).map(|s| match s.photo {
             Some(_) => HandoffState::Received,
             None => HandoffState::Waiting,
         })
@@ -90,8 +110,8 @@ impl Handoffs {
 
     /// Marks the start of an upload into `code`'s slot: one at a time per
     /// slot, checked before the body is read. [`end`](Self::end) clears it.
-    pub fn begin(&self, code: &str) -> Result<(), Refused> {
-        match self.slots().get_mut(code) {
+    pub fn begin(&self, code: HandoffCode) -> Result<(), Refused> {
+        match self.slots().get_mut(&code) {
             None => Err(Refused::Unknown),
             Some(slot) if slot.receiving => Err(Refused::Busy),
             Some(slot) => {
@@ -101,16 +121,16 @@ impl Handoffs {
         }
     }
 
-    pub fn end(&self, code: &str) {
-        if let Some(slot) = self.slots().get_mut(code) {
+    pub fn end(&self, code: HandoffCode) {
+        if let Some(slot) = self.slots().get_mut(&code) {
             slot.receiving = false;
         }
     }
 
     /// Puts a checked photo into an open slot; a second upload replaces
     /// the first (the guest picked a better one). False: no such slot.
-    pub fn deliver(&self, code: &str, photo: Vec<u8>) -> bool {
-        match self.slots().get_mut(code) {
+    pub fn deliver(&self, code: HandoffCode, photo: Vec<u8>) -> bool {
+        match self.slots().get_mut(&code) {
             Some(slot) => {
                 slot.photo = Some(Arc::new(photo));
                 true
@@ -119,12 +139,12 @@ impl Handoffs {
         }
     }
 
-    pub fn photo(&self, code: &str) -> Option<Arc<Vec<u8>>> {
-        self.slots().get(code).and_then(|s| s.photo.clone())
+    pub fn photo(&self, code: HandoffCode) -> Option<Arc<Vec<u8>>> {
+        self.slots().get(&code).and_then(|s| s.photo.clone())
     }
 
-    pub fn close(&self, code: &str) {
-        self.slots().remove(code);
+    pub fn close(&self, code: HandoffCode) {
+        self.slots().remove(&code);
     }
 }
 
@@ -136,27 +156,28 @@ mod tests {
     fn a_slot_takes_one_upload_at_a_time() {
         let h = Handoffs::default();
         let code = h.open();
-        assert_eq!(h.begin(&"0".repeat(32)), Err(Refused::Unknown));
-        assert_eq!(h.begin(&code), Ok(()));
-        assert_eq!(h.begin(&code), Err(Refused::Busy));
-        h.end(&code);
-        assert_eq!(h.begin(&code), Ok(()));
+        let never: HandoffCode = "0".repeat(32).parse().expect("code");
+        assert_eq!(h.begin(never), Err(Refused::Unknown));
+        assert_eq!(h.begin(code), Ok(()));
+        assert_eq!(h.begin(code), Err(Refused::Busy));
+        h.end(code);
+        assert_eq!(h.begin(code), Ok(()));
     }
 
     #[test]
     fn slot_lifecycle() {
         let h = Handoffs::default();
         let code = h.open();
-        assert!(valid_code(&code), "{code}");
-        assert_eq!(h.state(&code), Some(HandoffState::Waiting));
-        assert!(h.photo(&code).is_none());
-        assert!(h.deliver(&code, vec![1, 2, 3]));
-        assert!(h.deliver(&code, vec![4]));
-        assert_eq!(h.state(&code), Some(HandoffState::Received));
-        assert_eq!(h.photo(&code).as_deref(), Some(&vec![4]));
-        h.close(&code);
-        assert_eq!(h.state(&code), None);
-        assert!(!h.deliver(&code, vec![5]));
+        assert_eq!(code.to_string().parse(), Ok(code), "{code}");
+        assert_eq!(h.state(code), Some(HandoffState::Waiting));
+        assert!(h.photo(code).is_none());
+        assert!(h.deliver(code, vec![1, 2, 3]));
+        assert!(h.deliver(code, vec![4]));
+        assert_eq!(h.state(code), Some(HandoffState::Received));
+        assert_eq!(h.photo(code).as_deref(), Some(&vec![4]));
+        h.close(code);
+        assert_eq!(h.state(code), None);
+        assert!(!h.deliver(code, vec![5]));
     }
 
     #[test]
@@ -166,9 +187,9 @@ mod tests {
         for _ in 0..MAX_SLOTS {
             h.open();
         }
-        assert_eq!(h.state(&first), None, "the oldest slot made room");
-        assert!(!valid_code("../../etc/passwd"));
-        assert!(!valid_code(&"A".repeat(32)));
-        assert!(!valid_code(""));
+        assert_eq!(h.state(first), None, "the oldest slot made room");
+        for bad in ["../../etc/passwd", &"A".repeat(32), "", &"0".repeat(31)] {
+            assert_eq!(bad.parse::<HandoffCode>(), Err(BadCode), "{bad}");
+        }
     }
 }

@@ -58,7 +58,7 @@ pub struct EventSettings {
     pub admin_networks: Vec<IpNet>,
     /// When the kiosk screen stays lit, `HH:MM-HH:MM` local time; empty
     /// for always (see `Settings::screen_hours`).
-    pub screen_hours: String,
+    pub screen_hours: super::ScreenHours,
 }
 
 impl EventSettings {
@@ -93,7 +93,6 @@ impl EventSettings {
         if !(15..=3600).contains(&self.idle_timeout_s) {
             return Err(err("idle_timeout_s", "must be between 15 and 3600 seconds"));
         }
-        super::parse_screen_hours(&self.screen_hours).map_err(|m| err("screen_hours", m))?;
         for (key, hours) in [
             ("retention_unpaid_hours", self.retention_unpaid_hours),
             ("retention_paid_hours", self.retention_paid_hours),
@@ -276,10 +275,6 @@ mod tests {
                 Box::new(|s| s.kiosk_language = "tlh".into()),
             ),
             ("idle_timeout_s", Box::new(|s| s.idle_timeout_s = 1)),
-            (
-                "screen_hours",
-                Box::new(|s| s.screen_hours = "25:00-26:00".into()),
-            ),
             (
                 "retention_paid_hours",
                 Box::new(|s| s.retention_paid_hours = 0),

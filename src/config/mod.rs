@@ -174,7 +174,7 @@ pub struct Settings {
     /// When the kiosk screen stays lit, `HH:MM-HH:MM` in the box's local
     /// time (may pass midnight); outside it the page goes black until
     /// touched. Empty: always lit.
-    pub screen_hours: String,
+    pub screen_hours: ScreenHours,
     /// `sk_…` or restricted `rk_…` key; without it (and the webhook
     /// secret) paid mode offers only the staff unlock.
     pub stripe_secret_key: Option<Secret>,
@@ -248,7 +248,7 @@ impl Default for Settings {
             camera_device: None,
             camera_files: None,
             camera_fps: 30,
-            screen_hours: String::new(),
+            screen_hours: ScreenHours::default(),
             stripe_secret_key: None,
             stripe_webhook_secret: None,
             stripe_api_base: "https://api.stripe.com".into(),
@@ -307,6 +307,52 @@ pub fn check_config_file(path: &std::path::Path) -> Result<(), ConfigError> {
             "SMILELOOP_CONFIG",
             format!("{} cannot be read: {e}", path.display()),
         )),
+    }
+}
+
+/// When the kiosk screen stays lit, checked once where it is read (the
+/// file, the settings form, the store): written `HH:MM-HH:MM` in the box's
+/// local time, which may pass midnight, or empty for always.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ScreenHours(Option<[u16; 2]>);
+
+impl ScreenHours {
+    /// Minutes after midnight, start and end; `None`: always lit.
+    pub fn window(&self) -> Option<[u16; 2]> {
+        self.0
+    }
+}
+
+impl std::str::FromStr for ScreenHours {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        parse_screen_hours(s).map(Self)
+    }
+}
+
+impl TryFrom<String> for ScreenHours {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<ScreenHours> for String {
+    fn from(h: ScreenHours) -> String {
+        h.to_string()
+    }
+}
+
+impl std::fmt::Display for ScreenHours {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hm = |m: u16| format!("{:02}:{:02}", m / 60, m % 60);
+        match self.0 {
+            Some([from, until]) => write!(f, "{}-{}", hm(from), hm(until)),
+            None => Ok(()),
+        }
     }
 }
 
@@ -436,7 +482,6 @@ impl Settings {
         if !(1..=60).contains(&self.camera_fps) {
             return Err(err("camera_fps", "must be between 1 and 60"));
         }
-        parse_screen_hours(&self.screen_hours).map_err(|m| err("screen_hours", m))?;
         self.validate_connections()?;
         self.print().validate()?;
         if self.camera == CameraKind::Files && self.camera_files.is_none() {
@@ -532,7 +577,7 @@ impl Settings {
             retention_unpaid_hours: self.retention_unpaid_hours,
             retention_paid_hours: self.retention_paid_hours,
             admin_networks: self.admin_networks.clone(),
-            screen_hours: self.screen_hours.clone(),
+            screen_hours: self.screen_hours,
         }
     }
 
@@ -573,6 +618,13 @@ mod tests {
         }
         let e = with(&[("screen_hours", "\"late\"")]).expect_err("bad hours");
         assert_eq!(e.key, "screen_hours");
+        assert!(e.message.contains("HH:MM-HH:MM"), "{e}");
+        let read: ScreenHours = " 09:30 - 17:45 ".parse().expect("hours");
+        assert_eq!(read.to_string(), "09:30-17:45", "written back the same way");
+        assert_eq!(ScreenHours::default().to_string(), "");
+        let json = serde_json::to_string(&read).expect("json");
+        assert_eq!(serde_json::from_str::<ScreenHours>(&json).ok(), Some(read));
+        assert!(serde_json::from_str::<ScreenHours>("\"25:00-26:00\"").is_err());
     }
 
     #[test]

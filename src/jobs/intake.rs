@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
-use super::worker::Queue;
+use super::queue::Admission;
 use super::{job_dir, Job, JobStore, Price, Status, StoreError};
 use crate::animate::{AnimateError, Animator};
 use crate::capture::photo::{self, PhotoError, PhotoInfo};
@@ -73,7 +73,7 @@ impl Checked {
 /// What intake needs from the rest of the kiosk.
 pub struct Intake {
     pub store: JobStore,
-    pub queue: Arc<Queue>,
+    pub admission: Arc<Admission>,
     pub animator: Arc<dyn Animator>,
     pub presets: Arc<Vec<Preset>>,
     pub live: Arc<LiveSettings>,
@@ -90,7 +90,7 @@ impl Intake {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: JobStore,
-        queue: Arc<Queue>,
+        admission: Arc<Admission>,
         animator: Arc<dyn Animator>,
         presets: Arc<Vec<Preset>>,
         live: Arc<LiveSettings>,
@@ -100,7 +100,7 @@ impl Intake {
     ) -> Self {
         Self {
             store,
-            queue,
+            admission,
             animator,
             presets,
             live,
@@ -168,7 +168,7 @@ impl Intake {
         }
         // Held until the job is recorded as queued (dropped at the end).
         let _place = self
-            .queue
+            .admission
             .reserve(
                 || self.store.count_with_status(Status::Queued),
                 self.queue_limit,
@@ -197,7 +197,7 @@ impl Intake {
         let faces = job.faces.unwrap_or(0);
         tracing::info!(job = %job.id, preset = preset.id(), bytes = checked.bytes.len(), faces, "queued");
         self.metrics.photo_accepted(faces);
-        self.queue.wake();
+        self.admission.wake();
         Ok(job)
     }
 

@@ -9,14 +9,15 @@
 pub mod intake;
 pub mod live;
 mod model;
+pub mod queue;
 pub mod retention;
 pub mod staff;
 mod store;
 pub mod worker;
 
 pub use model::{
-    Checkout, GuestToken, Job, JobFiles, JobId, MalformedId, Payment, Price, Progress, Status,
-    UnlockReason, EARLIER_SESSIONS,
+    Checkout, GuestToken, Job, JobFiles, JobId, MalformedId, Payment, Price, Progress, SeenBy,
+    Status, UnlockReason, EARLIER_SESSIONS,
 };
 pub use store::{JobStore, StoreError};
 

@@ -252,8 +252,36 @@ pub struct Payment {
     pub currency: String,
     /// Unix milliseconds.
     pub recorded_at: i64,
-    /// "webhook" or "poll": which path saw it first.
-    pub seen_by: String,
+    /// Which path saw it first.
+    pub seen_by: SeenBy,
+}
+
+/// The path by which the kiosk learnt of a payment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SeenBy {
+    /// Stripe's `checkout.session.completed` event.
+    Webhook,
+    /// The poller asking Stripe about open sessions.
+    Poll,
+    /// The guest's return from Checkout, which asks Stripe.
+    Return,
+}
+
+impl SeenBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SeenBy::Webhook => "webhook",
+            SeenBy::Poll => "poll",
+            SeenBy::Return => "return",
+        }
+    }
+}
+
+impl fmt::Display for SeenBy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

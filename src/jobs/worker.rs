@@ -2,20 +2,22 @@
 //! resource), taking the oldest `queued` job from the store.
 //!
 //! The queue is the store's `queued` index, bounded by `queue_limit` at
-//! upload time, and [`Queue`] only wakes the worker. A job found `rendering`
+//! upload time; [`Admission`] holds uploads' places and wakes the worker,
+//! [`WorkerStatus`] says what the worker is doing. A job found `rendering`
 //! at start-up was interrupted by a crash: it is queued again; once it has
 //! been interrupted [`MAX_ATTEMPTS`] times it is rendered once more with
 //! `gentle` (a guest still gets a video), and fails only if that is
 //! interrupted too.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 
 use super::live::LiveRenders;
+use super::queue::{Admission, WorkerStatus};
 use super::{job_dir, JobId, JobStore, Progress, Status, StoreError, UnlockReason};
 use crate::animate::{AnimateError, Animator};
 use crate::capture::photo;
@@ -28,95 +30,11 @@ use crate::render::{self, OutputPaths, RenderError, RenderReport};
 /// Renders a job may start before it is given up as poison.
 pub const MAX_ATTEMPTS: u32 = 3;
 
-/// Wakes the worker; the queue's contents live in the store.
-#[derive(Default)]
-pub struct Queue {
-    notify: Notify,
-    /// The job being rendered now, for health and the admin page.
-    current: Mutex<Option<JobId>>,
-    /// The last render's animator time per frame, in µs (0: none yet).
-    last_us_per_frame: AtomicU64,
-    /// When the worker last showed it is alive, for the watchdog.
-    heartbeat: Mutex<Option<Instant>>,
-    /// Uploads past the queue check but not yet recorded as queued.
-    reserved: Mutex<usize>,
-}
-
-/// A place in the queue, held from the limit check until the job is
-/// recorded as queued.
-pub struct Reservation {
-    queue: Arc<Queue>,
-}
-
-impl Drop for Reservation {
-    fn drop(&mut self) {
-        if let Ok(mut n) = self.queue.reserved.lock() {
-            *n = n.saturating_sub(1);
-        }
-    }
-}
-
-impl Queue {
-    pub fn wake(&self) {
-        self.notify.notify_one();
-    }
-
-    /// A place for one more upload when `queued()` plus the uploads still
-    /// being checked is under `limit`: a burst of uploads cannot all pass
-    /// the limit before any of them is recorded.
-    pub fn reserve(
-        self: &Arc<Self>,
-        queued: impl FnOnce() -> usize,
-        limit: usize,
-    ) -> Option<Reservation> {
-        let mut reserved = self.reserved.lock().ok()?;
-        if queued().saturating_add(*reserved) >= limit {
-            return None;
-        }
-        *reserved += 1;
-        Some(Reservation {
-            queue: Arc::clone(self),
-        })
-    }
-
-    pub fn current(&self) -> Option<JobId> {
-        self.current.lock().map(|c| *c).unwrap_or(None)
-    }
-
-    /// Milliseconds per frame of the last finished render.
-    pub fn last_ms_per_frame(&self) -> Option<f64> {
-        let us = self.last_us_per_frame.load(Ordering::Relaxed);
-        (us > 0).then(|| us as f64 / 1000.0)
-    }
-
-    /// The worker is alive (its loop turned, or a frame was rendered).
-    pub fn beat(&self) {
-        if let Ok(mut h) = self.heartbeat.lock() {
-            *h = Some(Instant::now());
-        }
-    }
-
-    /// How long since the last [`Queue::beat`] (zero before the first:
-    /// the worker has not started yet).
-    pub fn silent_for(&self) -> Duration {
-        self.heartbeat
-            .lock()
-            .ok()
-            .and_then(|h| h.map(|t| t.elapsed()))
-            .unwrap_or(Duration::ZERO)
-    }
-
-    fn set_current(&self, id: Option<JobId>) {
-        if let Ok(mut c) = self.current.lock() {
-            *c = id;
-        }
-    }
-}
-
 /// Everything a render needs, shared with the web layer.
 pub struct Worker {
     pub store: JobStore,
-    pub queue: Arc<Queue>,
+    pub admission: Arc<Admission>,
+    pub status: Arc<WorkerStatus>,
     pub presets: Arc<Vec<Preset>>,
     pub animator: Arc<dyn Animator>,
     pub encoder: H264Encoder,
@@ -195,7 +113,7 @@ impl Worker {
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         tracing::info!(backend = self.animator.name(), "render worker started");
         loop {
-            self.queue.beat();
+            self.status.beat();
             if *shutdown.borrow() {
                 break;
             }
@@ -212,7 +130,7 @@ impl Worker {
                 Err(e) => tracing::error!("reading the queue failed: {e}"),
             }
             tokio::select! {
-                () = self.queue.notify.notified() => {}
+                () = self.admission.woken() => {}
                 _ = shutdown.changed() => {}
                 () = tokio::time::sleep(Duration::from_secs(5)) => {}
             }
@@ -236,7 +154,7 @@ impl Worker {
         })?;
         self.store.flush().await?;
         tracing::info!(job = %id, preset = %job.preset, attempt = job.attempts, "rendering");
-        self.queue.set_current(Some(id));
+        self.status.set_current(Some(id));
 
         let backend =
             crate::animate::pick(self.animator.as_ref(), job.backend_request.as_deref()).name();
@@ -252,7 +170,7 @@ impl Worker {
                 _ = shutdown.changed() => cancel.store(true, Ordering::Relaxed),
             }
         };
-        self.queue.set_current(None);
+        self.status.set_current(None);
 
         match outcome {
             Ok(Ok(report)) => self.finish(id, &report).await,
@@ -305,10 +223,7 @@ impl Worker {
             ms_per_frame,
             encode_fps: f64::from(report.plan.frame_count) / encoding.as_secs_f64(),
         });
-        self.queue.last_us_per_frame.store(
-            (ms_per_frame * 1000.0).round().max(1.0) as u64,
-            Ordering::Relaxed,
-        );
+        self.status.set_ms_per_frame(ms_per_frame);
         tracing::info!(
             job = %id,
             seconds = report.preview_ready.as_secs_f64(),
@@ -378,7 +293,7 @@ impl Worker {
         };
         let mut last_write = Instant::now();
         let mut progress = |done: u32, total: u32, frame: &image::RgbImage| {
-            self.queue.beat();
+            self.status.beat();
             self.renders.publish(job.id, done - 1, total, frame);
             if done % 10 == 0 && self.free_below(super::RENDER_MIN_FREE_BYTES).is_some() {
                 low_space.store(true, Ordering::Relaxed);
@@ -437,17 +352,6 @@ fn stored_faces(dir: &std::path::Path, job: &super::Job) -> Option<crate::face::
 mod tests {
     use super::*;
     use crate::face::PhotoProblem;
-
-    #[test]
-    fn reservations_count_against_the_limit_until_dropped() {
-        let queue = Arc::new(Queue::default());
-        let a = queue.reserve(|| 1, 3).expect("room");
-        let _b = queue.reserve(|| 1, 3).expect("room");
-        assert!(queue.reserve(|| 1, 3).is_none(), "1 queued + 2 reserved");
-        drop(a);
-        assert!(queue.reserve(|| 1, 3).is_some());
-        assert!(queue.reserve(|| 3, 3).is_none());
-    }
 
     #[test]
     fn guests_read_why_a_render_failed() {

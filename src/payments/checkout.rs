@@ -6,7 +6,7 @@ use super::lookups::Lookups;
 use super::{NewSession, PaymentError, StripeKeys};
 use crate::clock::Clock;
 use crate::config::LiveSettings;
-use crate::jobs::{Checkout, Job, JobStore, Status, StoreError};
+use crate::jobs::{Checkout, Job, JobStore, SeenBy, Status, StoreError};
 
 /// A session this close to its end is not handed out again: the guest
 /// would reach Stripe's page as it expires.
@@ -114,7 +114,7 @@ impl Checkouts<'_> {
         let Ok(facts) = api.session(session_id).await else {
             return job;
         };
-        if super::record(self.store, job.id, &facts, "return")
+        if super::record(self.store, job.id, &facts, SeenBy::Return)
             .await
             .is_err()
         {

@@ -2,7 +2,7 @@
 //! shared by the webhook and the poller so both paths agree, and applied
 //! in one atomic store change.
 
-use crate::jobs::{Job, Payment, Status, UnlockReason};
+use crate::jobs::{Job, Payment, SeenBy, Status, UnlockReason};
 
 /// The facts of a Checkout Session that matter here, from a webhook event
 /// or from the API.
@@ -11,30 +11,71 @@ pub struct SessionFacts {
     pub id: String,
     /// From `client_reference_id`, else `metadata.job_id`.
     pub job_ref: Option<String>,
-    /// `open`, `complete` or `expired`.
-    pub status: String,
-    /// `paid`, `unpaid` or `no_payment_required`.
-    pub payment_status: String,
+    pub status: SessionStatus,
+    pub payment_status: PaymentStatus,
     pub amount_total: Option<i64>,
     pub currency: Option<String>,
 }
 
 impl SessionFacts {
     /// The money this session took, as the store records it.
-    pub fn payment(&self, seen_by: &str, now_ms: i64) -> Payment {
+    pub fn payment(&self, seen_by: SeenBy, now_ms: i64) -> Payment {
         Payment {
             session_id: self.id.clone(),
             amount_cents: self.amount_total.unwrap_or(0),
             currency: self.currency.clone().unwrap_or_default().to_lowercase(),
             recorded_at: now_ms,
-            seen_by: seen_by.to_string(),
+            seen_by,
         }
     }
 
     /// Money has been taken (card payments complete paid; delayed methods
     /// complete unpaid and succeed later).
     pub fn is_paid(&self) -> bool {
-        self.status == "complete" && self.payment_status == "paid"
+        self.status == SessionStatus::Complete && self.payment_status == PaymentStatus::Paid
+    }
+}
+
+/// A Checkout Session's `status`, read once where Stripe's answer or
+/// event arrives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionStatus {
+    Open,
+    Complete,
+    Expired,
+    /// Absent, or a value Stripe added later: never a payment.
+    Other,
+}
+
+impl SessionStatus {
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "open" => Self::Open,
+            "complete" => Self::Complete,
+            "expired" => Self::Expired,
+            _ => Self::Other,
+        }
+    }
+}
+
+/// A Checkout Session's `payment_status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentStatus {
+    Paid,
+    Unpaid,
+    NoPaymentRequired,
+    /// Absent, or a value Stripe added later: never a payment.
+    Other,
+}
+
+impl PaymentStatus {
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "paid" => Self::Paid,
+            "unpaid" => Self::Unpaid,
+            "no_payment_required" => Self::NoPaymentRequired,
+            _ => Self::Other,
+        }
     }
 }
 
@@ -54,8 +95,8 @@ pub enum Outcome {
 }
 
 /// Applies `session` to `job` (changing it only where the outcome says).
-/// `seen_by` names the path ("webhook" or "poll").
-pub fn apply(job: &mut Job, session: &SessionFacts, seen_by: &str, now_ms: i64) -> Outcome {
+/// `seen_by` names the path that saw it.
+pub fn apply(job: &mut Job, session: &SessionFacts, seen_by: SeenBy, now_ms: i64) -> Outcome {
     if !session.is_paid() {
         return Outcome::NotPaid;
     }
@@ -142,8 +183,8 @@ mod tests {
         SessionFacts {
             id: id.into(),
             job_ref: None,
-            status: "complete".into(),
-            payment_status: "paid".into(),
+            status: SessionStatus::Complete,
+            payment_status: PaymentStatus::Paid,
             amount_total: Some(amount),
             currency: Some(currency.into()),
         }
@@ -153,11 +194,11 @@ mod tests {
     fn a_matching_payment_unlocks_once() {
         let mut j = job(Status::PreviewReady);
         let s = paid("cs_1", 799, "USD");
-        assert_eq!(apply(&mut j, &s, "webhook", 5), Outcome::Unlocked);
+        assert_eq!(apply(&mut j, &s, SeenBy::Webhook, 5), Outcome::Unlocked);
         assert_eq!(j.status, Status::Unlocked);
         assert_eq!(j.unlock, Some(UnlockReason::Paid));
         let before = j.clone();
-        assert_eq!(apply(&mut j, &s, "poll", 9), Outcome::AlreadyRecorded);
+        assert_eq!(apply(&mut j, &s, SeenBy::Poll, 9), Outcome::AlreadyRecorded);
         assert_eq!(j, before, "a second delivery changes nothing");
     }
 
@@ -166,7 +207,7 @@ mod tests {
         for s in [paid("cs_1", 500, "usd"), paid("cs_1", 799, "eur")] {
             let mut j = job(Status::PreviewReady);
             assert!(matches!(
-                apply(&mut j, &s, "webhook", 5),
+                apply(&mut j, &s, SeenBy::Webhook, 5),
                 Outcome::Flagged(_)
             ));
             assert_eq!(j.status, Status::PreviewReady);
@@ -174,8 +215,8 @@ mod tests {
             assert!(j.staff_flag.is_some());
         }
         let mut j = job(Status::PreviewReady);
-        apply(&mut j, &paid("cs_1", 799, "usd"), "webhook", 5);
-        let second = apply(&mut j, &paid("cs_2", 799, "usd"), "webhook", 6);
+        apply(&mut j, &paid("cs_1", 799, "usd"), SeenBy::Webhook, 5);
+        let second = apply(&mut j, &paid("cs_2", 799, "usd"), SeenBy::Webhook, 6);
         assert!(matches!(second, Outcome::Flagged(ref f) if f.contains("twice")));
         assert_eq!(
             j.payment.as_ref().map(|p| p.session_id.as_str()),
@@ -186,14 +227,14 @@ mod tests {
     #[test]
     fn a_session_the_kiosk_did_not_open_for_the_job_never_unlocks_it() {
         let mut j = job(Status::PreviewReady);
-        let out = apply(&mut j, &paid("cs_other", 799, "usd"), "webhook", 5);
+        let out = apply(&mut j, &paid("cs_other", 799, "usd"), SeenBy::Webhook, 5);
         assert!(matches!(out, Outcome::Foreign(ref f) if f.contains("cs_other")));
         assert_eq!(j.status, Status::PreviewReady);
         assert_eq!(j.payment, None, "the money goes to the ledger, not the job");
         assert!(j.staff_flag.is_some());
         let mut bare = job(Status::PreviewReady);
         bare.checkout = None;
-        let out = apply(&mut bare, &paid("cs_1", 799, "usd"), "webhook", 5);
+        let out = apply(&mut bare, &paid("cs_1", 799, "usd"), SeenBy::Webhook, 5);
         assert!(
             matches!(out, Outcome::Foreign(_)),
             "no session opened at all"
@@ -201,7 +242,7 @@ mod tests {
         // The replaced session is still the job's own.
         let mut j = job(Status::PreviewReady);
         assert_eq!(
-            apply(&mut j, &paid("cs_1", 799, "usd"), "poll", 5),
+            apply(&mut j, &paid("cs_1", 799, "usd"), SeenBy::Poll, 5),
             Outcome::Unlocked
         );
     }
@@ -231,11 +272,16 @@ mod tests {
         let mut j = job(Status::PreviewReady);
         let before = j.clone();
         let mut s = paid("cs_1", 799, "usd");
-        s.payment_status = "unpaid".into();
-        assert_eq!(apply(&mut j, &s, "webhook", 5), Outcome::NotPaid);
-        s.status = "open".into();
-        s.payment_status = "paid".into();
-        assert_eq!(apply(&mut j, &s, "poll", 5), Outcome::NotPaid);
+        s.payment_status = PaymentStatus::Unpaid;
+        assert_eq!(apply(&mut j, &s, SeenBy::Webhook, 5), Outcome::NotPaid);
+        s.status = SessionStatus::Open;
+        s.payment_status = PaymentStatus::Paid;
+        assert_eq!(apply(&mut j, &s, SeenBy::Poll, 5), Outcome::NotPaid);
+        s.status = SessionStatus::parse("complete");
+        s.payment_status = PaymentStatus::parse("no_payment_required");
+        assert_eq!(apply(&mut j, &s, SeenBy::Poll, 5), Outcome::NotPaid);
+        s.payment_status = PaymentStatus::parse("Paid");
+        assert_eq!(s.payment_status, PaymentStatus::Other, "exact words only");
         assert_eq!(j, before);
     }
 
@@ -243,7 +289,7 @@ mod tests {
     fn payment_for_an_expired_or_staff_unlocked_job_is_flagged() {
         for status in [Status::Expired, Status::Unlocked, Status::Failed] {
             let mut j = job(status);
-            let out = apply(&mut j, &paid("cs_1", 799, "usd"), "poll", 5);
+            let out = apply(&mut j, &paid("cs_1", 799, "usd"), SeenBy::Poll, 5);
             assert!(matches!(out, Outcome::Flagged(_)), "{status}");
             assert_eq!(j.status, status);
         }

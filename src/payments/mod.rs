@@ -31,7 +31,7 @@ pub enum PaymentError {
 
 use std::cell::RefCell;
 
-use crate::jobs::{JobId, JobStore, StoreError};
+use crate::jobs::{JobId, JobStore, SeenBy, StoreError};
 
 /// Applies a session's facts to its job in one atomic store change and
 /// flushes before returning, so a payment is on disk before anyone (Stripe,
@@ -49,7 +49,7 @@ pub async fn record_for_deleted(
     store: &JobStore,
     id: JobId,
     facts: &SessionFacts,
-    seen_by: &str,
+    seen_by: SeenBy,
 ) -> Result<(), StoreError> {
     store.record_loose_payment(id, &facts.payment(seen_by, store.now_ms()))?;
     store.flush().await?;
@@ -61,7 +61,7 @@ pub async fn record(
     store: &JobStore,
     id: JobId,
     facts: &SessionFacts,
-    seen_by: &str,
+    seen_by: SeenBy,
 ) -> Result<Outcome, StoreError> {
     let outcome = RefCell::new(Outcome::NotPaid);
     let now = store.now_ms();
@@ -78,7 +78,7 @@ pub async fn record(
     let outcome = outcome.into_inner();
     match &outcome {
         Outcome::Unlocked => {
-            tracing::info!(job = %id, session = %facts.id, via = seen_by, "paid, unlocked")
+            tracing::info!(job = %id, session = %facts.id, via = %seen_by, "paid, unlocked")
         }
         Outcome::Flagged(why) | Outcome::Foreign(why) => {
             tracing::warn!(job = %id, session = %facts.id, status = %job.status, "payment flagged for staff: {why}")

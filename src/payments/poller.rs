@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::{record, Outcome, StripeApi};
-use crate::jobs::{JobId, JobStore, Status, StoreError};
+use crate::jobs::{JobId, JobStore, SeenBy, Status, StoreError};
 
 /// Sessions are still asked about this long after they expire: a payment
 /// completed at the last second is reported a little later.
@@ -37,7 +37,7 @@ pub async fn reconcile(store: &JobStore, api: &StripeApi) -> Result<Vec<JobId>, 
     for (id, session) in open_sessions(store, store.now_ms() / 1000)? {
         match api.session(&session).await {
             Ok(facts) => {
-                if record(store, id, &facts, "poll").await? == Outcome::Unlocked {
+                if record(store, id, &facts, SeenBy::Poll).await? == Outcome::Unlocked {
                     unlocked.push(id);
                 }
             }

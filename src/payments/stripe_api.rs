@@ -14,7 +14,7 @@ use stripe_checkout::checkout_session::{
 };
 use stripe_checkout::{CheckoutSession, CheckoutSessionMode};
 
-use super::confirm::SessionFacts;
+use super::confirm::{PaymentStatus, SessionFacts, SessionStatus};
 use super::PaymentError;
 use crate::jobs::{JobId, Price};
 
@@ -169,9 +169,8 @@ fn facts(s: &CheckoutSession) -> SessionFacts {
         status: s
             .status
             .as_ref()
-            .map_or("open", |st| st.as_str())
-            .to_string(),
-        payment_status: s.payment_status.as_str().to_string(),
+            .map_or(SessionStatus::Open, |st| SessionStatus::parse(st.as_str())),
+        payment_status: PaymentStatus::parse(s.payment_status.as_str()),
         amount_total: s.amount_total,
         currency: s.currency.as_ref().map(|c| c.to_string()),
     }

@@ -177,6 +177,7 @@ fn render_test(app: &Shared, photo: &Path) -> Result<(String, u32, f64, f64), St
     let animator = app.animator.as_ref();
     let preset = app
         .presets
+        .all()
         .iter()
         .filter(|p| p.supports_backend(animator.name()))
         .min_by(|a, b| a.file.duration_s.total_cmp(&b.file.duration_s))

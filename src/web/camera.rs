@@ -13,9 +13,12 @@ use serde::Serialize;
 
 use super::error::ApiError;
 use crate::animate::AnimateError;
+use crate::capture::CameraHub;
 use crate::capture::CameraStatus;
+use crate::jobs::live::LiveRenders;
+use crate::jobs::JobStore;
 use crate::jobs::{JobId, MalformedId, Status};
-use crate::state::Shared;
+use crate::state::Renderer;
 
 /// A render stream with no new frame for this long is over.
 const RENDER_STREAM_IDLE: Duration = Duration::from_secs(30);
@@ -57,10 +60,10 @@ fn part(jpeg: &[u8]) -> Vec<u8> {
 /// `GET /api/camera/live`: the camera's frames while the page watches.
 #[get("/api/camera/live")]
 fn live(
-    app: &State<Arc<Shared>>,
+    camera: &State<Arc<CameraHub>>,
     mut shutdown: Shutdown,
 ) -> Mjpeg<impl rocket::futures::Stream<Item = Vec<u8>>> {
-    let mut rx = app.camera.subscribe();
+    let mut rx = camera.subscribe();
     mjpeg(ByteStream! {
         let mut last = 0;
         loop {
@@ -88,12 +91,16 @@ struct StatusView {
 
 /// `GET /api/camera/status[?face=true]`
 #[get("/api/camera/status?<face>")]
-async fn status(face: Option<bool>, app: &State<Arc<Shared>>) -> Json<StatusView> {
-    let camera = app.camera.status();
-    let frame = face.unwrap_or(false).then(|| app.camera.latest()).flatten();
+async fn status(
+    face: Option<bool>,
+    hub: &State<Arc<CameraHub>>,
+    renderer: &State<Renderer>,
+) -> Json<StatusView> {
+    let camera = hub.status();
+    let frame = face.unwrap_or(false).then(|| hub.latest()).flatten();
     let face = match frame {
         Some(frame) => {
-            let animator = Arc::clone(&app.animator);
+            let animator = Arc::clone(&renderer.animator);
             tokio::task::spawn_blocking(move || {
                 let image = image::load_from_memory(&frame.jpeg.bytes).ok()?.to_rgb8();
                 Some(match animator.check_photo(&image) {
@@ -121,8 +128,8 @@ struct Still {
 /// `POST /api/camera/still`: the shutter. Answers the full-resolution
 /// JPEG, which the page shows for review and uploads as the guest's photo.
 #[post("/api/camera/still")]
-async fn still(app: &State<Arc<Shared>>) -> Result<Still, ApiError> {
-    let jpeg = app.camera.still().await?;
+async fn still(camera: &State<Arc<CameraHub>>) -> Result<Still, ApiError> {
+    let jpeg = camera.still().await?;
     tracing::info!(width = jpeg.width, height = jpeg.height, "still taken");
     Ok(Still {
         body: jpeg.bytes.as_ref().clone(),
@@ -136,11 +143,12 @@ async fn still(app: &State<Arc<Shared>>) -> Result<Still, ApiError> {
 #[get("/api/jobs/<id>/live")]
 fn render_live(
     id: Result<JobId, MalformedId>,
-    app: &State<Arc<Shared>>,
+    store: &State<JobStore>,
+    renders: &State<Arc<LiveRenders>>,
     mut shutdown: Shutdown,
 ) -> Result<Mjpeg<impl rocket::futures::Stream<Item = Vec<u8>>>, ApiError> {
-    let id = id.map_err(|_| ApiError::malformed_id())?;
-    let job = app.store.get(id)?.ok_or_else(ApiError::job_not_found)?;
+    let job = super::lookup::job(store, id)?;
+    let id = job.id;
     if !matches!(job.status, Status::Queued | Status::Rendering) {
         return Err(ApiError::new(
             HttpStatus::Conflict,
@@ -148,7 +156,7 @@ fn render_live(
             "This photo is not being animated now.",
         ));
     }
-    let mut rx = app.renders.subscribe();
+    let mut rx = renders.subscribe();
     Ok(mjpeg(ByteStream! {
         let mut sent = None;
         loop {

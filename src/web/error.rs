@@ -178,6 +178,33 @@ impl From<IntakeError> for ApiError {
     }
 }
 
+impl From<crate::admin::ActionError> for ApiError {
+    fn from(e: crate::admin::ActionError) -> Self {
+        use crate::admin::ActionError as E;
+        use crate::jobs::staff::StaffError;
+        let (status, code) = match &e {
+            E::NotFound => (Status::NotFound, "job_not_found"),
+            E::Rendering => (Status::Conflict, "rendering"),
+            E::NotRerenderable(_) => (Status::Conflict, "not_rerenderable"),
+            E::UnknownPreset(_) => (Status::UnprocessableEntity, "unknown_preset"),
+            E::UnknownBackend(_) => (Status::UnprocessableEntity, "unknown_backend"),
+            E::Staff(StaffError::NotUnlockable(_)) => (Status::Conflict, "not_unlockable"),
+            E::Staff(_) => (Status::UnprocessableEntity, "refused"),
+            E::Store(_) => return Self::internal(e),
+        };
+        Self::new(status, code, capitalise(&e.to_string()))
+    }
+}
+
+/// `s` with its first letter in capitals: domain errors read as clauses
+/// ("there is no such job"), answers as sentences.
+pub fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
 impl From<super::lookup::Missing> for ApiError {
     fn from(e: super::lookup::Missing) -> Self {
         use super::lookup::Missing;

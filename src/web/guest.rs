@@ -2,19 +2,16 @@
 //! tunnel or reverse proxy. Every route takes a 128-bit guest token, never
 //! a job id, so nothing here can be enumerated.
 
-use std::sync::Arc;
-
 use rocket::http::{ContentType, Header, Status as HttpStatus};
 use rocket::request::Request;
 use rocket::response::{self, Responder};
 use rocket::{get, routes, Route, State};
 
 use super::error::ApiError;
-use super::kiosk::open_output;
+use super::kiosk::Outputs;
 use super::ranged::RangedFile;
 use crate::jobs::retention::InUseGuard;
-use crate::jobs::{GuestToken, MalformedId, Status};
-use crate::state::Shared;
+use crate::jobs::{GuestToken, JobStore, MalformedId, Status};
 
 pub fn routes() -> Vec<Route> {
     routes![
@@ -38,32 +35,36 @@ fn ping() -> rocket::serde::json::Json<serde_json::Value> {
     rocket::serde::json::Json(serde_json::json!({"service": "smileloop", "listener": "guest"}))
 }
 
-async fn by_token(
-    app: &Shared,
+fn by_token(
+    store: &JobStore,
     token: Result<GuestToken, MalformedId>,
 ) -> Result<crate::jobs::Job, ApiError> {
-    Ok(super::lookup::guest(&app.store, token)?)
+    Ok(super::lookup::guest(store, token)?)
 }
 
 /// `GET /g/{token}/preview.mp4`: the watermarked loop for the guest page.
 #[get("/g/<token>/preview.mp4")]
 async fn preview(
     token: Result<GuestToken, MalformedId>,
-    app: &State<Arc<Shared>>,
+    store: &State<JobStore>,
+    outputs: Outputs<'_>,
 ) -> Result<RangedFile<InUseGuard>, ApiError> {
-    let job = by_token(app, token).await?;
+    let job = by_token(store, token)?;
     let mp4 = ContentType::new("video", "mp4");
-    open_output(app, &job, job.files.preview.as_ref(), mp4).await
+    outputs.open(&job, job.files.preview.as_ref(), mp4).await
 }
 
 /// `GET /g/{token}/poster.jpg`
 #[get("/g/<token>/poster.jpg")]
 async fn poster(
     token: Result<GuestToken, MalformedId>,
-    app: &State<Arc<Shared>>,
+    store: &State<JobStore>,
+    outputs: Outputs<'_>,
 ) -> Result<RangedFile<InUseGuard>, ApiError> {
-    let job = by_token(app, token).await?;
-    open_output(app, &job, job.files.poster.as_ref(), ContentType::JPEG).await
+    let job = by_token(store, token)?;
+    outputs
+        .open(&job, job.files.poster.as_ref(), ContentType::JPEG)
+        .await
 }
 
 /// The HD file, only once unlocked.
@@ -83,10 +84,11 @@ impl<'r> Responder<'r, 'static> for Download {
 #[get("/d/<token>")]
 async fn download(
     token: Result<GuestToken, MalformedId>,
-    app: &State<Arc<Shared>>,
+    store: &State<JobStore>,
+    outputs: Outputs<'_>,
     req_range: RangeHeader,
 ) -> Result<Download, ApiError> {
-    let job = by_token(app, token).await?;
+    let job = by_token(store, token)?;
     match job.status {
         Status::Unlocked => {}
         Status::Expired => {}
@@ -105,17 +107,12 @@ async fn download(
             ))
         }
     }
-    let mut file = open_output(
-        app,
-        &job,
-        job.files.full.as_ref(),
-        ContentType::new("video", "mp4"),
-    )
-    .await?;
+    let mp4 = ContentType::new("video", "mp4");
+    let mut file = outputs.open(&job, job.files.full.as_ref(), mp4).await?;
     file.download_name = Some(format!("smileloop-{}.mp4", job.preset));
     // Count downloads, not the dozens of range requests a player makes.
     if req_range.starts_at_zero {
-        app.store.update(job.id, |j| j.download_count += 1)?;
+        store.update(job.id, |j| j.download_count += 1)?;
         tracing::info!(job = %job.id, "download started");
     }
     Ok(Download(file))

@@ -14,31 +14,39 @@ use super::lang::PageLang;
 use super::lookup::Missing;
 pub(super) use super::phone_views::Page;
 use super::phone_views::{self as views, Offer};
+use crate::config::{LiveSettings, Settings};
 use crate::i18n::Lang;
+use crate::jobs::JobStore;
 use crate::jobs::{retention, GuestToken, Job, MalformedId};
 use crate::payments::checkout::{CheckoutError, Next};
 use crate::payments::PaymentError;
-use crate::state::Shared;
+use crate::state::Payments;
 
 /// A page that says one thing: catalogue keys for its title and text.
 pub(super) fn message(
-    app: &Shared,
+    live: &LiveSettings,
     lang: Lang,
     status: HttpStatus,
     title: &str,
     text: &str,
 ) -> Page {
-    said(app, lang, status, title, lang.text(text))
+    said(live, lang, status, title, lang.text(text))
 }
 
 /// [`message`] with the text already in words.
-pub(super) fn said(app: &Shared, lang: Lang, status: HttpStatus, title: &str, text: &str) -> Page {
-    views::saying(status, lang, &app.live.get().event_name, title, text)
+pub(super) fn said(
+    live: &LiveSettings,
+    lang: Lang,
+    status: HttpStatus,
+    title: &str,
+    text: &str,
+) -> Page {
+    views::saying(status, lang, &live.get().event_name, title, text)
 }
 
-fn not_found(app: &Shared, lang: Lang) -> Page {
+fn not_found(live: &LiveSettings, lang: Lang) -> Page {
     message(
-        app,
+        live,
         lang,
         HttpStatus::NotFound,
         "page_not_found",
@@ -47,23 +55,24 @@ fn not_found(app: &Shared, lang: Lang) -> Page {
 }
 
 fn load(
-    app: &Shared,
+    store: &JobStore,
+    live: &LiveSettings,
     lang: Lang,
     token: Result<GuestToken, MalformedId>,
 ) -> Result<Job, Box<Page>> {
-    match super::lookup::guest(&app.store, token) {
+    match super::lookup::guest(store, token) {
         Ok(job) => Ok(job),
         Err(Missing::Store(e)) => {
             tracing::error!("guest page: {e}");
             Err(Box::new(message(
-                app,
+                live,
                 lang,
                 HttpStatus::InternalServerError,
                 "page_error",
                 "page_error_text",
             )))
         }
-        Err(_) => Err(Box::new(not_found(app, lang))),
+        Err(_) => Err(Box::new(not_found(live, lang))),
     }
 }
 
@@ -77,23 +86,25 @@ pub async fn guest_page(
     token: Result<GuestToken, MalformedId>,
     session_id: Option<&str>,
     lang: PageLang,
-    app: &State<Arc<Shared>>,
+    store: &State<JobStore>,
+    live: &State<Arc<LiveSettings>>,
+    payments: &State<Payments>,
 ) -> Page {
     let lang = lang.0;
-    let mut job = match load(app, lang, token) {
+    let mut job = match load(store, live, lang, token) {
         Ok(job) => job,
         Err(page) => return *page,
     };
     if let Some(sid) = session_id {
-        job = app.checkouts().returned(job, sid).await;
+        job = payments.checkouts().returned(job, sid).await;
     }
-    let offer = match (&job.price, app.stripe.api()) {
+    let offer = match (&job.price, payments.stripe.api()) {
         _ if job.staff_flag.is_some() => Offer::Flagged,
         _ if session_id.is_some() => Offer::Confirming,
         (Some(price), Some(_)) => Offer::Pay(price_text(price.cents, &price.currency)),
         _ => Offer::Unavailable,
     };
-    views::video(lang, &app.live.get().event_name, &job, &offer)
+    views::video(lang, &live.get().event_name, &job, &offer)
 }
 
 /// `POST /g/{token}/pay`: the job's Checkout Session (reused while open),
@@ -102,19 +113,21 @@ pub async fn guest_page(
 pub async fn pay(
     token: Result<GuestToken, MalformedId>,
     lang: PageLang,
-    app: &State<Arc<Shared>>,
+    store: &State<JobStore>,
+    live: &State<Arc<LiveSettings>>,
+    payments: &State<Payments>,
 ) -> Result<Redirect, Page> {
     let lang = lang.0;
-    let job = load(app, lang, token).map_err(|p| *p)?;
-    match app.checkouts().open(&job).await {
+    let job = load(store, live, lang, token).map_err(|p| *p)?;
+    match payments.checkouts().open(&job).await {
         Ok(Next::Stripe(url)) => Ok(Redirect::to(url)),
         Ok(Next::Back) => Ok(Redirect::to(format!("/g/{}", job.token))),
-        Err(e) => Err(checkout_refused(app, lang, &job, e)),
+        Err(e) => Err(checkout_refused(live, lang, &job, e)),
     }
 }
 
 /// The page for a checkout that could not be opened.
-fn checkout_refused(app: &Shared, lang: Lang, job: &Job, e: CheckoutError) -> Page {
+fn checkout_refused(live: &LiveSettings, lang: Lang, job: &Job, e: CheckoutError) -> Page {
     let (status, title, text) = match &e {
         CheckoutError::Expired => (HttpStatus::Gone, "page_deleted", "page_expired_text"),
         CheckoutError::NoPayments => (
@@ -143,7 +156,7 @@ fn checkout_refused(app: &Shared, lang: Lang, job: &Job, e: CheckoutError) -> Pa
         CheckoutError::Store(_) => tracing::error!(job = %job.id, "{e}"),
         _ => {}
     }
-    message(app, lang, status, title, text)
+    message(live, lang, status, title, text)
 }
 
 /// `GET /g/{token}/delete`: the confirmation step.
@@ -151,14 +164,15 @@ fn checkout_refused(app: &Shared, lang: Lang, job: &Job, e: CheckoutError) -> Pa
 pub fn confirm_delete(
     token: Result<GuestToken, MalformedId>,
     lang: PageLang,
-    app: &State<Arc<Shared>>,
+    store: &State<JobStore>,
+    live: &State<Arc<LiveSettings>>,
 ) -> Page {
     let lang = lang.0;
-    let job = match load(app, lang, token) {
+    let job = match load(store, live, lang, token) {
         Ok(job) => job,
         Err(page) => return *page,
     };
-    views::confirm_delete(lang, &app.live.get().event_name, &job)
+    views::confirm_delete(lang, &live.get().event_name, &job)
 }
 
 #[derive(FromForm)]
@@ -172,32 +186,34 @@ pub async fn delete(
     token: Result<GuestToken, MalformedId>,
     form: Option<Form<DeleteForm<'_>>>,
     lang: PageLang,
-    app: &State<Arc<Shared>>,
+    store: &State<JobStore>,
+    live: &State<Arc<LiveSettings>>,
+    settings: &State<Settings>,
 ) -> Page {
     let lang = lang.0;
-    let job = match load(app, lang, token) {
+    let job = match load(store, live, lang, token) {
         Ok(job) => job,
         Err(page) => return *page,
     };
     if form.as_ref().map(|f| f.confirm) != Some("yes") {
         return message(
-            app,
+            live,
             lang,
             HttpStatus::BadRequest,
             "page_not_deleted",
             "page_confirm_first",
         );
     }
-    match retention::delete_now(&app.store, &app.settings.data_dir, job.id).await {
+    match retention::delete_now(store, &settings.data_dir, job.id).await {
         Ok(_) => message(
-            app,
+            live,
             lang,
             HttpStatus::Ok,
             "page_deleted",
             "page_deleted_text",
         ),
         Err(crate::jobs::StoreError::IllegalTransition { .. }) => message(
-            app,
+            live,
             lang,
             HttpStatus::Conflict,
             "page_not_yet",
@@ -206,7 +222,7 @@ pub async fn delete(
         Err(e) => {
             tracing::error!(job = %job.id, "delete failed: {e}");
             message(
-                app,
+                live,
                 lang,
                 HttpStatus::InternalServerError,
                 "page_error",

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use rocket::form::{Errors, Form};
 use rocket::fs::TempFile;
 use rocket::http::{ContentType, Status as HttpStatus};
+use rocket::request::{FromRequest, Outcome, Request};
 use rocket::serde::json::Json;
 use rocket::{get, post, routes, FromForm, Route, State};
 use serde::Serialize;
@@ -13,9 +14,12 @@ use serde::Serialize;
 use super::error::ApiError;
 use super::ranged::RangedFile;
 use super::upload::{form_error, read_upload};
-use crate::jobs::retention::InUseGuard;
-use crate::jobs::{job_dir, Job, JobId, MalformedId, Status, UnlockReason};
-use crate::state::Shared;
+use crate::config::{LiveSettings, Settings};
+use crate::jobs::intake::Intake;
+use crate::jobs::queue::WorkerStatus;
+use crate::jobs::retention::{InUse, InUseGuard};
+use crate::jobs::{job_dir, Job, JobId, JobStore, MalformedId, Status, UnlockReason};
+use crate::state::{Payments, Presets, Renderer, Uptime};
 
 pub fn routes() -> Vec<Route> {
     routes![
@@ -63,11 +67,12 @@ pub struct Checked {
 #[post("/api/photo-check", data = "<form>")]
 async fn check_photo(
     form: Result<Form<PhotoOnly<'_>>, Errors<'_>>,
-    app: &State<Arc<Shared>>,
+    settings: &State<Settings>,
+    intake: &State<Arc<Intake>>,
 ) -> Result<Json<Checked>, ApiError> {
-    let form = form.map_err(|e| form_error(&e, app.settings.max_upload_mb))?;
+    let form = form.map_err(|e| form_error(&e, settings.max_upload_mb))?;
     let bytes = read_upload(&form.photo).await?;
-    let checked = app.intake.check(bytes).await?;
+    let checked = intake.check(bytes).await?;
     Ok(Json(Checked {
         faces: checked.faces(),
     }))
@@ -92,11 +97,12 @@ pub struct Created {
 #[post("/api/jobs", data = "<form>")]
 async fn create_job(
     form: Result<Form<Upload<'_>>, Errors<'_>>,
-    app: &State<Arc<Shared>>,
+    settings: &State<Settings>,
+    intake: &State<Arc<Intake>>,
 ) -> Result<(HttpStatus, Json<Created>), ApiError> {
-    let form = form.map_err(|e| form_error(&e, app.settings.max_upload_mb))?;
+    let form = form.map_err(|e| form_error(&e, settings.max_upload_mb))?;
     let bytes = read_upload(&form.photo).await?;
-    let job = app.intake.create(&form.preset, bytes).await?;
+    let job = intake.create(&form.preset, bytes).await?;
     Ok((
         HttpStatus::Created,
         Json(Created {
@@ -141,31 +147,34 @@ pub struct JobView {
     backend: Option<String>,
 }
 
-fn load(app: &Shared, id: Result<JobId, MalformedId>) -> Result<Job, ApiError> {
-    Ok(super::lookup::job(&app.store, id)?)
+fn load(store: &JobStore, id: Result<JobId, MalformedId>) -> Result<Job, ApiError> {
+    Ok(super::lookup::job(store, id)?)
 }
 
 /// `GET /api/jobs/{id}`
 #[get("/api/jobs/<id>")]
 fn get_job(
     id: Result<JobId, MalformedId>,
-    app: &State<Arc<Shared>>,
+    store: &State<JobStore>,
+    settings: &State<Settings>,
+    worker: &State<Arc<WorkerStatus>>,
+    payments: &State<Payments>,
 ) -> Result<Json<JobView>, ApiError> {
-    let job = load(app, id)?;
+    let job = load(store, id)?;
     let has_preview = matches!(job.status, Status::PreviewReady | Status::Unlocked);
-    let base = app.settings.public_base();
+    let base = settings.public_base();
     Ok(Json(JobView {
         id: job.id.to_string(),
         status: job.status,
         preset: job.preset.clone(),
         frames_done: job.progress.frames_done,
         frames_total: job.progress.frames_total,
-        queue_position: queue_position(app, &job),
+        queue_position: queue_position(store, worker, &job),
         error: job.error.clone(),
         created_at: job.created_at,
         preview_url: has_preview.then(|| format!("/api/jobs/{}/preview.mp4", job.id)),
         poster_url: has_preview.then(|| format!("/api/jobs/{}/poster.jpg", job.id)),
-        guest_url: guest_url(app, &job),
+        guest_url: guest_url(base, &job),
         download_url: (job.status == Status::Unlocked).then(|| format!("{base}/d/{}", job.token)),
         price_cents: job.price.as_ref().map(|p| p.cents),
         currency: job.price.as_ref().map(|p| p.currency.clone()),
@@ -175,28 +184,60 @@ fn get_job(
             .map(|p| crate::money::decimals(&p.currency)),
         faces: job.faces,
         unlock: job.unlock,
-        payments_configured: app.payments_configured(),
-        payments_offline: app.payments_offline(),
+        payments_configured: payments.configured(),
+        payments_offline: payments.offline(),
         backend: job.backend.clone(),
     }))
 }
 
-fn queue_position(app: &Shared, job: &Job) -> Option<usize> {
+fn queue_position(store: &JobStore, worker: &WorkerStatus, job: &Job) -> Option<usize> {
     if job.status != Status::Queued {
         return None;
     }
-    let ahead = app
-        .store
+    let ahead = store
         .ids_with_status(Status::Queued)
         .ok()?
         .iter()
         .position(|id| *id == job.id)?;
-    Some(ahead + usize::from(app.queue.current().is_some()) + 1)
+    Some(ahead + usize::from(worker.current().is_some()) + 1)
 }
 
-/// Opens one of a finished job's files, held against retention while sent.
-pub async fn open_output(
-    app: &Shared,
+/// Finished jobs' files, each held against retention while it is sent.
+pub struct Outputs<'r> {
+    in_use: &'r Arc<InUse>,
+    settings: &'r Settings,
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Outputs<'r> {
+    type Error = ();
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
+        let r = req.rocket();
+        super::from_states((|| {
+            Some(Outputs {
+                in_use: r.state::<Arc<InUse>>()?,
+                settings: r.state()?,
+            })
+        })())
+    }
+}
+
+impl Outputs<'_> {
+    /// Opens `job`'s file `name`: 409 while it is not made yet, 410 once
+    /// retention deleted it.
+    pub async fn open(
+        &self,
+        job: &Job,
+        name: Option<&String>,
+        content_type: ContentType,
+    ) -> Result<RangedFile<InUseGuard>, ApiError> {
+        open_output(self, job, name, content_type).await
+    }
+}
+
+async fn open_output(
+    outputs: &Outputs<'_>,
     job: &Job,
     name: Option<&String>,
     content_type: ContentType,
@@ -220,8 +261,8 @@ pub async fn open_output(
         });
     }
     let name = name.ok_or_else(not_ready)?;
-    let guard = app.in_use.begin(job.id);
-    let path = job_dir(&app.settings.data_dir, job.id).join(name);
+    let guard = outputs.in_use.begin(job.id);
+    let path = job_dir(&outputs.settings.data_dir, job.id).join(name);
     let file = RangedFile::open(&path, content_type)
         .await
         .map_err(|e| ApiError::internal(format!("{}: {e}", path.display())))?;
@@ -232,41 +273,43 @@ pub async fn open_output(
 #[get("/api/jobs/<id>/preview.mp4")]
 async fn preview(
     id: Result<JobId, MalformedId>,
-    app: &State<Arc<Shared>>,
+    store: &State<JobStore>,
+    outputs: Outputs<'_>,
 ) -> Result<RangedFile<InUseGuard>, ApiError> {
-    let job = load(app, id)?;
-    open_output(
-        app,
-        &job,
-        job.files.preview.as_ref(),
-        ContentType::new("video", "mp4"),
-    )
-    .await
+    let job = load(store, id)?;
+    let mp4 = ContentType::new("video", "mp4");
+    outputs.open(&job, job.files.preview.as_ref(), mp4).await
 }
 
 /// `GET /api/jobs/{id}/poster.jpg`
 #[get("/api/jobs/<id>/poster.jpg")]
 async fn poster(
     id: Result<JobId, MalformedId>,
-    app: &State<Arc<Shared>>,
+    store: &State<JobStore>,
+    outputs: Outputs<'_>,
 ) -> Result<RangedFile<InUseGuard>, ApiError> {
-    let job = load(app, id)?;
-    open_output(app, &job, job.files.poster.as_ref(), ContentType::JPEG).await
+    let job = load(store, id)?;
+    outputs
+        .open(&job, job.files.poster.as_ref(), ContentType::JPEG)
+        .await
 }
 
-/// The guest URL for a job: the token, never the job id.
-fn guest_url(app: &Shared, job: &Job) -> String {
-    format!("{}/g/{}", app.settings.public_base(), job.token)
+/// The guest URL for a job: the token, never the job id. `base`: the
+/// guest listener's public address.
+fn guest_url(base: &str, job: &Job) -> String {
+    format!("{base}/g/{}", job.token)
 }
 
 /// `GET /api/jobs/{id}/qr.svg`: the guest link for the kiosk screen.
 #[get("/api/jobs/<id>/qr.svg")]
 fn qr_svg(
     id: Result<JobId, MalformedId>,
-    app: &State<Arc<Shared>>,
+    store: &State<JobStore>,
+    settings: &State<Settings>,
 ) -> Result<(ContentType, String), ApiError> {
-    let job = load(app, id)?;
-    let svg = super::qr::svg(&guest_url(app, &job)).map_err(ApiError::internal)?;
+    let job = load(store, id)?;
+    let svg =
+        super::qr::svg(&guest_url(settings.public_base(), &job)).map_err(ApiError::internal)?;
     Ok((ContentType::SVG, svg))
 }
 
@@ -274,10 +317,12 @@ fn qr_svg(
 #[get("/api/jobs/<id>/qr.png")]
 fn qr_png(
     id: Result<JobId, MalformedId>,
-    app: &State<Arc<Shared>>,
+    store: &State<JobStore>,
+    settings: &State<Settings>,
 ) -> Result<(ContentType, Vec<u8>), ApiError> {
-    let job = load(app, id)?;
-    let png = super::qr::png(&guest_url(app, &job)).map_err(ApiError::internal)?;
+    let job = load(store, id)?;
+    let png =
+        super::qr::png(&guest_url(settings.public_base(), &job)).map_err(ApiError::internal)?;
     Ok((ContentType::PNG, png))
 }
 
@@ -295,16 +340,21 @@ pub struct PresetView {
 
 /// `GET /api/presets`, in display order.
 #[get("/api/presets")]
-fn presets(app: &State<Arc<Shared>>) -> Json<Vec<PresetView>> {
-    let event = app.live.get();
-    let mut enabled: Vec<_> = app
-        .presets
+fn presets(
+    live: &State<Arc<LiveSettings>>,
+    presets: &State<Presets>,
+    renderer: &State<Renderer>,
+    settings: &State<Settings>,
+) -> Json<Vec<PresetView>> {
+    let event = live.get();
+    let mut enabled: Vec<_> = presets
+        .all()
         .iter()
-        .filter(|p| p.supports_backend(app.animator.name()))
+        .filter(|p| p.supports_backend(renderer.animator.name()))
         .filter_map(|p| event.preset_rank(p.id()).map(|rank| (rank, p)))
         .collect();
     enabled.sort_by_key(|(rank, _)| *rank);
-    let samples = crate::render::samples_dir(&app.settings.data_dir);
+    let samples = crate::render::samples_dir(&settings.data_dir);
     let has = |id: &str, ext: &str| samples.join(format!("{id}.{ext}")).is_file();
     Json(
         enabled
@@ -326,7 +376,12 @@ fn presets(app: &State<Arc<Shared>>) -> Json<Vec<PresetView>> {
 
 /// `GET /api/presets/{id}/sample.mp4` or `.jpg`: the preset's sample loop.
 #[get("/api/presets/<id>/<file>")]
-async fn sample(id: &str, file: &str, app: &State<Arc<Shared>>) -> Result<RangedFile, ApiError> {
+async fn sample(
+    id: &str,
+    file: &str,
+    presets: &State<Presets>,
+    settings: &State<Settings>,
+) -> Result<RangedFile, ApiError> {
     let missing = || {
         ApiError::new(
             HttpStatus::NotFound,
@@ -335,7 +390,7 @@ async fn sample(id: &str, file: &str, app: &State<Arc<Shared>>) -> Result<Ranged
         )
     };
     // Only known preset ids reach the file system.
-    let preset = app.preset(id).ok_or_else(missing)?;
+    let preset = presets.get(id).ok_or_else(missing)?;
     let content_type = match file {
         "sample.mp4" => ContentType::new("video", "mp4"),
         "sample.jpg" => ContentType::JPEG,
@@ -343,7 +398,7 @@ async fn sample(id: &str, file: &str, app: &State<Arc<Shared>>) -> Result<Ranged
     };
     let ext = if file.ends_with("mp4") { "mp4" } else { "jpg" };
     let path =
-        crate::render::samples_dir(&app.settings.data_dir).join(format!("{}.{ext}", preset.id()));
+        crate::render::samples_dir(&settings.data_dir).join(format!("{}.{ext}", preset.id()));
     RangedFile::open(&path, content_type)
         .await
         .map_err(|_| missing())
@@ -378,30 +433,35 @@ pub struct Health {
 
 /// `GET /api/health`
 #[get("/api/health")]
-fn health(app: &State<Arc<Shared>>) -> Json<Health> {
-    let event = app.live.get();
+fn health(
+    live: &State<Arc<LiveSettings>>,
+    started: &State<Uptime>,
+    renderer: &State<Renderer>,
+    store: &State<JobStore>,
+    settings: &State<Settings>,
+    worker: &State<Arc<WorkerStatus>>,
+    payments: &State<Payments>,
+) -> Json<Health> {
+    let event = live.get();
     Json(Health {
         status: "ok",
         version: env!("CARGO_PKG_VERSION"),
-        uptime_s: app.started.elapsed().as_secs(),
-        animator: app.animator.name(),
-        animator_note: app.animator_status(),
-        encoder: app.encoder.element(),
-        encoder_hardware: app.encoder.is_hardware(),
-        queued: app.store.count_with_status(Status::Queued),
-        queue_limit: app.settings.queue_limit,
-        rendering: app.queue.current().map(|id| id.to_string()),
+        uptime_s: started.seconds(),
+        animator: renderer.animator.name(),
+        animator_note: renderer.status(),
+        encoder: renderer.encoder.element(),
+        encoder_hardware: renderer.encoder.is_hardware(),
+        queued: store.count_with_status(Status::Queued),
+        queue_limit: settings.queue_limit,
+        rendering: worker.current().map(|id| id.to_string()),
         event_mode: event.event_mode,
         event_name: event.event_name.clone(),
         language: event.kiosk_language.clone(),
         idle_timeout_s: event.idle_timeout_s,
-        // Checked at start-up, so a bad value cannot reach here.
-        screen_hours: crate::config::parse_screen_hours(&event.screen_hours)
-            .ok()
-            .flatten(),
+        screen_hours: event.screen_hours.window(),
         retention_unpaid_hours: event.retention_unpaid_hours,
-        max_upload_mb: app.settings.max_upload_mb,
-        payments_configured: app.payments_configured(),
-        payments_offline: app.payments_offline(),
+        max_upload_mb: settings.max_upload_mb,
+        payments_configured: payments.configured(),
+        payments_offline: payments.offline(),
     })
 }

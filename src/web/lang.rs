@@ -9,8 +9,8 @@ use rocket::http::{Cookie, SameSite};
 use rocket::request::{self, FromRequest, Request};
 use rocket::time::Duration;
 
+use crate::config::LiveSettings;
 use crate::i18n::{self, Lang};
-use crate::state::Shared;
 
 const COOKIE: &str = "lang";
 
@@ -55,8 +55,8 @@ pub fn pick(req: &Request<'_>) -> Lang {
     };
     let kiosk = || {
         req.rocket()
-            .state::<Arc<Shared>>()
-            .and_then(|app| Lang::parse(&app.live.get().kiosk_language))
+            .state::<Arc<LiveSettings>>()
+            .and_then(|live| Lang::parse(&live.get().kiosk_language))
     };
     kept.or_else(phone).or_else(kiosk).unwrap_or(Lang::En)
 }

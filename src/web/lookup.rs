@@ -1,8 +1,9 @@
 //! The one lookup per key a route takes: a job by its id (the kiosk's and
 //! the staff's routes) and a job by its guest token (the guest's phone).
 //! Both come as typed route parameters; what was not found is one error
-//! kind, [`Missing`], rendered once as JSON (`error`), once as the staff
-//! page (`admin::view`) and once as the guest's page (`guest_pages`).
+//! kind, [`Missing`], mapped once to an answer (`web::error`), which the
+//! APIs send as JSON and the staff pages as HTML (`admin::view`); the
+//! guest's phone gets a page in its language (`guest_pages`).
 
 use crate::jobs::{GuestToken, Job, JobId, JobStore, MalformedId, StoreError};
 

@@ -1,4 +1,5 @@
-//! HTTP: one Rocket instance per audience, sharing one [`Shared`] state.
+//! HTTP: one Rocket instance per audience, each managing the kiosk's
+//! parts one by one ([`Shared::manage`]), so a handler takes what it uses.
 //!
 //! - *kiosk* (`address`:`port`, loopback by default): the kiosk screen and
 //!   its API. Never published.
@@ -58,6 +59,15 @@ pub(crate) fn body_caps(settings: &crate::config::Settings) -> edge::BodyCaps {
     }
 }
 
+/// A request guard made of managed states: all of them, or a 500 (a
+/// listener wired without one is a bug, not the request's fault).
+pub(crate) fn from_states<T>(found: Option<T>) -> rocket::request::Outcome<T, ()> {
+    match found {
+        Some(v) => rocket::request::Outcome::Success(v),
+        None => rocket::request::Outcome::Error((rocket::http::Status::InternalServerError, ())),
+    }
+}
+
 /// A listener's Rocket: on a loopback port of its own, behind its
 /// [`edge`], which alone is reachable from outside.
 pub(crate) fn config(shared: &Shared) -> Config {
@@ -91,16 +101,15 @@ pub(crate) fn config(shared: &Shared) -> Config {
 
 pub fn kiosk(shared: Arc<Shared>) -> Rocket<Build> {
     let s = &shared.settings;
-    rocket::custom(config(&shared))
+    let rocket = rocket::custom(config(&shared))
         .mount("/", kiosk::routes())
         .mount("/", camera::routes())
         .mount("/", phone::kiosk_routes())
         .mount("/", printing::routes())
         .mount("/", FileServer::from(s.ui_dir.clone()).rank(20))
         .mount("/", error::unrouted())
-        .register("/", catchers![error::catch_all])
-        .manage(Arc::clone(&shared.printing))
-        .manage(shared)
+        .register("/", catchers![error::catch_all]);
+    shared.manage(rocket)
 }
 
 pub fn admin(shared: Arc<Shared>) -> Result<Rocket<Build>, crate::state::StartError> {
@@ -108,11 +117,11 @@ pub fn admin(shared: Arc<Shared>) -> Result<Rocket<Build>, crate::state::StartEr
 }
 
 pub fn guest(shared: Arc<Shared>) -> Rocket<Build> {
-    rocket::custom(config(&shared))
+    let rocket = rocket::custom(config(&shared))
         .mount("/", guest::routes())
         .mount("/", phone::guest_routes())
         .mount("/", error::unrouted())
         .register("/", catchers![error::catch_all])
-        .register("/u", phone::catchers())
-        .manage(shared)
+        .register("/u", phone::catchers());
+    shared.manage(rocket)
 }

@@ -19,10 +19,11 @@ use super::error::ApiError;
 use super::guest_pages::{message, said, Page};
 use super::lang::PageLang;
 use super::upload::{form_error, read_upload};
-use crate::capture::handoff::{valid_code, HandoffState, Refused};
+use crate::capture::handoff::{BadCode, HandoffCode, HandoffState, Handoffs, Refused};
 use crate::capture::photo;
+use crate::config::{LiveSettings, Settings};
 use crate::i18n::Lang;
-use crate::state::Shared;
+use crate::jobs::intake::Intake;
 
 /// Kiosk-listener routes.
 pub fn kiosk_routes() -> Vec<Route> {
@@ -42,15 +43,26 @@ fn unknown() -> ApiError {
     )
 }
 
-fn checked(app: &Shared, code: &str) -> Result<HandoffState, ApiError> {
-    if !valid_code(code) {
-        return Err(unknown());
+impl<'a> rocket::request::FromParam<'a> for HandoffCode {
+    type Error = BadCode;
+
+    fn from_param(param: &'a str) -> Result<Self, BadCode> {
+        param.parse()
     }
-    app.handoffs.state(code).ok_or_else(unknown)
 }
 
-fn upload_url(app: &Shared, code: &str) -> String {
-    format!("{}/u/{code}", app.settings.public_base())
+/// A code from a link: its slot's state, or "expired" for a slot that is
+/// gone and for a code that never was one.
+fn checked(
+    handoffs: &Handoffs,
+    code: Result<HandoffCode, BadCode>,
+) -> Result<HandoffCode, ApiError> {
+    let code = code.map_err(|_| unknown())?;
+    handoffs.state(code).map(|_| code).ok_or_else(unknown)
+}
+
+fn upload_url(settings: &Settings, code: HandoffCode) -> String {
+    format!("{}/u/{code}", settings.public_base())
 }
 
 #[derive(Serialize)]
@@ -62,14 +74,14 @@ struct Opened {
 
 /// `POST /api/phone-uploads`: a new slot and the link for its QR code.
 #[post("/api/phone-uploads")]
-fn open(app: &State<Arc<Shared>>) -> (HttpStatus, Json<Opened>) {
-    let code = app.handoffs.open();
+fn open(handoffs: &State<Arc<Handoffs>>, settings: &State<Settings>) -> (HttpStatus, Json<Opened>) {
+    let code = handoffs.open();
     (
         HttpStatus::Created,
         Json(Opened {
-            upload_url: upload_url(app, &code),
+            upload_url: upload_url(settings, code),
             qr_url: format!("/api/phone-uploads/{code}/qr.svg"),
-            code,
+            code: code.to_string(),
         }),
     )
 }
@@ -81,26 +93,35 @@ struct StateView {
 
 /// `GET /api/phone-uploads/{code}`: `waiting` or `received`.
 #[get("/api/phone-uploads/<code>")]
-fn state(code: &str, app: &State<Arc<Shared>>) -> Result<Json<StateView>, ApiError> {
-    checked(app, code).map(|state| Json(StateView { state }))
+fn state(
+    code: Result<HandoffCode, BadCode>,
+    handoffs: &State<Arc<Handoffs>>,
+) -> Result<Json<StateView>, ApiError> {
+    let code = checked(handoffs, code)?;
+    let state = handoffs.state(code).ok_or_else(unknown)?;
+    Ok(Json(StateView { state }))
 }
 
 /// `GET /api/phone-uploads/{code}/qr.svg`
 #[get("/api/phone-uploads/<code>/qr.svg")]
-fn qr_svg(code: &str, app: &State<Arc<Shared>>) -> Result<(ContentType, String), ApiError> {
-    checked(app, code)?;
-    let svg = super::qr::svg(&upload_url(app, code)).map_err(ApiError::internal)?;
+fn qr_svg(
+    code: Result<HandoffCode, BadCode>,
+    handoffs: &State<Arc<Handoffs>>,
+    settings: &State<Settings>,
+) -> Result<(ContentType, String), ApiError> {
+    let code = checked(handoffs, code)?;
+    let svg = super::qr::svg(&upload_url(settings, code)).map_err(ApiError::internal)?;
     Ok((ContentType::SVG, svg))
 }
 
 /// `GET /api/phone-uploads/{code}/photo`: the photo the phone sent.
 #[get("/api/phone-uploads/<code>/photo")]
 fn received_photo(
-    code: &str,
-    app: &State<Arc<Shared>>,
+    code: Result<HandoffCode, BadCode>,
+    handoffs: &State<Arc<Handoffs>>,
 ) -> Result<(ContentType, Vec<u8>), ApiError> {
-    checked(app, code)?;
-    let bytes = app.handoffs.photo(code).ok_or_else(|| {
+    let code = checked(handoffs, code)?;
+    let bytes = handoffs.photo(code).ok_or_else(|| {
         ApiError::new(
             HttpStatus::Conflict,
             "not_yet",
@@ -117,51 +138,56 @@ fn received_photo(
 
 /// `DELETE /api/phone-uploads/{code}`: the kiosk is done with the slot.
 #[delete("/api/phone-uploads/<code>")]
-fn close(code: &str, app: &State<Arc<Shared>>) -> HttpStatus {
-    if valid_code(code) {
-        app.handoffs.close(code);
+fn close(code: Result<HandoffCode, BadCode>, handoffs: &State<Arc<Handoffs>>) -> HttpStatus {
+    if let Ok(code) = code {
+        handoffs.close(code);
     }
     HttpStatus::NoContent
 }
 
-fn expired_page(app: &Shared, lang: Lang) -> Page {
+fn expired_page(live: &LiveSettings, lang: Lang) -> Page {
     let text = lang.fill(
         "page_link_expired_text",
         &[("button", lang.text("use_phone"))],
     );
-    said(app, lang, HttpStatus::NotFound, "page_link_expired", &text)
+    said(live, lang, HttpStatus::NotFound, "page_link_expired", &text)
 }
 
 /// What went wrong with an upload, in the page's language: the kiosk
 /// screen's words for the error's code (English keeps the server's own,
 /// more exact, words).
-fn problem_text(app: &Shared, lang: Lang, e: &ApiError) -> String {
+fn problem_text(max_upload_mb: u32, lang: Lang, e: &ApiError) -> String {
     let known = !lang.text(e.code).is_empty();
     match lang {
         Lang::En => e.message.clone(),
-        _ if known => lang.fill(e.code, &[("mb", &app.settings.max_upload_mb.to_string())]),
+        _ if known => lang.fill(e.code, &[("mb", &max_upload_mb.to_string())]),
         _ => lang.text("generic").to_string(),
     }
 }
 
 fn form_page(
-    app: &Shared,
+    live: &LiveSettings,
     lang: Lang,
-    code: &str,
+    code: HandoffCode,
     status: HttpStatus,
     problem: Option<&str>,
 ) -> Page {
-    let event = app.live.get().event_name.clone();
-    super::phone_views::upload_form(lang, &event, code, status, problem)
+    let event = live.get().event_name.clone();
+    super::phone_views::upload_form(lang, &event, &code.to_string(), status, problem)
 }
 
 /// `GET /u/{code}`: the phone's upload form.
 #[get("/u/<code>")]
-fn upload_page(code: &str, lang: PageLang, app: &State<Arc<Shared>>) -> Page {
+fn upload_page(
+    code: Result<HandoffCode, BadCode>,
+    lang: PageLang,
+    handoffs: &State<Arc<Handoffs>>,
+    live: &State<Arc<LiveSettings>>,
+) -> Page {
     let lang = lang.0;
-    match checked(app, code) {
-        Ok(_) => form_page(app, lang, code, HttpStatus::Ok, None),
-        Err(_) => expired_page(app, lang),
+    match checked(handoffs, code) {
+        Ok(code) => form_page(live, lang, code, HttpStatus::Ok, None),
+        Err(_) => expired_page(live, lang),
     }
 }
 
@@ -175,13 +201,13 @@ struct PhoneUpload<'r> {
 /// slot already receiving, the body is never stored or decoded, only read
 /// past ([`refused_upload`]).
 pub struct Receiving {
-    app: Arc<Shared>,
-    code: String,
+    handoffs: Arc<Handoffs>,
+    code: HandoffCode,
 }
 
 impl Drop for Receiving {
     fn drop(&mut self) {
-        self.app.handoffs.end(&self.code);
+        self.handoffs.end(self.code);
     }
 }
 
@@ -190,15 +216,15 @@ impl<'r> FromRequest<'r> for Receiving {
     type Error = Refused;
 
     async fn from_request(req: &'r Request<'_>) -> request::Outcome<Self, Refused> {
-        let app = req.rocket().state::<Arc<Shared>>();
-        let code = req.param::<&str>(1).and_then(Result::ok);
-        let (Some(app), Some(code)) = (app, code.filter(|c| valid_code(c))) else {
+        let handoffs = req.rocket().state::<Arc<Handoffs>>();
+        let code = req.param::<HandoffCode>(1).and_then(Result::ok);
+        let (Some(handoffs), Some(code)) = (handoffs, code) else {
             return request::Outcome::Forward(HttpStatus::NotFound);
         };
-        match app.handoffs.begin(code) {
+        match handoffs.begin(code) {
             Ok(()) => request::Outcome::Success(Receiving {
-                app: Arc::clone(app),
-                code: code.to_string(),
+                handoffs: Arc::clone(handoffs),
+                code,
             }),
             // To `refused_upload`, which drains the body before answering.
             Err(Refused::Busy) => request::Outcome::Forward(HttpStatus::Conflict),
@@ -214,29 +240,30 @@ pub fn catchers() -> Vec<rocket::Catcher> {
 
 #[rocket::catch(default)]
 fn upload_refused(status: HttpStatus, req: &Request<'_>) -> Option<Page> {
-    let app = req.rocket().state::<Arc<Shared>>()?;
+    let live = req.rocket().state::<Arc<LiveSettings>>()?;
+    let max_upload_mb = req.rocket().state::<Settings>()?.max_upload_mb;
     let lang = super::lang::pick(req);
     Some(match status.code {
         409 => message(
-            app,
+            live,
             lang,
             HttpStatus::Conflict,
             "page_one_moment",
             "page_on_its_way",
         ),
-        404 => expired_page(app, lang),
+        404 => expired_page(live, lang),
         413 => {
-            let mb = app.settings.max_upload_mb.to_string();
+            let mb = max_upload_mb.to_string();
             let text = lang.fill("upload_too_large", &[("mb", &mb)]);
             said(
-                app,
+                live,
                 lang,
                 HttpStatus::PayloadTooLarge,
                 "page_too_large",
                 &text,
             )
         }
-        _ => message(app, lang, status, "page_error", "page_not_sent"),
+        _ => message(live, lang, status, "page_error", "page_not_sent"),
     })
 }
 
@@ -245,38 +272,64 @@ fn upload_refused(status: HttpStatus, req: &Request<'_>) -> Option<Page> {
 /// lose this answer), then the page says why.
 #[post("/u/<code>", data = "<data>", rank = 2)]
 async fn refused_upload(
-    code: &str,
+    code: Result<HandoffCode, BadCode>,
     data: rocket::Data<'_>,
     limits: &rocket::data::Limits,
     lang: PageLang,
-    app: &State<Arc<Shared>>,
+    handoffs: &State<Arc<Handoffs>>,
+    live: &State<Arc<LiveSettings>>,
 ) -> Page {
     let lang = lang.0;
     super::error::drain(data, limits).await;
-    if valid_code(code) && app.handoffs.state(code).is_some() {
+    if checked(handoffs, code).is_ok() {
         return message(
-            app,
+            live,
             lang,
             HttpStatus::Conflict,
             "page_one_moment",
             "page_on_its_way",
         );
     }
-    expired_page(app, lang)
+    expired_page(live, lang)
+}
+
+/// What an upload from a phone touches.
+pub struct PhoneDesk<'r> {
+    handoffs: &'r Handoffs,
+    intake: &'r Intake,
+    live: &'r LiveSettings,
+    max_upload_mb: u32,
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for PhoneDesk<'r> {
+    type Error = ();
+
+    async fn from_request(req: &'r Request<'_>) -> request::Outcome<Self, ()> {
+        let r = req.rocket();
+        super::from_states((|| {
+            Some(PhoneDesk {
+                handoffs: r.state::<Arc<Handoffs>>()?,
+                intake: r.state::<Arc<Intake>>()?,
+                live: r.state::<Arc<LiveSettings>>()?,
+                max_upload_mb: r.state::<Settings>()?.max_upload_mb,
+            })
+        })())
+    }
 }
 
 /// `POST /u/{code}`: the photo from the phone, checked like any upload.
 #[post("/u/<code>", data = "<form>")]
 async fn upload(
-    code: &str,
+    code: HandoffCode,
     _receiving: Receiving,
     form: Result<Form<PhoneUpload<'_>>, Errors<'_>>,
     lang: PageLang,
-    app: &State<Arc<Shared>>,
+    app: PhoneDesk<'_>,
 ) -> Page {
-    let lang = lang.0;
+    let (lang, live) = (lang.0, app.live);
     let result = async {
-        let form = form.map_err(|e| form_error(&e, app.settings.max_upload_mb))?;
+        let form = form.map_err(|e| form_error(&e, app.max_upload_mb))?;
         let bytes = read_upload(&form.photo).await?;
         Ok::<_, ApiError>(app.intake.check(bytes).await?)
     }
@@ -285,18 +338,18 @@ async fn upload(
         Ok(checked) => {
             let faces = checked.faces();
             if !app.handoffs.deliver(code, checked.bytes) {
-                return expired_page(app, lang);
+                return expired_page(live, lang);
             }
             tracing::info!(faces, "photo received from a phone");
             let text = match faces {
                 0 | 1 => lang.text("page_sent_one").to_string(),
                 n => lang.fill("page_sent_many", &[("n", &n.to_string())]),
             };
-            said(app, lang, HttpStatus::Ok, "page_photo_sent", &text)
+            said(live, lang, HttpStatus::Ok, "page_photo_sent", &text)
         }
         Err(e) => {
-            let problem = problem_text(app, lang, &e);
-            form_page(app, lang, code, e.status, Some(&problem))
+            let problem = problem_text(app.max_upload_mb, lang, &e);
+            form_page(live, lang, code, e.status, Some(&problem))
         }
     }
 }

@@ -4,7 +4,6 @@
 //! nothing, so Stripe stops retrying.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use rocket::data::{Data, ToByteUnit};
 use rocket::http::Status as HttpStatus;
@@ -14,10 +13,12 @@ use rocket::{post, State};
 use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
-use crate::jobs::JobId;
+use crate::clock::SharedClock;
+use crate::jobs::{JobId, JobStore, SeenBy};
+use crate::payments::confirm::{PaymentStatus, SessionStatus};
 use crate::payments::signature::{self, SignatureError};
 use crate::payments::{self, Outcome as PayOutcome, SessionFacts};
-use crate::state::Shared;
+use crate::state::Payments;
 
 /// Stripe's events are a few KiB; anything near this is not from Stripe.
 pub(super) const MAX_EVENT_KIB: u32 = 256;
@@ -77,9 +78,11 @@ fn received(outcome: &'static str) -> Json<Received> {
 pub async fn webhook(
     body: Data<'_>,
     signature: SignatureHeader,
-    app: &State<Arc<Shared>>,
+    store: &State<JobStore>,
+    payments: &State<Payments>,
+    clock: &State<SharedClock>,
 ) -> Result<Json<Received>, ApiError> {
-    let secret = app.stripe.webhook_secret().ok_or_else(|| {
+    let secret = payments.stripe.webhook_secret().ok_or_else(|| {
         ApiError::new(
             HttpStatus::NotFound,
             "payments_not_configured",
@@ -103,7 +106,7 @@ pub async fn webhook(
         signature.0.as_deref(),
         &body,
         secret.expose(),
-        app.clock.wall_ms() / 1000,
+        clock.wall_ms() / 1000,
     )
     .map_err(|e| {
         tracing::warn!("webhook refused: {e}");
@@ -145,22 +148,22 @@ pub async fn webhook(
     let facts = SessionFacts {
         id: s.id,
         job_ref,
-        status: s.status.unwrap_or_default(),
-        payment_status: s.payment_status.unwrap_or_default(),
+        status: SessionStatus::parse(s.status.as_deref().unwrap_or_default()),
+        payment_status: PaymentStatus::parse(s.payment_status.as_deref().unwrap_or_default()),
         amount_total: s.amount_total,
         currency: s.currency,
     };
-    if app.store.get(id)?.is_none() {
+    if store.get(id)?.is_none() {
         if !facts.is_paid() {
             tracing::warn!(job = %id, event = %event.id, "event for an unknown job");
             return Ok(received("unknown_job"));
         }
         // Deleted by the guest after paying, or before Stripe's retry:
         // the money is kept, and the 2xx stops the retries.
-        payments::record_for_deleted(&app.store, id, &facts, "webhook").await?;
+        payments::record_for_deleted(store, id, &facts, SeenBy::Webhook).await?;
         return Ok(received("recorded_for_deleted_job"));
     }
-    let outcome = payments::record(&app.store, id, &facts, "webhook").await?;
+    let outcome = payments::record(store, id, &facts, SeenBy::Webhook).await?;
     Ok(received(match outcome {
         PayOutcome::Unlocked => "unlocked",
         PayOutcome::AlreadyRecorded => "already_recorded",

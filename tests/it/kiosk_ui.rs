@@ -294,7 +294,9 @@ fn outside_event_hours_the_screen_is_black_until_touched() {
     s.camera_files = Some(folder.path().to_path_buf());
     s.idle_timeout_s = 15;
     // The event starts in two hours: now is outside its hours.
-    s.screen_hours = format!("{}-{}", hm(now + 120), hm(now + 300));
+    s.screen_hours = format!("{}-{}", hm(now + 120), hm(now + 300))
+        .parse()
+        .expect("hours");
     let server = Server::start_with(dir, s);
     b.goto(&format!("{}/", server.kiosk));
     b.wait_for(&visible("standby"), STEP);

@@ -12,7 +12,8 @@ use image::RgbImage;
 use smileloop::animate::{AnimateError, Animation, Animator, FramePlan, Gentle, Request};
 use smileloop::config::{EventMode, LiveSettings};
 use smileloop::jobs::live::LiveRenders;
-use smileloop::jobs::worker::{Queue, Worker};
+use smileloop::jobs::queue::{Admission, WorkerStatus};
+use smileloop::jobs::worker::Worker;
 use smileloop::jobs::{job_dir, Job, JobStore, Status};
 use smileloop::metrics::Metrics;
 use smileloop::motion::Preset;
@@ -99,7 +100,8 @@ fn worker_with(data: &std::path::Path, animator: Arc<dyn Animator>) -> (JobStore
         smileloop::encode::detect(smileloop::config::EncoderPref::Auto).expect("an encoder");
     let worker = Arc::new(Worker {
         store: store.clone(),
-        queue: Arc::new(Queue::default()),
+        admission: Arc::new(Admission::default()),
+        status: Arc::new(WorkerStatus::default()),
         presets: Arc::clone(&presets),
         animator,
         encoder,
@@ -117,7 +119,7 @@ fn run_until_finished(store: &JobStore, worker: &Arc<Worker>, jobs: &[Job]) -> V
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let task = runtime.spawn(Arc::clone(worker).run(stop_rx));
-    worker.queue.wake();
+    worker.admission.wake();
     let deadline = Instant::now() + Duration::from_secs(120);
     let finished = |s: Status| matches!(s, Status::Failed | Status::Unlocked);
     let statuses = loop {
@@ -189,8 +191,8 @@ fn a_panicking_backend_fails_one_job_and_the_next_guests_are_served() {
         }
     }
     // The worker still answers after the fault.
-    assert!(worker.queue.current().is_none());
-    assert!(worker.queue.last_ms_per_frame().is_some());
+    assert!(worker.status.current().is_none());
+    assert!(worker.status.last_ms_per_frame().is_some());
 }
 
 /// A backend that brings the process down on every photo, as a driver

@@ -3,14 +3,19 @@
 
 use std::sync::Arc;
 
+use rocket::request::{FromRequest, Outcome, Request};
 use rocket::serde::json::Json;
 use rocket::{get, post, routes, Route, State};
 use serde::{Deserialize, Serialize};
 
-use super::{Staff, StaffWrite};
-use crate::admin::{stats, Admin};
-use crate::jobs::{Job, JobId, MalformedId, Status, UnlockReason};
-use crate::state::Shared;
+use super::{AtDesk, Staff};
+use crate::admin::stats;
+use crate::capture::CameraHub;
+use crate::clock::SharedClock;
+use crate::config::{LiveSettings, Settings};
+use crate::jobs::queue::WorkerStatus;
+use crate::jobs::{Job, JobId, JobStore, MalformedId, Status, UnlockReason};
+use crate::state::{Payments, Presets, Renderer, Uptime};
 use crate::web::error::ApiError;
 
 pub fn routes() -> Vec<Route> {
@@ -49,12 +54,48 @@ pub struct RenderingNow {
 
 const DAY_MS: i64 = 86_400_000;
 
-pub fn dashboard_data(app: &Shared) -> Result<Dashboard, ApiError> {
+/// What the dashboard and `/metrics` read of the running kiosk.
+pub struct Vitals<'r> {
+    pub store: &'r JobStore,
+    pub clock: &'r SharedClock,
+    pub worker: &'r WorkerStatus,
+    pub renderer: &'r Renderer,
+    pub payments: &'r Payments,
+    pub live: &'r LiveSettings,
+    pub settings: &'r Settings,
+    pub camera: &'r CameraHub,
+    pub started: Uptime,
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Vitals<'r> {
+    type Error = ();
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
+        let r = req.rocket();
+        let vitals = || {
+            Some(Vitals {
+                store: r.state()?,
+                clock: r.state()?,
+                worker: r.state::<Arc<WorkerStatus>>()?,
+                renderer: r.state()?,
+                payments: r.state()?,
+                live: r.state::<Arc<LiveSettings>>()?,
+                settings: r.state()?,
+                camera: r.state::<Arc<CameraHub>>()?,
+                started: *r.state::<Uptime>()?,
+            })
+        };
+        crate::web::from_states(vitals())
+    }
+}
+
+pub fn dashboard_data(app: &Vitals<'_>) -> Result<Dashboard, ApiError> {
     let jobs = app.store.all()?;
     let ledger = app.store.ledger()?;
     let now = app.clock.wall_ms();
     let last_24h = stats::figures(&jobs, &ledger, now - DAY_MS);
-    let rendering = app.queue.current().and_then(|id| {
+    let rendering = app.worker.current().and_then(|id| {
         let j = jobs.iter().find(|j| j.id == id)?;
         Some(RenderingNow {
             job: id.to_string(),
@@ -81,28 +122,28 @@ pub fn dashboard_data(app: &Shared) -> Result<Dashboard, ApiError> {
         .map(|d| d >= window_days);
     Ok(Dashboard {
         version: env!("CARGO_PKG_VERSION"),
-        uptime_s: app.started.elapsed().as_secs(),
+        uptime_s: app.started.seconds(),
         queued: app.store.count_with_status(Status::Queued),
         rendering,
         last_24h,
-        animator: app.animator.name(),
-        animator_note: app.animator_status(),
-        last_ms_per_frame: app.queue.last_ms_per_frame(),
-        encoder: app.encoder.element(),
-        encoder_hardware: app.encoder.is_hardware(),
+        animator: app.renderer.animator.name(),
+        animator_note: app.renderer.status(),
+        last_ms_per_frame: app.worker.last_ms_per_frame(),
+        encoder: app.renderer.encoder.element(),
+        encoder_hardware: app.renderer.encoder.is_hardware(),
         camera: app.camera.status(),
         disk,
         retention_fits,
         thermal: stats::thermal(std::path::Path::new("/sys/class/thermal")),
-        payments_configured: app.payments_configured(),
-        payments_offline: app.payments_offline(),
+        payments_configured: app.payments.configured(),
+        payments_offline: app.payments.offline(),
         event_mode: event.event_mode,
     })
 }
 
 #[get("/api/admin/dashboard")]
-fn dashboard(_staff: Staff, app: &State<Arc<Shared>>) -> Result<Json<Dashboard>, ApiError> {
-    dashboard_data(app).map(Json)
+fn dashboard(_staff: Staff, vitals: Vitals<'_>) -> Result<Json<Dashboard>, ApiError> {
+    dashboard_data(&vitals).map(Json)
 }
 
 #[derive(Serialize)]
@@ -122,7 +163,8 @@ pub struct JobRow {
     pub guest_url: String,
 }
 
-pub fn row(app: &Shared, j: &Job) -> JobRow {
+/// `base`: the guest listener's public address.
+pub fn row(base: &str, j: &Job) -> JobRow {
     JobRow {
         id: j.id.to_string(),
         created_at: j.created_at,
@@ -135,7 +177,7 @@ pub fn row(app: &Shared, j: &Job) -> JobRow {
         unlock: j.unlock,
         unlock_note: j.unlock_note.clone(),
         staff_flag: j.staff_flag.clone(),
-        guest_url: format!("{}/g/{}", app.settings.public_base(), j.token),
+        guest_url: format!("{base}/g/{}", j.token),
     }
 }
 
@@ -143,16 +185,17 @@ pub fn row(app: &Shared, j: &Job) -> JobRow {
 #[get("/api/admin/jobs?<status>")]
 fn jobs(
     _staff: Staff,
-    app: &State<Arc<Shared>>,
+    store: &State<JobStore>,
+    settings: &State<Settings>,
     status: Option<&str>,
 ) -> Result<Json<Vec<JobRow>>, ApiError> {
     let wanted = super::jobs::parse_status(status)
         .map_err(|m| ApiError::new(rocket::http::Status::BadRequest, "bad_status", m))?;
-    let all = app.store.all()?;
+    let all = store.all()?;
     Ok(Json(
         all.iter()
             .filter(|j| wanted.is_none_or(|s| j.status == s))
-            .map(|j| row(app, j))
+            .map(|j| row(settings.public_base(), j))
             .collect(),
     ))
 }
@@ -178,9 +221,8 @@ pub fn staff_reason(s: &str) -> Option<UnlockReason> {
 
 #[post("/api/admin/jobs/<id>/unlock", data = "<body>")]
 async fn unlock(
-    staff: StaffWrite,
-    app: &State<Arc<Shared>>,
-    admin: &State<Arc<Admin>>,
+    desk: AtDesk<'_>,
+    settings: &State<Settings>,
     id: Result<JobId, MalformedId>,
     body: Json<UnlockBody>,
 ) -> Result<Json<JobRow>, ApiError> {
@@ -192,10 +234,8 @@ async fn unlock(
             "The reason must be `cash` or `comp`.",
         )
     })?;
-    let job = super::desk(app, admin, &staff)
-        .unlock(id, reason, &body.note)
-        .await?;
-    Ok(Json(row(app, &job)))
+    let job = desk.0.unlock(id, reason, &body.note).await?;
+    Ok(Json(row(settings.public_base(), &job)))
 }
 
 #[derive(Deserialize)]
@@ -206,9 +246,10 @@ struct RerenderBody {
 
 #[post("/api/admin/jobs/<id>/rerender", data = "<body>")]
 async fn rerender(
-    staff: StaffWrite,
-    app: &State<Arc<Shared>>,
-    admin: &State<Arc<Admin>>,
+    desk: AtDesk<'_>,
+    settings: &State<Settings>,
+    presets: &State<Presets>,
+    renderer: &State<Renderer>,
     id: Result<JobId, MalformedId>,
     body: Json<RerenderBody>,
 ) -> Result<Json<JobRow>, ApiError> {
@@ -217,21 +258,18 @@ async fn rerender(
         preset: body.preset.as_deref(),
         backend: body.backend.as_deref(),
     };
-    let job = super::desk(app, admin, &staff)
-        .rerender(id, with, &super::choices(app))
+    let job = desk
+        .0
+        .rerender(id, with, &super::choices(presets, renderer))
         .await?;
-    Ok(Json(row(app, &job)))
+    Ok(Json(row(settings.public_base(), &job)))
 }
 
 #[post("/api/admin/jobs/<id>/delete")]
 async fn delete(
-    staff: StaffWrite,
-    app: &State<Arc<Shared>>,
-    admin: &State<Arc<Admin>>,
+    desk: AtDesk<'_>,
     id: Result<JobId, MalformedId>,
 ) -> Result<rocket::http::Status, ApiError> {
-    super::desk(app, admin, &staff)
-        .delete(parse_id(id)?)
-        .await?;
+    desk.0.delete(parse_id(id)?).await?;
     Ok(rocket::http::Status::NoContent)
 }

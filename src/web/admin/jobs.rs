@@ -8,16 +8,18 @@ use std::sync::Arc;
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as esc};
 use rocket::form::{Form, FromForm};
 use rocket::http::{ContentType, Status};
+use rocket::request::{FromRequest, Outcome, Request};
 use rocket::response::Redirect;
 use rocket::{get, post, routes, Route, State};
 
 use super::api::{row, staff_reason};
 use super::view::{layout, Html, PageError};
-use super::{Staff, StaffWrite};
+use super::{AtDesk, Staff};
 use crate::admin::export::{amount, utc};
-use crate::admin::Admin;
-use crate::jobs::{job_dir, Job, JobId, MalformedId, Status as JobStatus, UnlockReason};
-use crate::state::Shared;
+use crate::config::Settings;
+use crate::jobs::{job_dir, Job, JobId, JobStore, MalformedId, Status as JobStatus, UnlockReason};
+use crate::print::Printing;
+use crate::state::{Presets, Renderer};
 use crate::web::lookup::Missing;
 use crate::web::ranged::RangedFile;
 
@@ -59,8 +61,8 @@ fn id(id: Result<JobId, MalformedId>) -> Result<JobId, PageError> {
     id.map_err(|_| Missing::MalformedId.into())
 }
 
-fn load(app: &Shared, id: Result<JobId, MalformedId>) -> Result<Job, PageError> {
-    Ok(crate::web::lookup::job(&app.store, id)?)
+fn load(store: &JobStore, id: Result<JobId, MalformedId>) -> Result<Job, PageError> {
+    Ok(crate::web::lookup::job(store, id)?)
 }
 
 fn payment_state(j: &Job) -> String {
@@ -84,7 +86,33 @@ fn payment_state(j: &Job) -> String {
     s
 }
 
-fn actions(app: &Shared, j: &Job, csrf: &str) -> String {
+/// What the jobs page offers for one job.
+struct Offer<'a> {
+    presets: &'a Presets,
+    renderer: &'a Renderer,
+    printing: &'a Printing,
+    /// The guest listener's public address.
+    base: &'a str,
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Offer<'r> {
+    type Error = ();
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
+        let r = req.rocket();
+        crate::web::from_states((|| {
+            Some(Offer {
+                presets: r.state()?,
+                renderer: r.state()?,
+                printing: r.state::<Arc<Printing>>()?,
+                base: r.state::<Settings>()?.public_base(),
+            })
+        })())
+    }
+}
+
+fn actions(app: &Offer<'_>, j: &Job, csrf: &str) -> String {
     let id = j.id;
     let mut out = String::new();
     if j.status == JobStatus::PreviewReady {
@@ -99,6 +127,7 @@ fn actions(app: &Shared, j: &Job, csrf: &str) -> String {
     if matches!(j.status, JobStatus::PreviewReady | JobStatus::Failed) {
         let options: String = app
             .presets
+            .all()
             .iter()
             .map(|p| {
                 let sel = if p.id() == j.preset { " selected" } else { "" };
@@ -109,8 +138,9 @@ fn actions(app: &Shared, j: &Job, csrf: &str) -> String {
                 )
             })
             .collect();
-        let current = j.backend_request.as_deref().unwrap_or(app.animator.name());
-        let backends: String = crate::animate::available(app.animator.as_ref())
+        let animator = app.renderer.animator.as_ref();
+        let current = j.backend_request.as_deref().unwrap_or(animator.name());
+        let backends: String = crate::animate::available(animator)
             .iter()
             .map(|b| {
                 let sel = if *b == current { " selected" } else { "" };
@@ -123,7 +153,7 @@ fn actions(app: &Shared, j: &Job, csrf: &str) -> String {
              <button>Re-render</button></form>"
         ));
     }
-    out.push_str(&super::printing::print_form(&app.printing, j, csrf));
+    out.push_str(&super::printing::print_form(app.printing, j, csrf));
     if j.status != JobStatus::Rendering {
         out.push_str(&format!(
             "<form class=\"inline\" method=\"post\" action=\"/admin/jobs/{id}/delete?csrf={csrf}\">\
@@ -131,7 +161,7 @@ fn actions(app: &Shared, j: &Job, csrf: &str) -> String {
              <button class=\"danger\">Delete now</button></form>"
         ));
     }
-    let r = row(app, j);
+    let r = row(app.base, j);
     out.push_str(&format!(
         "<div><a href=\"{}\" target=\"_blank\" rel=\"noopener\">Guest page</a> · \
          <a href=\"/admin/jobs/{id}/qr.svg\" target=\"_blank\">QR</a></div>",
@@ -144,7 +174,8 @@ fn actions(app: &Shared, j: &Job, csrf: &str) -> String {
 #[get("/admin/jobs?<status>&<from>&<to>&<done>")]
 fn list(
     staff: Staff,
-    app: &State<Arc<Shared>>,
+    store: &State<JobStore>,
+    offer: Offer<'_>,
     status: Option<&str>,
     from: Option<&str>,
     to: Option<&str>,
@@ -162,7 +193,7 @@ fn list(
         .map(parse_day)
         .transpose()
         .map_err(bad)?;
-    let jobs = app.store.all().map_err(PageError::internal)?;
+    let jobs = store.all().map_err(PageError::internal)?;
     let csrf = &staff.session.csrf;
     let shown: Vec<&Job> = jobs
         .iter()
@@ -191,7 +222,7 @@ fn list(
                 preset = esc(&j.preset),
                 faces = j.faces.map_or(String::new(), |n| n.to_string()),
                 pay = payment_state(j),
-                act = actions(app, j, csrf),
+                act = actions(&offer, j, csrf),
             )
         })
         .collect();
@@ -228,16 +259,17 @@ fn list(
 #[get("/admin/jobs/<id>/poster.jpg")]
 async fn poster(
     _staff: Staff,
-    app: &State<Arc<Shared>>,
+    store: &State<JobStore>,
+    settings: &State<Settings>,
     id: Result<JobId, MalformedId>,
 ) -> Result<RangedFile, PageError> {
-    let job = load(app, id)?;
+    let job = load(store, id)?;
     let name = job
         .files
         .poster
         .ok_or_else(|| PageError::new(Status::NotFound, "No poster yet."))?;
     RangedFile::open(
-        &job_dir(&app.settings.data_dir, job.id).join(name),
+        &job_dir(&settings.data_dir, job.id).join(name),
         ContentType::JPEG,
     )
     .await
@@ -247,11 +279,12 @@ async fn poster(
 #[get("/admin/jobs/<id>/qr.svg")]
 fn qr(
     _staff: Staff,
-    app: &State<Arc<Shared>>,
+    store: &State<JobStore>,
+    settings: &State<Settings>,
     id: Result<JobId, MalformedId>,
 ) -> Result<(ContentType, String), PageError> {
-    let job = load(app, id)?;
-    let url = row(app, &job).guest_url;
+    let job = load(store, id)?;
+    let url = row(settings.public_base(), &job).guest_url;
     Ok((
         ContentType::SVG,
         crate::web::qr::svg(&url).map_err(PageError::internal)?,
@@ -273,9 +306,7 @@ fn back(message: &str) -> Redirect {
 
 #[post("/admin/jobs/<id>/unlock", data = "<form>")]
 async fn unlock(
-    staff: StaffWrite,
-    app: &State<Arc<Shared>>,
-    admin: &State<Arc<Admin>>,
+    desk: AtDesk<'_>,
     id: Result<JobId, MalformedId>,
     form: Form<UnlockForm<'_>>,
 ) -> Result<Redirect, PageError> {
@@ -286,9 +317,7 @@ async fn unlock(
             "The reason must be cash or comp.",
         )
     })?;
-    super::desk(app, admin, &staff)
-        .unlock(job_id, reason, form.note)
-        .await?;
+    desk.0.unlock(job_id, reason, form.note).await?;
     Ok(back(&format!("Job {job_id} unlocked.")))
 }
 
@@ -300,9 +329,9 @@ struct RerenderForm<'r> {
 
 #[post("/admin/jobs/<id>/rerender", data = "<form>")]
 async fn rerender(
-    staff: StaffWrite,
-    app: &State<Arc<Shared>>,
-    admin: &State<Arc<Admin>>,
+    desk: AtDesk<'_>,
+    presets: &State<Presets>,
+    renderer: &State<Renderer>,
     id: Result<JobId, MalformedId>,
     form: Form<RerenderForm<'_>>,
 ) -> Result<Redirect, PageError> {
@@ -311,8 +340,8 @@ async fn rerender(
         preset: form.preset,
         backend: form.backend,
     };
-    super::desk(app, admin, &staff)
-        .rerender(job_id, with, &super::choices(app))
+    desk.0
+        .rerender(job_id, with, &super::choices(presets, renderer))
         .await?;
     Ok(back(&format!("Job {job_id} is queued to render again.")))
 }
@@ -324,9 +353,7 @@ struct DeleteForm<'r> {
 
 #[post("/admin/jobs/<id>/delete", data = "<form>")]
 async fn delete(
-    staff: StaffWrite,
-    app: &State<Arc<Shared>>,
-    admin: &State<Arc<Admin>>,
+    desk: AtDesk<'_>,
     id: Result<JobId, MalformedId>,
     form: Form<DeleteForm<'_>>,
 ) -> Result<Redirect, PageError> {
@@ -337,6 +364,6 @@ async fn delete(
             "Tick “sure” to delete: deleting cannot be undone.",
         ));
     }
-    super::desk(app, admin, &staff).delete(job_id).await?;
+    desk.0.delete(job_id).await?;
     Ok(back(&format!("Job {job_id} and its files are deleted.")))
 }

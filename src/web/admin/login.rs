@@ -220,7 +220,7 @@ async fn set_password(admin: &Admin, password: &str, again: &str) -> Result<(), 
     auth::check_new_password(password, again).map_err(|e| {
         PageError::new(
             Status::UnprocessableEntity,
-            super::view::capitalise(&e.to_string()),
+            crate::web::error::capitalise(&e.to_string()),
         )
     })?;
     let auth = admin.auth.clone();

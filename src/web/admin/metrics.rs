@@ -7,11 +7,12 @@ use std::sync::Arc;
 use rocket::http::{ContentType, Status as HttpStatus};
 use rocket::{get, routes, Route, State};
 
+use super::api::Vitals;
 use super::AdminPeer;
 use crate::admin::stats;
 use crate::jobs::Status;
-use crate::metrics::{Snapshot, CONTENT_TYPE};
-use crate::state::Shared;
+use crate::metrics::{Metrics, Snapshot, CONTENT_TYPE};
+use crate::print::Printing;
 use crate::web::error::ApiError;
 
 pub fn routes() -> Vec<Route> {
@@ -19,16 +20,20 @@ pub fn routes() -> Vec<Route> {
 }
 
 #[get("/metrics")]
-fn metrics(_peer: AdminPeer, app: &State<Arc<Shared>>) -> Result<(ContentType, String), ApiError> {
-    let text = app
-        .metrics
-        .encode(&snapshot(app)?)
+fn metrics(
+    _peer: AdminPeer,
+    vitals: Vitals<'_>,
+    printing: &State<Arc<Printing>>,
+    metrics: &State<Arc<Metrics>>,
+) -> Result<(ContentType, String), ApiError> {
+    let text = metrics
+        .encode(&snapshot(&vitals, printing)?)
         .map_err(|e| ApiError::new(HttpStatus::InternalServerError, "metrics", e.to_string()))?;
     let content_type = ContentType::parse_flexible(CONTENT_TYPE).unwrap_or(ContentType::Plain);
     Ok((content_type, text))
 }
 
-fn snapshot(app: &Shared) -> Result<Snapshot, ApiError> {
+fn snapshot(app: &Vitals<'_>, printing: &Printing) -> Result<Snapshot, ApiError> {
     let mut payments: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     let mut add = |currency: &str, minor: i64| {
         let e = payments.entry(currency.to_string()).or_default();
@@ -45,14 +50,14 @@ fn snapshot(app: &Shared) -> Result<Snapshot, ApiError> {
     }
     let camera = app.camera.status();
     let disk = stats::disk(&app.settings.data_dir);
-    let prints = app.printing.queue().all()?;
-    let printer = app.printing.view();
+    let prints = printing.queue().all()?;
+    let printer = printing.view();
     Ok(Snapshot {
         version: env!("CARGO_PKG_VERSION").into(),
-        backend: app.animator.name().into(),
-        encoder: app.encoder.element().into(),
-        encoder_hardware: app.encoder.is_hardware(),
-        uptime_s: app.started.elapsed().as_secs_f64(),
+        backend: app.renderer.animator.name().into(),
+        encoder: app.renderer.encoder.element().into(),
+        encoder_hardware: app.renderer.encoder.is_hardware(),
+        uptime_s: app.started.0.elapsed().as_secs_f64(),
         jobs_by_state: Status::ALL
             .iter()
             .map(|s| (s.as_str(), app.store.count_with_status(*s) as u64))
@@ -72,7 +77,7 @@ fn snapshot(app: &Shared) -> Result<Snapshot, ApiError> {
             .values()
             .map(|n| u64::from(*n))
             .sum(),
-        printer_state: app.printing.configured().then(|| {
+        printer_state: printing.configured().then(|| {
             serde_json::to_value(printer.state)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))

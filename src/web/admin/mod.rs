@@ -30,7 +30,10 @@ use rocket::{catchers, Build, Rocket, Route};
 
 use crate::admin::auth::Session;
 use crate::admin::Admin;
-use crate::state::{Shared, StartError};
+use crate::config::{LiveSettings, Settings};
+use crate::jobs::queue::Admission;
+use crate::jobs::JobStore;
+use crate::state::{Presets, Renderer, Shared, StartError};
 
 pub const COOKIE: &str = "smileloop_staff";
 
@@ -61,7 +64,7 @@ pub fn rocket(shared: Arc<Shared>) -> Result<Rocket<Build>, StartError> {
     // header never reaches here.
     let cfg = super::config(&shared);
     let admin = Arc::new(Admin::open(&shared.store)?);
-    Ok(rocket::custom(cfg)
+    let rocket = rocket::custom(cfg)
         .mount("/", routes())
         .register("/", catchers![view::catch_all])
         .attach(AdHoc::on_response("admin headers", |_, res| {
@@ -77,9 +80,11 @@ pub fn rocket(shared: Arc<Shared>) -> Result<Rocket<Build>, StartError> {
                 ));
             })
         }))
-        .manage(Arc::clone(&shared.printing))
-        .manage(shared)
-        .manage(admin))
+        .manage(admin);
+    // The self-test checks the whole kiosk: its route alone takes it all.
+    Ok(shared
+        .manage(rocket)
+        .manage(SelfTestKit(Arc::clone(&shared))))
 }
 
 /// Why a request was refused, for the catcher's message.
@@ -96,9 +101,12 @@ fn refuse<T>(req: &Request<'_>, why: Refusal, status: Status) -> Outcome<T, Refu
     Outcome::Error((status, why))
 }
 
-fn state<'r>(req: &'r Request<'_>) -> Option<(&'r Arc<Shared>, &'r Arc<Admin>)> {
+/// Everything, for the self-test (see [`rocket`]).
+pub struct SelfTestKit(pub Arc<Shared>);
+
+fn state<'r>(req: &'r Request<'_>) -> Option<(&'r Arc<LiveSettings>, &'r Arc<Admin>)> {
     Some((
-        req.rocket().state::<Arc<Shared>>()?,
+        req.rocket().state::<Arc<LiveSettings>>()?,
         req.rocket().state::<Arc<Admin>>()?,
     ))
 }
@@ -107,9 +115,9 @@ fn state<'r>(req: &'r Request<'_>) -> Option<(&'r Arc<Shared>, &'r Arc<Admin>)> 
 pub struct AdminPeer(pub IpAddr);
 
 fn peer_allowed(req: &Request<'_>) -> Option<IpAddr> {
-    let (app, _) = state(req)?;
+    let (live, _) = state(req)?;
     let ip = req.client_ip()?;
-    app.live.get().admin_allowed(ip).then_some(ip)
+    live.get().admin_allowed(ip).then_some(ip)
 }
 
 #[rocket::async_trait]
@@ -137,13 +145,13 @@ impl<'r> FromRequest<'r> for Staff {
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Refusal> {
         let AdminPeer(peer) = rocket::outcome::try_outcome!(req.guard::<AdminPeer>().await);
-        let Some((shared, admin)) = state(req) else {
+        let Some((_, admin)) = state(req) else {
             return refuse(req, Refusal::SignIn, Status::InternalServerError);
         };
         let token = req.cookies().get(COOKIE).map(|c| c.value().to_string());
         let session = token
             .as_deref()
-            .map(|t| admin.auth.session(t, shared.clock.wall_ms()));
+            .map(|t| admin.auth.session(t, admin.clock.wall_ms()));
         match (token, session) {
             (Some(token), Some(Ok(Some(session)))) => Outcome::Success(Staff {
                 peer,
@@ -181,23 +189,38 @@ impl<'r> FromRequest<'r> for StaffWrite {
     }
 }
 
-/// The staff desk for `staff`'s change: the actions write their audit
-/// entry themselves.
-fn desk<'a>(app: &'a Shared, admin: &'a Admin, staff: &StaffWrite) -> crate::admin::Desk<'a> {
-    crate::admin::Desk {
-        store: &app.store,
-        queue: &app.queue,
-        data_dir: &app.settings.data_dir,
-        audit: &admin.audit,
-        peer: staff.0.peer,
+/// A signed-in staff member's change, at the staff desk: the actions
+/// write their audit entry themselves.
+pub struct AtDesk<'r>(pub crate::admin::Desk<'r>);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for AtDesk<'r> {
+    type Error = Refusal;
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Refusal> {
+        let StaffWrite(staff) = rocket::outcome::try_outcome!(req.guard::<StaffWrite>().await);
+        let r = req.rocket();
+        let desk = || {
+            Some(crate::admin::Desk {
+                store: r.state::<JobStore>()?,
+                admission: r.state::<Arc<Admission>>()?,
+                data_dir: &r.state::<Settings>()?.data_dir,
+                audit: &r.state::<Arc<Admin>>()?.audit,
+                peer: staff.peer,
+            })
+        };
+        match desk() {
+            Some(d) => Outcome::Success(AtDesk(d)),
+            None => refuse(req, Refusal::None, Status::InternalServerError),
+        }
     }
 }
 
 /// What a re-render on this kiosk may choose from.
-fn choices(app: &Shared) -> crate::admin::actions::Choices<'_> {
+fn choices<'a>(presets: &'a Presets, renderer: &'a Renderer) -> crate::admin::actions::Choices<'a> {
     crate::admin::actions::Choices {
-        presets: app.preset_ids(),
-        backends: crate::animate::available(app.animator.as_ref()),
-        default_backend: app.animator.name(),
+        presets: presets.ids(),
+        backends: crate::animate::available(renderer.animator.as_ref()),
+        default_backend: renderer.animator.name(),
     }
 }

@@ -7,13 +7,16 @@ use rocket::form::{Form, FromForm};
 use rocket::http::{ContentType, Header, Status};
 use rocket::{get, post, routes, Responder, Route, State};
 
-use super::api::dashboard_data;
+use super::api::{dashboard_data, Vitals};
 use super::jobs::parse_day;
 use super::view::{layout, Html, PageError};
 use super::{Staff, StaffWrite};
 use crate::admin::export::{self, utc};
 use crate::admin::{self, Admin, EndScope};
-use crate::state::Shared;
+use crate::clock::SharedClock;
+use crate::config::{LiveSettings, Settings};
+use crate::jobs::JobStore;
+use crate::print::Printing;
 
 pub fn routes() -> Vec<Route> {
     let mut r = routes![
@@ -30,11 +33,15 @@ pub fn routes() -> Vec<Route> {
 }
 
 #[get("/admin")]
-fn dashboard(staff: Staff, app: &State<Arc<Shared>>) -> Result<Html, PageError> {
-    let d = dashboard_data(app).map_err(|e| PageError::internal(e.message))?;
+fn dashboard(
+    staff: Staff,
+    vitals: Vitals<'_>,
+    printing: &State<Arc<Printing>>,
+) -> Result<Html, PageError> {
+    let d = dashboard_data(&vitals).map_err(PageError)?;
     let printer = super::printing::printer_card(
-        &app.printing.view(),
-        &app.printing.queue().all().map_err(PageError::internal)?,
+        &printing.view(),
+        &printing.queue().all().map_err(PageError::internal)?,
         &staff.session.csrf,
     );
     let body = super::dashboard_view::body(&d, &printer);
@@ -82,8 +89,8 @@ fn day(ms: i64) -> String {
 }
 
 #[get("/admin/export")]
-fn export_page(staff: Staff, app: &State<Arc<Shared>>) -> Html {
-    let now = app.clock.wall_ms();
+fn export_page(staff: Staff, clock: &State<SharedClock>) -> Html {
+    let now = clock.wall_ms();
     let body = format!(
         "<form class=\"card\" method=\"get\" action=\"/admin/export.csv\">\
          <p>Jobs and payments as CSV (no photos): time, job, animation, status, amount, currency, \
@@ -106,7 +113,8 @@ struct Csv {
 #[get("/admin/export.csv?<from>&<to>")]
 async fn export_csv(
     staff: Staff,
-    app: &State<Arc<Shared>>,
+    store: &State<JobStore>,
+    printing: &State<Arc<Printing>>,
     admin: &State<Arc<Admin>>,
     from: Option<&str>,
     to: Option<&str>,
@@ -125,10 +133,10 @@ async fn export_csv(
             "The end date is before the start date.",
         ));
     }
-    let jobs = app.store.all().map_err(PageError::internal)?;
-    let ledger = app.store.ledger().map_err(PageError::internal)?;
+    let jobs = store.all().map_err(PageError::internal)?;
+    let ledger = store.ledger().map_err(PageError::internal)?;
     let mut printed = std::collections::HashMap::new();
-    for r in app.printing.queue().all().map_err(PageError::internal)? {
+    for r in printing.queue().all().map_err(PageError::internal)? {
         if r.state == crate::print::PrintState::Printed {
             *printed.entry(r.job).or_insert(0) += r.copies;
         }
@@ -153,15 +161,15 @@ async fn export_csv(
 }
 
 #[get("/admin/end-event")]
-fn end_page(staff: Staff, app: &State<Arc<Shared>>) -> Result<Html, PageError> {
-    let jobs = app.store.all().map_err(PageError::internal)?;
-    let hours = app.live.get().retention_paid_hours;
-    let keep = admin::end_plan(
-        &jobs,
-        EndScope::KeepDownloadWindow,
-        hours,
-        app.clock.wall_ms(),
-    );
+fn end_page(
+    staff: Staff,
+    store: &State<JobStore>,
+    live: &State<Arc<LiveSettings>>,
+    clock: &State<SharedClock>,
+) -> Result<Html, PageError> {
+    let jobs = store.all().map_err(PageError::internal)?;
+    let hours = live.get().retention_paid_hours;
+    let keep = admin::end_plan(&jobs, EndScope::KeepDownloadWindow, hours, clock.wall_ms());
     let body = format!(
         "<form class=\"card\" method=\"post\" action=\"/admin/end-event?csrf={csrf}\">\
          <p>This deletes guests' photos and videos from the kiosk. It cannot be undone. \
@@ -193,7 +201,9 @@ struct EndForm<'r> {
 #[post("/admin/end-event", data = "<form>")]
 async fn end_event(
     staff: StaffWrite,
-    app: &State<Arc<Shared>>,
+    store: &State<JobStore>,
+    settings: &State<Settings>,
+    live: &State<Arc<LiveSettings>>,
     admin: &State<Arc<Admin>>,
     form: Form<EndForm<'_>>,
 ) -> Result<Html, PageError> {
@@ -213,8 +223,8 @@ async fn end_event(
             "Tick “I understand” to wipe: it cannot be undone. Nothing was deleted.",
         ));
     }
-    let hours = app.live.get().retention_paid_hours;
-    let report = admin::end_of_event(&app.store, &app.settings.data_dir, scope, hours)
+    let hours = live.get().retention_paid_hours;
+    let report = admin::end_of_event(store, &settings.data_dir, scope, hours)
         .await
         .map_err(PageError::internal)?;
     let summary = format!(

@@ -15,7 +15,7 @@ use super::{Staff, StaffWrite};
 use crate::admin::Admin;
 use crate::config::{ConfigError, PrintSettings};
 use crate::print::service::PrinterView;
-use crate::print::{PrintRecord, PrintRequestError, PrinterState, Printing, Requester};
+use crate::print::{PrintRecord, PrinterState, Printing, Requester};
 use crate::web::error::ApiError;
 use crate::web::printing::Queued;
 
@@ -230,7 +230,9 @@ async fn print_page(
     let id = id
         .parse()
         .map_err(|_| PageError::new(Status::BadRequest, "That job id is not valid."))?;
-    let rec = printing.request(id, Requester::Staff).map_err(page_error)?;
+    let rec = printing
+        .request(id, Requester::Staff)
+        .map_err(PageError::from)?;
     let _ = admin
         .audit
         .record(
@@ -250,7 +252,7 @@ async fn cancel_page(
     admin: &State<Arc<Admin>>,
     print: u64,
 ) -> Result<Redirect, PageError> {
-    let rec = printing.cancel(print).await.map_err(page_error)?;
+    let rec = printing.cancel(print).await.map_err(PageError::from)?;
     let _ = admin
         .audit
         .record(
@@ -260,11 +262,6 @@ async fn cancel_page(
         )
         .await;
     Ok(Redirect::to("/admin"))
-}
-
-fn page_error(e: PrintRequestError) -> PageError {
-    let api = ApiError::from(e);
-    PageError::new(api.status, api.message)
 }
 
 /// The dashboard's printer card: its state, supplies, the cards waiting

@@ -9,9 +9,8 @@ use rocket::http::Status;
 use rocket::serde::json::Json;
 use rocket::{get, routes, Route, State};
 
-use super::AdminPeer;
+use super::{AdminPeer, SelfTestKit};
 use crate::selftest::{self, Options, Report};
-use crate::state::Shared;
 use crate::web::error::ApiError;
 
 pub fn routes() -> Vec<Route> {
@@ -22,7 +21,7 @@ pub fn routes() -> Vec<Route> {
 async fn run(
     peer: AdminPeer,
     photo: Option<String>,
-    app: &State<Arc<Shared>>,
+    kit: &State<SelfTestKit>,
 ) -> Result<Json<Report>, ApiError> {
     if !peer.0.is_loopback() {
         return Err(ApiError::new(
@@ -34,5 +33,5 @@ async fn run(
     let options = Options {
         photo: photo.filter(|p| !p.is_empty()).map(Into::into),
     };
-    Ok(Json(selftest::run(Arc::clone(app), options).await))
+    Ok(Json(selftest::run(Arc::clone(&kit.0), options).await))
 }

@@ -17,8 +17,9 @@ use super::view::{layout, Html, PageError};
 use super::{Staff, StaffWrite};
 use crate::admin::{audit, Admin};
 use crate::config::event::{CURRENCIES, LANGUAGES};
-use crate::config::{ConfigError, EventMode, EventSettings};
-use crate::state::Shared;
+use crate::config::{ConfigError, EventMode, EventSettings, LiveSettings};
+use crate::print::Printing;
+use crate::state::{Payments, Presets};
 
 pub fn routes() -> Vec<Route> {
     routes![page, save, stripe_keys]
@@ -136,9 +137,13 @@ pub fn from_form(
         retention_unpaid_hours: number("retention_unpaid_hours", f.retention_unpaid_hours)?,
         retention_paid_hours: number("retention_paid_hours", f.retention_paid_hours)?,
         admin_networks: parse_networks(f.admin_networks)?,
-        screen_hours: f
-            .screen_hours
-            .map_or_else(|| current.screen_hours.clone(), |h| h.trim().to_string()),
+        screen_hours: match f.screen_hours {
+            None => current.screen_hours,
+            Some(h) => h.parse().map_err(|m| ConfigError {
+                key: "screen_hours".into(),
+                message: m,
+            })?,
+        },
     };
     s.validate()?;
     s.validate_presets(known)?;
@@ -156,14 +161,11 @@ fn select(name: &str, options: &[&str], current: &str) -> String {
     format!("<select name=\"{name}\">{opts}</select>")
 }
 
-#[get("/admin/settings?<saved>")]
-fn page(staff: Staff, app: &State<Arc<Shared>>, saved: Option<bool>) -> Html {
-    let s = app.live.get();
-    let csrf = &staff.session.csrf;
-    let price = crate::admin::export::amount(s.price_cents.into(), &s.currency);
-    let n = app.presets.len();
-    let presets: String = app
-        .presets
+/// Each preset's place on the kiosk's menu, or off.
+fn preset_places(presets: &Presets, s: &EventSettings) -> String {
+    let n = presets.all().len();
+    presets
+        .all()
         .iter()
         .enumerate()
         .map(|(i, p)| {
@@ -186,7 +188,50 @@ fn page(staff: Staff, app: &State<Arc<Shared>>, saved: Option<bool>) -> Html {
                 attr(p.id())
             )
         })
-        .collect();
+        .collect()
+}
+
+/// The staff password, sign-out-everywhere and Stripe key forms.
+fn staff_forms(csrf: &str, stripe_live: Option<bool>) -> String {
+    let stripe = match stripe_live {
+        Some(true) => "live keys set",
+        Some(false) => "test keys set",
+        None => "no keys",
+    };
+    format!(
+        "<form class=\"card\" method=\"post\" action=\"/admin/password?csrf={csrf}\">\
+         <h2>Staff password</h2><p class=\"quiet\">Changing it signs out every device.</p>\
+         <label>Current <input type=\"password\" name=\"current\" required autocomplete=\"current-password\"></label>\
+         <label>New <input type=\"password\" name=\"password\" required autocomplete=\"new-password\"></label>\
+         <label>Again <input type=\"password\" name=\"again\" required autocomplete=\"new-password\"></label>\
+         <button>Change password</button></form>\
+         <form class=\"card\" method=\"post\" action=\"/admin/logout-all?csrf={csrf}\">\
+         <button class=\"danger\">Sign out everywhere</button></form>\
+         <form class=\"card\" method=\"post\" action=\"/admin/stripe?csrf={csrf}\">\
+         <h2>Stripe keys</h2><p class=\"quiet\">Now: {stripe}. Keys entered here are kept on the kiosk \
+         and never shown again.</p>\
+         <label>Secret key <input type=\"password\" name=\"secret_key\" required autocomplete=\"off\" \
+         placeholder=\"sk_live_…\"></label>\
+         <label>Webhook signing secret <input type=\"password\" name=\"webhook_secret\" required \
+         autocomplete=\"off\" placeholder=\"whsec_…\"></label>\
+         <label>Current staff password <input type=\"password\" name=\"current_password\" required \
+         autocomplete=\"current-password\"></label><button>Replace keys</button></form>"
+    )
+}
+
+#[get("/admin/settings?<saved>")]
+fn page(
+    staff: Staff,
+    live: &State<Arc<LiveSettings>>,
+    presets: &State<Presets>,
+    payments: &State<Payments>,
+    printing: &State<Arc<Printing>>,
+    saved: Option<bool>,
+) -> Html {
+    let s = live.get();
+    let csrf = &staff.session.csrf;
+    let price = crate::admin::export::amount(s.price_cents.into(), &s.currency);
+    let places = preset_places(presets, &s);
     let networks: String = s.admin_networks.iter().map(|n| format!("{n}\n")).collect();
     let mode = |m: &str| {
         if (m == "paid") == (s.event_mode == EventMode::Paid) {
@@ -206,7 +251,7 @@ fn page(staff: Staff, app: &State<Arc<Shared>>, saved: Option<bool>) -> Html {
          <label>Mode <select name=\"event_mode\"><option value=\"paid\"{paid}>Pay per video</option>\
          <option value=\"free\"{free}>Host-paid (downloads free)</option></select></label>\
          <label>Price <input name=\"price\" value=\"{price}\" inputmode=\"decimal\" size=\"8\"> {currency}</label>\
-         <fieldset><legend>Animations (place on the kiosk, or off)</legend>{presets}</fieldset>\
+         <fieldset><legend>Animations (place on the kiosk, or off)</legend>{places}</fieldset>\
          <label>Watermark <input name=\"watermark_text\" value=\"{wm}\" required maxlength=\"40\"></label>\
          <label>Kiosk language {lang}</label>\
          <label>Idle timeout (seconds) <input name=\"idle_timeout_s\" value=\"{idle}\" size=\"6\"></label>\
@@ -217,24 +262,7 @@ fn page(staff: Staff, app: &State<Arc<Shared>>, saved: Option<bool>) -> Html {
          <textarea name=\"admin_networks\" rows=\"6\" cols=\"30\">{networks}</textarea></label>\
          <label>Current staff password (only to change the networks) <input type=\"password\" \
          name=\"current_password\" autocomplete=\"current-password\"></label>\
-         <button>Save</button></form>\
-         <form class=\"card\" method=\"post\" action=\"/admin/password?csrf={csrf}\">\
-         <h2>Staff password</h2><p class=\"quiet\">Changing it signs out every device.</p>\
-         <label>Current <input type=\"password\" name=\"current\" required autocomplete=\"current-password\"></label>\
-         <label>New <input type=\"password\" name=\"password\" required autocomplete=\"new-password\"></label>\
-         <label>Again <input type=\"password\" name=\"again\" required autocomplete=\"new-password\"></label>\
-         <button>Change password</button></form>\
-         <form class=\"card\" method=\"post\" action=\"/admin/logout-all?csrf={csrf}\">\
-         <button class=\"danger\">Sign out everywhere</button></form>\
-         <form class=\"card\" method=\"post\" action=\"/admin/stripe?csrf={csrf}\">\
-         <h2>Stripe keys</h2><p class=\"quiet\">Now: {stripe}. Keys entered here are kept on the kiosk \
-         and never shown again.</p>\
-         <label>Secret key <input type=\"password\" name=\"secret_key\" required autocomplete=\"off\" \
-         placeholder=\"sk_live_…\"></label>\
-         <label>Webhook signing secret <input type=\"password\" name=\"webhook_secret\" required \
-         autocomplete=\"off\" placeholder=\"whsec_…\"></label>\
-         <label>Current staff password <input type=\"password\" name=\"current_password\" required \
-         autocomplete=\"current-password\"></label><button>Replace keys</button></form>",
+         <button>Save</button></form>",
         name = attr(&s.event_name),
         paid = mode("paid"),
         free = mode("free"),
@@ -242,24 +270,22 @@ fn page(staff: Staff, app: &State<Arc<Shared>>, saved: Option<bool>) -> Html {
         wm = attr(&s.watermark_text),
         lang = select("kiosk_language", &LANGUAGES, &s.kiosk_language),
         idle = s.idle_timeout_s,
-        hours = attr(&s.screen_hours),
+        hours = s.screen_hours,
         ru = s.retention_unpaid_hours,
         rp = s.retention_paid_hours,
         networks = esc(&networks),
-        stripe = match app.stripe.live() {
-            Some(true) => "live keys set",
-            Some(false) => "test keys set",
-            None => "no keys",
-        },
     );
-    let body = body + &super::printing::settings_form(&app.printing.settings(), csrf);
+    let body = body
+        + &staff_forms(csrf, payments.stripe.live())
+        + &super::printing::settings_form(&printing.settings(), csrf);
     layout(Status::Ok, "Settings", Some(csrf), &body)
 }
 
 #[post("/admin/settings", data = "<form>")]
 async fn save(
     staff: StaffWrite,
-    app: &State<Arc<Shared>>,
+    live: &State<Arc<LiveSettings>>,
+    presets: &State<Presets>,
     admin: &State<Arc<Admin>>,
     form: Result<Form<SettingsForm<'_>>, Errors<'_>>,
 ) -> Result<Redirect, PageError> {
@@ -273,8 +299,8 @@ async fn save(
             format!("The form is incomplete ({}).", fields.join(", ")),
         )
     })?;
-    let known = app.preset_ids();
-    let new = from_form(&form, &known, &app.live.get()).map_err(|e| {
+    let known = presets.ids();
+    let new = from_form(&form, &known, &live.get()).map_err(|e| {
         PageError::new(
             Status::UnprocessableEntity,
             format!(
@@ -289,7 +315,7 @@ async fn save(
             format!("Not saved: the allowed networks would lock out this device ({}). Nothing was changed.", staff.0.peer),
         ));
     }
-    let old = app.live.get();
+    let old = live.get();
     if new.admin_networks != old.admin_networks {
         let given = form.current_password.unwrap_or_default();
         if given.is_empty() {
@@ -305,10 +331,7 @@ async fn save(
         &serde_json::to_value(&*old).unwrap_or_default(),
         &serde_json::to_value(&new).unwrap_or_default(),
     );
-    app.live
-        .save(new, &known)
-        .await
-        .map_err(PageError::internal)?;
+    live.save(new, &known).await.map_err(PageError::internal)?;
     if !diff.is_empty() {
         let _ = admin.audit.record(staff.0.peer, "settings", diff).await;
     }
@@ -327,12 +350,13 @@ struct KeysForm<'r> {
 #[post("/admin/stripe", data = "<form>")]
 async fn stripe_keys(
     staff: StaffWrite,
-    app: &State<Arc<Shared>>,
+    payments: &State<Payments>,
     admin: &State<Arc<Admin>>,
     form: Form<KeysForm<'_>>,
 ) -> Result<Redirect, PageError> {
     super::login::confirm_password(admin, staff.0.peer, form.current_password).await?;
-    app.stripe
+    payments
+        .stripe
         .replace(form.secret_key.trim(), form.webhook_secret.trim())
         .await
         .map_err(|e| {
@@ -341,7 +365,7 @@ async fn stripe_keys(
                 format!("Not saved: {e}. The keys in use are unchanged."),
             )
         })?;
-    let kind = if app.stripe.live() == Some(true) {
+    let kind = if payments.stripe.live() == Some(true) {
         "live"
     } else {
         "test"

@@ -8,7 +8,6 @@ use rocket::request::Request;
 use rocket::response::{self, Responder, Response};
 
 use super::Refusal;
-use crate::admin::ActionError;
 use crate::web::error::ApiError;
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;background:#f4f4f6;color:#222;\
@@ -55,72 +54,29 @@ pub fn layout(status: Status, title: &str, csrf: Option<&str>, body: &str) -> Ht
     )
 }
 
-/// A refusal or failure shown as a page: what happened and a way back.
+/// A refusal or failure shown as a staff page: the same [`ApiError`] the
+/// admin API answers with (one mapping per domain error, in
+/// `web::error`), rendered as HTML with a way back.
 #[derive(Debug)]
-pub struct PageError {
-    pub status: Status,
-    pub message: String,
-}
+pub struct PageError(pub ApiError);
 
 impl PageError {
     pub fn new(status: Status, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            message: message.into(),
-        }
+        Self(ApiError::new(status, "refused", message))
     }
 
     pub fn internal(what: impl std::fmt::Display) -> Self {
-        tracing::error!("admin: {what}");
-        Self::new(
-            Status::InternalServerError,
-            "Something went wrong on the kiosk. The details are in its log.",
-        )
+        Self(ApiError::internal(what))
     }
 }
 
-impl From<ActionError> for PageError {
-    fn from(e: ActionError) -> Self {
-        let status = match &e {
-            ActionError::NotFound => Status::NotFound,
-            ActionError::Rendering | ActionError::NotRerenderable(_) => Status::Conflict,
-            ActionError::UnknownPreset(_) | ActionError::UnknownBackend(_) => {
-                Status::UnprocessableEntity
-            }
-            ActionError::Staff(crate::jobs::staff::StaffError::NotUnlockable(_)) => {
-                Status::Conflict
-            }
-            ActionError::Store(_) => return Self::internal(e),
-            ActionError::Staff(_) => Status::UnprocessableEntity,
-        };
-        Self::new(status, capitalise(&e.to_string()))
+impl<E> From<E> for PageError
+where
+    ApiError: From<E>,
+{
+    fn from(e: E) -> Self {
+        Self(ApiError::from(e))
     }
-}
-
-impl From<crate::web::lookup::Missing> for PageError {
-    fn from(e: crate::web::lookup::Missing) -> Self {
-        use crate::web::lookup::Missing;
-        let status = match &e {
-            Missing::MalformedId => Status::BadRequest,
-            Missing::NoJob | Missing::NoLink => Status::NotFound,
-            Missing::Store(_) => return Self::internal(e),
-        };
-        Self::new(status, format!("{}.", capitalise(&e.to_string())))
-    }
-}
-
-impl From<ActionError> for ApiError {
-    fn from(e: ActionError) -> Self {
-        let p = PageError::from(e);
-        ApiError::new(p.status, "refused", p.message)
-    }
-}
-
-pub fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().chain(c).collect())
-        .unwrap_or_default()
 }
 
 impl<'r> Responder<'r, 'static> for PageError {
@@ -128,11 +84,12 @@ impl<'r> Responder<'r, 'static> for PageError {
         let body = format!(
             "<div class=\"card\"><p class=\"bad\">{}</p><p><a href=\"/admin\">Back to the \
              dashboard</a></p></div>",
-            esc(&self.message)
+            esc(&self.0.message)
         );
+        let status = self.0.status;
         let mut res =
-            Response::build_from(layout(self.status, "Not done", None, &body).respond_to(req)?);
-        res.status(self.status);
+            Response::build_from(layout(status, "Not done", None, &body).respond_to(req)?);
+        res.status(status);
         res.ok()
     }
 }

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use smileloop::config::{AnimatorKind, EncoderPref};
+use smileloop::config::{Backend, EncoderPref};
 use smileloop::render::{render, Job, OutputPaths};
 use smileloop::{animate, capture, encode, motion};
 
@@ -32,8 +32,8 @@ fn main() {
         .expect("soft_smile");
     let encoder = encode::detect(EncoderPref::Auto).expect("an H.264 encoder");
     let kind = match std::env::var("SMILELOOP_ANIMATOR").as_deref() {
-        Ok("gentle") => AnimatorKind::Gentle,
-        _ => AnimatorKind::Meshwarp,
+        Ok("gentle") => Backend::Gentle,
+        _ => Backend::Meshwarp,
     };
     let models = root.join("models");
     let settings = smileloop::config::Settings {

@@ -40,7 +40,7 @@ fn main() {
     let presets: Vec<_> = motion::load_dir(&root.join("presets"))
         .expect("presets")
         .into_iter()
-        .filter(|p| p.supports_backend("meshwarp"))
+        .filter(|p| p.supports_backend(smileloop::backend::Backend::Meshwarp))
         .collect();
     let out = root.join("target/expression");
     let mut names: Vec<String> = std::fs::read_dir(&photos)

@@ -31,7 +31,11 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 /// video to show the QR and the payment state).
 fn waiting_job(server: &Server) -> Job {
     let store = &server.shared().store;
-    let mut job = Job::new("soft_smile", "source.jpg", now_ms());
+    let mut job = Job::new(
+        "soft_smile".parse().expect("preset id"),
+        "source.jpg",
+        now_ms(),
+    );
     job.price = Some(Price {
         cents: 799,
         currency: "usd".into(),

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::printer::{until, Model, Printer};
 use common::*;
-use smileloop::config::{AnimatorKind, PrintWhen};
+use smileloop::config::{Backend, PrintWhen};
 use smileloop::print::PrintState;
 
 const CARDS: usize = 5;
@@ -24,7 +24,7 @@ fn main() {
         });
         let uri = printer.uri();
         let server = Server::start(move |s| {
-            s.animator = AnimatorKind::Gentle;
+            s.animator = Backend::Gentle;
             s.printer_uri = uri;
             s.print_when = PrintWhen::OnRequest;
             s.print_limit = 20;

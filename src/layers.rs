@@ -5,7 +5,7 @@
 //! layers.
 
 const LAYERS: &[&[&str]] = &[
-    &["clock", "i18n"],
+    &["backend", "clock", "i18n"],
     &["geometry", "metrics", "money", "motion"],
     &["config"],
     &["capture", "encode", "face"],

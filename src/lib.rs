@@ -13,6 +13,7 @@
 pub mod admin;
 pub mod animate;
 pub mod app;
+pub mod backend;
 pub mod capture;
 pub mod cli;
 pub mod clock;

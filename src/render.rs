@@ -91,7 +91,7 @@ pub fn remove_parts(dir: &Path) -> usize {
 pub struct RenderReport {
     pub plan: FramePlan,
     pub preview_size: (u32, u32),
-    pub backend: &'static str,
+    pub backend: crate::backend::Backend,
     pub encoder: H264Encoder,
     /// Photo prepared by the backend.
     pub prepared: Duration,
@@ -228,7 +228,7 @@ fn render_parts(
     Ok(RenderReport {
         plan,
         preview_size: (pw, ph),
-        backend: job.animator.name(),
+        backend: job.animator.backend(),
         encoder: job.encoder,
         prepared,
         frames_done,

@@ -6,10 +6,12 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use super::Audit;
+use crate::backend::{Backend, UnknownBackend};
 use crate::jobs::queue::Admission;
 use crate::jobs::retention;
 use crate::jobs::staff::{self, StaffError};
 use crate::jobs::{Job, JobId, JobStore, Progress, Status, StoreError, UnlockReason};
+use crate::motion::PresetId;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ActionError {
@@ -57,9 +59,9 @@ pub struct Rerender<'a> {
 /// What a re-render may choose from.
 pub struct Choices<'a> {
     pub presets: Vec<&'a str>,
-    pub backends: Vec<&'a str>,
+    pub backends: Vec<Backend>,
     /// The backend a job without a request of its own renders with.
-    pub default_backend: &'a str,
+    pub default_backend: Backend,
 }
 
 /// The staff desk: what the actions touch, and who acts.
@@ -98,19 +100,25 @@ impl Desk<'_> {
         if let Some(p) = preset.filter(|p| !choices.presets.contains(p)) {
             return Err(ActionError::UnknownPreset(p.chars().take(40).collect()));
         }
+        // Offered, so well formed.
+        let preset: Option<PresetId> = preset.and_then(|p| p.parse().ok());
+        let backend = match backend.map(str::parse::<Backend>).transpose() {
+            Ok(b) => b,
+            Err(UnknownBackend(name)) => return Err(ActionError::UnknownBackend(name)),
+        };
         if let Some(b) = backend.filter(|b| !choices.backends.contains(b)) {
-            return Err(ActionError::UnknownBackend(b.chars().take(40).collect()));
+            return Err(ActionError::UnknownBackend(b.to_string()));
         }
         let before = self.store.get(id)?.ok_or(ActionError::NotFound)?;
         if !matches!(before.status, Status::PreviewReady | Status::Failed) {
             return Err(ActionError::NotRerenderable(before.status));
         }
         let job = self.store.transition(id, Status::Queued, |j| {
-            if let Some(p) = preset {
-                j.preset = p.to_string();
+            if let Some(p) = &preset {
+                j.preset = p.clone();
             }
             if let Some(b) = backend {
-                j.backend_request = Some(b.to_string());
+                j.backend_request = Some(b);
             }
             j.attempts = 0;
             j.error = None;
@@ -123,10 +131,7 @@ impl Desk<'_> {
         self.store.flush().await?;
         tracing::info!(job = %id, preset = %job.preset, backend = ?job.backend_request, "queued again by staff");
         self.admission.wake();
-        let used = job
-            .backend_request
-            .as_deref()
-            .unwrap_or(choices.default_backend);
+        let used = job.backend_request.unwrap_or(choices.default_backend);
         let detail = format!(
             "job {id} queued again ({} → {}, backend {used})",
             before.preset, job.preset
@@ -178,10 +183,10 @@ mod tests {
         };
         let choices = Choices {
             presets: vec!["soft_smile", "wink"],
-            backends: vec!["meshwarp"],
-            default_backend: "meshwarp",
+            backends: vec![Backend::Meshwarp],
+            default_backend: Backend::Meshwarp,
         };
-        let job = Job::new("soft_smile", "source.jpg", 1);
+        let job = Job::new("soft_smile".parse().expect("preset id"), "source.jpg", 1);
         store.insert_new(&job).expect("insert");
         for s in [Status::Queued, Status::Rendering, Status::PreviewReady] {
             store.transition(job.id, s, |_| {}).expect("advance");
@@ -207,6 +212,17 @@ mod tests {
             desk.rerender(job.id, unknown, &choices).await,
             Err(ActionError::UnknownPreset(p)) if p == "moonwalk"
         ));
+        // Not a backend at all, or not one this kiosk offers.
+        for name in ["Meshwarp", "liveportrait"] {
+            let with = Rerender {
+                preset: None,
+                backend: Some(name),
+            };
+            assert!(matches!(
+                desk.rerender(job.id, with, &choices).await,
+                Err(ActionError::UnknownBackend(n)) if n == name
+            ));
+        }
         for s in [Status::Rendering, Status::PreviewReady] {
             store.transition(job.id, s, |_| {}).expect("advance");
         }

@@ -80,7 +80,7 @@ pub fn csv(
             [
                 utc(j.created_at),
                 j.id.to_string(),
-                j.preset.clone(),
+                j.preset.to_string(),
                 j.status.to_string(),
                 amount_s,
                 currency,
@@ -144,7 +144,11 @@ mod tests {
         }
         assert_eq!(inert("cash at the bar".into()), "cash at the bar");
         assert_eq!(inert("7.99".into()), "7.99");
-        let mut job = Job::new("soft_smile", "source.jpg", 1_000);
+        let mut job = Job::new(
+            "soft_smile".parse().expect("preset id"),
+            "source.jpg",
+            1_000,
+        );
         job.unlock_note = Some("=HYPERLINK(\"http://x\")".into());
         let out = csv(&[job], &[], &Default::default(), 0, 2_000).expect("csv");
         let mut r = csv::Reader::from_reader(out.as_bytes());
@@ -154,7 +158,11 @@ mod tests {
 
     #[test]
     fn notes_with_commas_quotes_and_newlines_are_quoted() {
-        let mut job = Job::new("soft_smile", "source.jpg", 1_000);
+        let mut job = Job::new(
+            "soft_smile".parse().expect("preset id"),
+            "source.jpg",
+            1_000,
+        );
         job.status = Status::Unlocked;
         job.unlock = Some(UnlockReason::StaffCash);
         job.unlock_note = Some("paid \"8\", at the bar\nthanks".into());

@@ -138,7 +138,7 @@ mod tests {
     fn end_plan_keeps_paid_videos_in_their_window_when_asked() {
         let now = 100 * 3_600_000;
         let mk = |status: Status, unlocked_h: Option<i64>| {
-            let mut j = Job::new("soft_smile", "s.jpg", 0);
+            let mut j = Job::new("soft_smile".parse().expect("preset id"), "s.jpg", 0);
             j.status = status;
             j.unlocked_at = unlocked_h.map(|h| h * 3_600_000);
             j

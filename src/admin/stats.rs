@@ -158,7 +158,11 @@ mod tests {
     fn figures_count_the_night() {
         let mut jobs = vec![];
         for i in 0..4 {
-            let mut j = Job::new("soft_smile", "s.jpg", 10_000 + i);
+            let mut j = Job::new(
+                "soft_smile".parse().expect("preset id"),
+                "s.jpg",
+                10_000 + i,
+            );
             j.finished_at = Some(20_000);
             j.status = Status::PreviewReady;
             j.price = Some(Price {
@@ -178,7 +182,11 @@ mod tests {
         jobs[1].status = Status::Unlocked;
         jobs[1].unlock = Some(UnlockReason::StaffCash);
         jobs[2].status = Status::Failed;
-        jobs.push(Job::new("soft_smile", "s.jpg", 5)); // before the window
+        jobs.push(Job::new(
+            "soft_smile".parse().expect("preset id"),
+            "s.jpg",
+            5,
+        )); // before the window
         let ledger = vec![(
             JobId::generate(),
             Payment {

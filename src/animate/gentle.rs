@@ -7,6 +7,7 @@ use image::RgbImage;
 
 use super::looped::{Looped, Scene};
 use super::{output_size, AnimateError, Animation, Animator, Request};
+use crate::backend::Backend;
 use crate::geometry::{warp_affine, Affine, Scaler};
 use crate::motion::{Expression, Preset};
 
@@ -23,8 +24,8 @@ const TILT_PER_ROLL_DEG: f32 = 0.5;
 pub struct Gentle;
 
 impl Animator for Gentle {
-    fn name(&self) -> &'static str {
-        "gentle"
+    fn backend(&self) -> Backend {
+        Backend::Gentle
     }
 
     fn start(
@@ -33,7 +34,7 @@ impl Animator for Gentle {
         preset: &Preset,
         request: &Request<'_>,
     ) -> Result<Box<dyn Animation>, AnimateError> {
-        super::ensure_supported(self.name(), preset)?;
+        super::ensure_supported(self.backend(), preset)?;
         let (width, height) = output_size(photo.width(), photo.height(), request.limits);
         let source = Scaler::default().scale(photo, width, height);
         let scene = GentleScene {

@@ -13,6 +13,7 @@ use super::looped::{Looped, Scene};
 use super::mouth::Look;
 use super::rig::{Field, Rig};
 use super::{output_size, AnimateError, Animation, Animator, Request, SizeLimits};
+use crate::backend::Backend;
 use crate::face::{check, Face, FaceModels, Found};
 use crate::geometry::{sample_bilinear, Lanes, Scaler};
 use crate::motion::{Expression, Preset};
@@ -101,8 +102,8 @@ pub fn cast_for(photo: &RgbImage, found: &Found, limits: SizeLimits) -> (Cast, F
 }
 
 impl Animator for MeshWarp {
-    fn name(&self) -> &'static str {
-        "meshwarp"
+    fn backend(&self) -> Backend {
+        Backend::Meshwarp
     }
 
     fn check_photo(&self, photo: &RgbImage) -> Result<Found, AnimateError> {
@@ -115,7 +116,7 @@ impl Animator for MeshWarp {
         preset: &Preset,
         request: &Request<'_>,
     ) -> Result<Box<dyn Animation>, AnimateError> {
-        super::ensure_supported(self.name(), preset)?;
+        super::ensure_supported(self.backend(), preset)?;
         let found = faces_for(&self.models, photo, request, self.max_faces)?;
         let (cast, _, (width, height)) = cast_for(photo, &found, request.limits);
         let source = Scaler::default().scale(photo, width, height);

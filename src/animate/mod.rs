@@ -25,7 +25,8 @@ pub use meshwarp::MeshWarp;
 
 use image::RgbImage;
 
-use crate::config::{AnimatorKind, Settings};
+use crate::backend::Backend;
+use crate::config::Settings;
 use crate::face::Found;
 use crate::motion::Preset;
 
@@ -70,10 +71,7 @@ pub struct Request<'a> {
 #[derive(Debug, thiserror::Error)]
 pub enum AnimateError {
     #[error("the {backend} animator does not support the preset {preset}")]
-    Unsupported {
-        backend: &'static str,
-        preset: String,
-    },
+    Unsupported { backend: Backend, preset: String },
     /// The photo cannot be animated; the message is for the guest.
     #[error("{0}")]
     Photo(crate::face::PhotoProblem),
@@ -82,7 +80,10 @@ pub enum AnimateError {
 }
 
 pub trait Animator: Send + Sync {
-    fn name(&self) -> &'static str;
+    fn backend(&self) -> Backend;
+    fn name(&self) -> &'static str {
+        self.backend().as_str()
+    }
     /// Cheap check at upload time, so that a guest hears at once when the
     /// photo cannot be animated (no face…) instead of after queueing. The
     /// faces it found go with the job to the render. A backend that moves
@@ -125,15 +126,15 @@ pub fn from_config(settings: &Settings) -> (Box<dyn Animator>, Option<String>) {
     };
     let max_faces = settings.max_faces;
     match settings.animator {
-        AnimatorKind::Gentle => (Box::new(Gentle), None),
-        AnimatorKind::Meshwarp => match faces() {
+        Backend::Gentle => (Box::new(Gentle), None),
+        Backend::Meshwarp => match faces() {
             Ok(models) => (Box::new(MeshWarp::new(models, max_faces)), None),
             Err(e) => (
                 Box::new(Gentle),
                 Some(format!("meshwarp unavailable, using gentle: {e}")),
             ),
         },
-        AnimatorKind::Liveportrait => {
+        Backend::Liveportrait => {
             let models = match faces() {
                 Ok(m) => m,
                 Err(e) => {
@@ -164,7 +165,7 @@ pub fn from_config(settings: &Settings) -> (Box<dyn Animator>, Option<String>) {
 }
 
 /// The error every backend gives for a preset it does not play.
-pub fn ensure_supported(backend: &'static str, preset: &Preset) -> Result<(), AnimateError> {
+pub fn ensure_supported(backend: Backend, preset: &Preset) -> Result<(), AnimateError> {
     if preset.supports_backend(backend) {
         Ok(())
     } else {
@@ -181,23 +182,23 @@ static GENTLE: Gentle = Gentle;
 
 /// The backends a job may ask for: the one in use, its fallback, then
 /// `gentle`.
-pub fn available(main: &dyn Animator) -> Vec<&'static str> {
-    let mut names = vec![main.name()];
+pub fn available(main: &dyn Animator) -> Vec<Backend> {
+    let mut backends = vec![main.backend()];
     if let Some(f) = main.fallback() {
-        names.push(f.name());
+        backends.push(f.backend());
     }
-    if !names.contains(&GENTLE.name()) {
-        names.push(GENTLE.name());
+    if !backends.contains(&Backend::Gentle) {
+        backends.push(Backend::Gentle);
     }
-    names
+    backends
 }
 
-/// The backend for a job that asked for `requested` (by name); the one in
-/// use when it asked for nothing or for a backend this kiosk lacks.
-pub fn pick<'a>(main: &'a dyn Animator, requested: Option<&str>) -> &'a dyn Animator {
+/// The backend for a job that asked for `requested`; the one in use when
+/// it asked for nothing or for a backend this kiosk lacks.
+pub fn pick(main: &dyn Animator, requested: Option<Backend>) -> &dyn Animator {
     match (requested, main.fallback()) {
-        (Some(name), Some(f)) if name == f.name() => f,
-        (Some(name), _) if name == GENTLE.name() && main.name() != name => &GENTLE,
+        (Some(b), Some(f)) if b == f.backend() => f,
+        (Some(Backend::Gentle), _) if main.backend() != Backend::Gentle => &GENTLE,
         _ => main,
     }
 }

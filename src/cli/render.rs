@@ -52,7 +52,7 @@ pub(super) fn samples(settings: &Settings, photo: &std::path::Path) -> Result<()
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     for preset in presets
         .iter()
-        .filter(|p| p.supports_backend(animator.name()))
+        .filter(|p| p.supports_backend(animator.backend()))
     {
         let job = render::Job {
             photo: &image,
@@ -242,7 +242,7 @@ pub(super) fn sheet(
     let presets: Vec<_> = motion::load_dir(&settings.presets_dir)
         .map_err(|e| e.to_string())?
         .into_iter()
-        .filter(|p| p.supports_backend(animator.name()))
+        .filter(|p| p.supports_backend(animator.backend()))
         .collect();
     let mut rows: Vec<Vec<image::RgbImage>> = Vec::new();
     for path in photos {

@@ -16,6 +16,7 @@ use rocket::figment::providers::{Env, Format, Serialized, Toml};
 use rocket::figment::Figment;
 use serde::{Deserialize, Serialize};
 
+pub use crate::backend::Backend;
 pub use event::{EventSettings, LiveSettings};
 pub use print::{PrintCopies, PrintLayout, PrintSettings, PrintWhen, PrinterUri};
 
@@ -26,18 +27,6 @@ pub enum EventMode {
     Paid,
     /// Host-paid event: every download is free.
     Free,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AnimatorKind {
-    /// Whole-photo motion: a slow push-in with a slight tilt.
-    Gentle,
-    /// Face-aware mesh warp on the CPU (needs the face models).
-    Meshwarp,
-    /// LivePortrait's networks (`liveportrait_dir`) on TensorRT, CUDA or
-    /// the CPU; falls back to meshwarp.
-    Liveportrait,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,7 +144,7 @@ pub struct Settings {
     pub retention_paid_hours: u32,
     pub queue_limit: u32,
     pub max_upload_mb: u32,
-    pub animator: AnimatorKind,
+    pub animator: Backend,
     /// Most faces of one photo that come alive (largest first), 1 to
     /// [`MAX_FACES_LIMIT`].
     pub max_faces: u32,
@@ -239,7 +228,7 @@ impl Default for Settings {
             retention_paid_hours: 72,
             queue_limit: 20,
             max_upload_mb: 20,
-            animator: AnimatorKind::Meshwarp,
+            animator: Backend::Meshwarp,
             max_faces: 6,
             liveportrait_dir: PathBuf::from("models/liveportrait"),
             liveportrait_provider: Provider::Auto,

@@ -177,7 +177,7 @@ impl Intake {
         let checked = self.check(bytes).await?;
 
         let source = format!("source.{}", checked.info.extension());
-        let mut job = Job::new(preset.id(), &source, self.store.now_ms());
+        let mut job = Job::new(preset.key().clone(), &source, self.store.now_ms());
         let faces_json = checked
             .found
             .as_ref()

@@ -288,7 +288,7 @@ impl fmt::Display for SeenBy {
 pub struct Job {
     pub id: JobId,
     pub token: GuestToken,
-    pub preset: String,
+    pub preset: crate::motion::PresetId,
     pub status: Status,
     pub progress: Progress,
     /// Unix milliseconds.
@@ -304,7 +304,7 @@ pub struct Job {
     pub download_count: u32,
     /// Renders started, to stop a photo that crashes the process from looping.
     pub attempts: u32,
-    pub backend: Option<String>,
+    pub backend: Option<crate::backend::Backend>,
     pub encoder: Option<String>,
     // Added after schema 1's first records: absent means none.
     #[serde(default)]
@@ -319,7 +319,7 @@ pub struct Job {
     /// The animator backend staff asked for on a re-render, or `gentle`
     /// after renders that kept being interrupted (none: the kiosk's own).
     #[serde(default)]
-    pub backend_request: Option<String>,
+    pub backend_request: Option<crate::backend::Backend>,
     /// How many faces come alive (absent: not known, or a whole-photo
     /// animator).
     #[serde(default)]
@@ -327,11 +327,11 @@ pub struct Job {
 }
 
 impl Job {
-    pub fn new(preset: &str, source_file: &str, now_ms: i64) -> Self {
+    pub fn new(preset: crate::motion::PresetId, source_file: &str, now_ms: i64) -> Self {
         Self {
             id: JobId::generate(),
             token: GuestToken::generate(),
-            preset: preset.to_string(),
+            preset,
             status: Status::Uploaded,
             progress: Progress::default(),
             created_at: now_ms,
@@ -439,7 +439,11 @@ mod tests {
 
     #[test]
     fn job_round_trips_through_json() {
-        let job = Job::new("soft_smile", "source.jpg", 1_700_000_000_000);
+        let job = Job::new(
+            "soft_smile".parse().expect("preset id"),
+            "source.jpg",
+            1_700_000_000_000,
+        );
         let text = serde_json::to_string(&job).expect("encode");
         assert!(text.contains("\"status\":\"uploaded\""));
         let back: Job = serde_json::from_str(&text).expect("decode");

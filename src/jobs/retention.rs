@@ -400,7 +400,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = JobStore::open(&dir.path().join("db")).expect("open");
         let mk = |status: Status| {
-            let job = Job::new("soft_smile", "source.jpg", 0);
+            let job = Job::new("soft_smile".parse().expect("preset id"), "source.jpg", 0);
             store.insert_new(&job).expect("insert");
             let path = [Status::Queued, Status::Rendering, Status::PreviewReady];
             for s in path.iter().take_while(|_| status != Status::Uploaded) {
@@ -452,7 +452,7 @@ mod tests {
     async fn files_an_interrupted_sweep_left_behind_are_removed() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = JobStore::open(&dir.path().join("db")).expect("open");
-        let job = Job::new("soft_smile", "source.jpg", 0);
+        let job = Job::new("soft_smile".parse().expect("preset id"), "source.jpg", 0);
         store.insert_new(&job).expect("insert");
         for s in [Status::Queued, Status::Rendering, Status::PreviewReady] {
             store.transition(job.id, s, |_| {}).expect("walk");
@@ -482,7 +482,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let clock = SimClock::at(1_700_000_000_000);
         let store = JobStore::open_with_clock(&dir.path().join("db"), clock.clone()).expect("open");
-        let job = Job::new("soft_smile", "source.jpg", clock.wall_ms());
+        let job = Job::new(
+            "soft_smile".parse().expect("preset id"),
+            "source.jpg",
+            clock.wall_ms(),
+        );
         store.insert_new(&job).expect("insert");
         for s in [Status::Queued, Status::Rendering, Status::PreviewReady] {
             store.transition(job.id, s, |_| {}).expect("walk");
@@ -555,10 +559,18 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = JobStore::open(&dir.path().join("db")).expect("store");
         let before = 1_000_000;
-        let mut job = Job::new("soft_smile", "source.jpg", before);
+        let mut job = Job::new(
+            "soft_smile".parse().expect("preset id"),
+            "source.jpg",
+            before,
+        );
         job.status = Status::PreviewReady;
         store.insert_new(&job).expect("insert");
-        let old_life = Job::new("soft_smile", "source.jpg", before - 10 * HOUR_MS);
+        let old_life = Job::new(
+            "soft_smile".parse().expect("preset id"),
+            "source.jpg",
+            before - 10 * HOUR_MS,
+        );
         store.insert_new(&old_life).expect("insert");
         // The clock jumps forward two days a minute after the job was made.
         let jump = 48 * HOUR_MS;

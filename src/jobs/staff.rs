@@ -58,7 +58,7 @@ mod tests {
     async fn staff_unlock_needs_a_reason_and_a_finished_preview() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = JobStore::open(&dir.path().join("db")).expect("open");
-        let job = Job::new("soft_smile", "source.jpg", 1);
+        let job = Job::new("soft_smile".parse().expect("preset id"), "source.jpg", 1);
         store.insert_new(&job).expect("insert");
         let cash = UnlockReason::StaffCash;
         assert!(matches!(
@@ -90,7 +90,7 @@ mod tests {
             unlock(&store, job.id, UnlockReason::StaffComp, "again").await,
             Err(StaffError::NotUnlockable(Status::Unlocked))
         ));
-        let missing = Job::new("soft_smile", "source.jpg", 1).id;
+        let missing = Job::new("soft_smile".parse().expect("preset id"), "source.jpg", 1).id;
         assert!(matches!(
             unlock(&store, missing, cash, "paid cash").await,
             Err(StaffError::Store(StoreError::NotFound(id))) if id == missing

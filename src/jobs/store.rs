@@ -409,8 +409,8 @@ mod tests {
     #[test]
     fn transitions_update_the_index_atomically() {
         let (_dir, s) = store();
-        let a = Job::new("soft_smile", "source.jpg", 1000);
-        let b = Job::new("soft_smile", "source.jpg", 2000);
+        let a = Job::new("soft_smile".parse().expect("preset id"), "source.jpg", 1000);
+        let b = Job::new("soft_smile".parse().expect("preset id"), "source.jpg", 2000);
         s.insert_new(&a).expect("insert a");
         s.insert_new(&b).expect("insert b");
         assert!(matches!(s.insert_new(&a), Err(StoreError::Exists(_))));
@@ -452,7 +452,7 @@ mod tests {
     #[test]
     fn update_cannot_change_status_and_tokens_resolve() {
         let (_dir, s) = store();
-        let a = Job::new("soft_smile", "source.png", 5);
+        let a = Job::new("soft_smile".parse().expect("preset id"), "source.png", 5);
         s.insert_new(&a).expect("insert");
         let u = s.update(a.id, |j| {
             j.status = Status::Unlocked;
@@ -482,7 +482,7 @@ mod tests {
     async fn survives_reopen_and_refuses_newer_schema() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("db");
-        let a = Job::new("wink", "source.jpg", 7);
+        let a = Job::new("wink".parse().expect("preset id"), "source.jpg", 7);
         {
             let s = JobStore::open(&path).expect("open");
             s.insert_new(&a).expect("insert");

@@ -53,13 +53,13 @@ pub async fn recover(store: &JobStore, data_dir: &std::path::Path) -> Result<(),
     for id in store.ids_with_status(Status::Rendering)? {
         let job = store.get(id)?.ok_or(StoreError::NotFound(id))?;
         crate::render::remove_parts(&job_dir(data_dir, id));
-        let gentle = crate::animate::Gentle.name();
-        if job.attempts >= MAX_ATTEMPTS && job.backend_request.as_deref() != Some(gentle) {
+        let gentle = crate::backend::Backend::Gentle;
+        if job.attempts >= MAX_ATTEMPTS && job.backend_request != Some(gentle) {
             // The photo takes the backend down: a guest still gets a video,
             // from the backend that only moves the whole photo.
             store.transition(id, Status::Queued, |j| {
                 j.progress = Progress::default();
-                j.backend_request = Some(gentle.into());
+                j.backend_request = Some(gentle);
             })?;
             tracing::warn!(job = %id, attempts = job.attempts, "queued again with gentle: interrupted too often");
         } else if job.attempts >= MAX_ATTEMPTS {
@@ -156,8 +156,7 @@ impl Worker {
         tracing::info!(job = %id, preset = %job.preset, attempt = job.attempts, "rendering");
         self.status.set_current(Some(id));
 
-        let backend =
-            crate::animate::pick(self.animator.as_ref(), job.backend_request.as_deref()).name();
+        let backend = crate::animate::pick(self.animator.as_ref(), job.backend_request).name();
         let cancel = Arc::new(AtomicBool::new(false));
         let low_space = Arc::new(AtomicBool::new(false));
         let this = Arc::clone(self);
@@ -210,14 +209,14 @@ impl Worker {
             j.files.full = Some("full.mp4".into());
             j.files.preview = Some("preview.mp4".into());
             j.files.poster = Some("poster.jpg".into());
-            j.backend = Some(report.backend.into());
+            j.backend = Some(report.backend);
             j.encoder = Some(report.encoder.element().into());
             j.finished_at = Some(now);
             j.progress.frames_done = report.plan.frame_count;
         })?;
         let encoding = report.full_ready.saturating_sub(report.prepared);
         self.metrics.render_finished(RenderFigures {
-            backend: report.backend,
+            backend: report.backend.as_str(),
             encoder: report.encoder.element(),
             seconds: report.preview_ready.as_secs_f64(),
             ms_per_frame,
@@ -262,15 +261,15 @@ impl Worker {
         low_space: &AtomicBool,
     ) -> Result<RenderReport, RenderError> {
         let dir = job_dir(&self.data_dir, job.id);
-        let animator = crate::animate::pick(self.animator.as_ref(), job.backend_request.as_deref());
+        let animator = crate::animate::pick(self.animator.as_ref(), job.backend_request);
         let preset = self
             .presets
             .iter()
-            .find(|p| p.id() == job.preset)
+            .find(|p| *p.key() == job.preset)
             .ok_or_else(|| {
                 RenderError::Animate(AnimateError::Unsupported {
-                    backend: animator.name(),
-                    preset: job.preset.clone(),
+                    backend: animator.backend(),
+                    preset: job.preset.to_string(),
                 })
             })?;
         let source = dir.join(&job.files.source);
@@ -363,7 +362,7 @@ mod tests {
             PhotoProblem::NoFace.to_string()
         );
         let gone = RenderError::Animate(AnimateError::Unsupported {
-            backend: "meshwarp",
+            backend: crate::backend::Backend::Meshwarp,
             preset: "x".into(),
         });
         assert!(guest_message(&gone, here).contains("another one"));

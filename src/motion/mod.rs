@@ -8,10 +8,12 @@
 //! function of the frame index.
 
 mod curve;
+mod id;
 mod preset;
 mod template;
 
 pub use curve::{Ease, Keyframe};
+pub use id::{BadPresetId, PresetId};
 pub use preset::{
     load_dir, Expression, LoopStyle, Param, Preset, PresetError, PresetFile, LANGUAGES,
 };

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::curve::{sample, Keyframe};
+use super::id::{is_name, PresetId};
 use super::template::Template;
+use crate::backend::Backend;
 
 /// Languages a preset label may be given in; `en` is required.
 pub use crate::i18n::LANGUAGES;
@@ -146,7 +148,7 @@ pub struct PresetFile {
     pub loop_style: LoopStyle,
     /// Animator backends that render this preset well; empty = all.
     #[serde(default)]
-    pub backends: Vec<String>,
+    pub backends: Vec<Backend>,
     /// Display order on the kiosk (lower first).
     #[serde(default)]
     pub order: i32,
@@ -159,12 +161,14 @@ pub struct PresetFile {
 }
 
 /// The only backend that can play a driving template.
-pub const TEMPLATE_BACKEND: &str = "liveportrait";
+pub const TEMPLATE_BACKEND: Backend = Backend::Liveportrait;
 
 /// A validated preset.
 #[derive(Debug, Clone)]
 pub struct Preset {
     pub file: PresetFile,
+    /// `file.id`, checked.
+    key: PresetId,
     frame_count: u32,
     template: Option<std::sync::Arc<Template>>,
 }
@@ -200,9 +204,17 @@ impl Preset {
                 message,
             });
         }
+        let key = file
+            .id
+            .parse()
+            .map_err(|e: super::BadPresetId| PresetError::Invalid {
+                id: file.id.clone(),
+                message: e.to_string(),
+            })?;
         let frame_count = (file.duration_s * file.fps as f32).round() as u32;
         Ok(Self {
             file,
+            key,
             frame_count,
             template: None,
         })
@@ -210,6 +222,11 @@ impl Preset {
 
     pub fn id(&self) -> &str {
         &self.file.id
+    }
+
+    /// The id as the typed value jobs keep.
+    pub fn key(&self) -> &PresetId {
+        &self.key
     }
 
     /// The driving template, for presets that have one.
@@ -235,8 +252,8 @@ impl Preset {
             .map_or(self.file.id.as_str(), String::as_str)
     }
 
-    pub fn supports_backend(&self, backend: &str) -> bool {
-        self.file.backends.is_empty() || self.file.backends.iter().any(|b| b == backend)
+    pub fn supports_backend(&self, backend: Backend) -> bool {
+        self.file.backends.is_empty() || self.file.backends.contains(&backend)
     }
 
     /// Curve time in seconds for frame `index` of the loop.
@@ -276,13 +293,6 @@ impl Preset {
 }
 
 /// 1-40 characters of a-z, 0-9 and `_`: a preset's id, a template's name.
-fn is_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 40
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-}
-
 fn check_id(file: &PresetFile) -> Result<(), String> {
     if !is_name(&file.id) {
         return Err("id must be 1-40 characters of a-z, 0-9 and _".into());

@@ -165,7 +165,11 @@ mod tests {
             live: &live,
             clock: clock.as_ref(),
         };
-        let mut job = Job::new("soft_smile", "source.jpg", clock.wall_ms());
+        let mut job = Job::new(
+            "soft_smile".parse().expect("preset id"),
+            "source.jpg",
+            clock.wall_ms(),
+        );
         job.price = Some(Price {
             cents: 799,
             currency: "usd".into(),

@@ -156,7 +156,7 @@ mod tests {
     use crate::jobs::{Checkout, Price};
 
     fn job(status: Status) -> Job {
-        let mut j = Job::new("soft_smile", "source.jpg", 0);
+        let mut j = Job::new("soft_smile".parse().expect("preset id"), "source.jpg", 0);
         j.status = status;
         j.price = Some(Price {
             cents: 799,

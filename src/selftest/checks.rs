@@ -179,7 +179,7 @@ fn render_test(app: &Shared, photo: &Path) -> Result<(String, u32, f64, f64), St
         .presets
         .all()
         .iter()
-        .filter(|p| p.supports_backend(animator.name()))
+        .filter(|p| p.supports_backend(animator.backend()))
         .min_by(|a, b| a.file.duration_s.total_cmp(&b.file.duration_s))
         .ok_or("no preset supports this backend")?;
     let dir = scratch(&app.settings.data_dir, "render");

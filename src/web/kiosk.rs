@@ -19,6 +19,7 @@ use crate::jobs::intake::Intake;
 use crate::jobs::queue::WorkerStatus;
 use crate::jobs::retention::{InUse, InUseGuard};
 use crate::jobs::{job_dir, Job, JobId, JobStore, MalformedId, Status, UnlockReason};
+use crate::motion::{BadPresetId, PresetId};
 use crate::state::{Payments, Presets, Renderer, Uptime};
 
 pub fn routes() -> Vec<Route> {
@@ -144,7 +145,7 @@ pub struct JobView {
     /// Stripe could not be reached at the last try.
     payments_offline: bool,
     /// The animator backend that made the video (absent until it is made).
-    backend: Option<String>,
+    backend: Option<crate::backend::Backend>,
 }
 
 fn load(store: &JobStore, id: Result<JobId, MalformedId>) -> Result<Job, ApiError> {
@@ -166,7 +167,7 @@ fn get_job(
     Ok(Json(JobView {
         id: job.id.to_string(),
         status: job.status,
-        preset: job.preset.clone(),
+        preset: job.preset.to_string(),
         frames_done: job.progress.frames_done,
         frames_total: job.progress.frames_total,
         queue_position: queue_position(store, worker, &job),
@@ -186,7 +187,7 @@ fn get_job(
         unlock: job.unlock,
         payments_configured: payments.configured(),
         payments_offline: payments.offline(),
-        backend: job.backend.clone(),
+        backend: job.backend,
     }))
 }
 
@@ -326,6 +327,14 @@ fn qr_png(
     Ok((ContentType::PNG, png))
 }
 
+impl<'a> rocket::request::FromParam<'a> for PresetId {
+    type Error = BadPresetId;
+
+    fn from_param(param: &'a str) -> Result<Self, BadPresetId> {
+        param.parse()
+    }
+}
+
 #[derive(Serialize)]
 pub struct PresetView {
     id: String,
@@ -350,7 +359,7 @@ fn presets(
     let mut enabled: Vec<_> = presets
         .all()
         .iter()
-        .filter(|p| p.supports_backend(renderer.animator.name()))
+        .filter(|p| p.supports_backend(renderer.animator.backend()))
         .filter_map(|p| event.preset_rank(p.id()).map(|rank| (rank, p)))
         .collect();
     enabled.sort_by_key(|(rank, _)| *rank);
@@ -377,7 +386,7 @@ fn presets(
 /// `GET /api/presets/{id}/sample.mp4` or `.jpg`: the preset's sample loop.
 #[get("/api/presets/<id>/<file>")]
 async fn sample(
-    id: &str,
+    id: Result<PresetId, BadPresetId>,
     file: &str,
     presets: &State<Presets>,
     settings: &State<Settings>,
@@ -390,7 +399,8 @@ async fn sample(
         )
     };
     // Only known preset ids reach the file system.
-    let preset = presets.get(id).ok_or_else(missing)?;
+    let id = id.map_err(|_| missing())?;
+    let preset = presets.get(id.as_str()).ok_or_else(missing)?;
     let content_type = match file {
         "sample.mp4" => ContentType::new("video", "mp4"),
         "sample.jpg" => ContentType::JPEG,

@@ -46,7 +46,7 @@ mod tests {
     fn each_key_says_what_it_did_not_find() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = JobStore::open(&dir.path().join("db")).expect("open");
-        let job = Job::new("soft_smile", "source.jpg", 1);
+        let job = Job::new("soft_smile".parse().expect("preset id"), "source.jpg", 1);
         store.insert_new(&job).expect("insert");
         assert_eq!(self::job(&store, Ok(job.id)).expect("found").id, job.id);
         assert_eq!(guest(&store, Ok(job.token)).expect("found").id, job.id);
@@ -58,7 +58,7 @@ mod tests {
             guest(&store, Err(MalformedId)),
             Err(Missing::NoLink)
         ));
-        let other = Job::new("soft_smile", "source.jpg", 1);
+        let other = Job::new("soft_smile".parse().expect("preset id"), "source.jpg", 1);
         assert!(matches!(
             self::job(&store, Ok(other.id)),
             Err(Missing::NoJob)

@@ -7,10 +7,10 @@ use std::time::Duration;
 use crate::common::staff::{agent, send, Staff, PASSWORD};
 use crate::common::*;
 use serde_json::Value;
-use smileloop::config::{AnimatorKind, EventMode};
+use smileloop::config::{Backend, EventMode};
 
 fn fast(s: &mut smileloop::config::Settings) {
-    s.animator = AnimatorKind::Gentle;
+    s.animator = Backend::Gentle;
 }
 
 /// The settings form as the page fills it, with `changes` applied.
@@ -424,8 +424,11 @@ fn staff_unlock_rerender_delete_export_and_end_of_event() {
     assert_eq!(job["preset"], "smile_wink");
 
     // A job being rendered cannot be deleted.
-    let mut rendering =
-        smileloop::jobs::Job::new("soft_smile", "source.jpg", crate::common::now_ms());
+    let mut rendering = smileloop::jobs::Job::new(
+        "soft_smile".parse().expect("preset id"),
+        "source.jpg",
+        crate::common::now_ms(),
+    );
     rendering.status = smileloop::jobs::Status::Rendering;
     server
         .shared()
@@ -805,7 +808,7 @@ fn rerender_with_another_backend_through_the_json_api() {
             .expect("job")
             .backend
     };
-    assert_eq!(backend().as_deref(), Some("meshwarp"));
+    assert_eq!(backend(), Some(smileloop::backend::Backend::Meshwarp));
     let api = |body: &str| {
         let res = agent()
             .post(&format!("{}/api/admin/jobs/{id}/rerender", server.admin))
@@ -830,7 +833,7 @@ fn rerender_with_another_backend_through_the_json_api() {
         (Some("queued"), Some("smile_wink"))
     );
     wait_status(&server.kiosk, &id, "preview_ready");
-    assert_eq!(backend().as_deref(), Some("gentle"));
+    assert_eq!(backend(), Some(smileloop::backend::Backend::Gentle));
 
     // A fleet's Prometheus sees both renders, without signing in.
     let (s, text, _) = send(agent().get(&format!("{}/metrics", server.admin)), None);

@@ -48,7 +48,10 @@ fn render_samples(s: &smileloop::config::Settings) {
     let image =
         smileloop::capture::photo::decode(&photo("kphotoalbum_jesper_2.jpg")).expect("decode");
     let presets = smileloop::motion::load_dir(&s.presets_dir).expect("presets");
-    for preset in presets.into_iter().filter(|p| p.supports_backend("gentle")) {
+    for preset in presets
+        .into_iter()
+        .filter(|p| p.supports_backend(smileloop::backend::Backend::Gentle))
+    {
         let job = smileloop::render::Job {
             photo: &image,
             seed: 0,

@@ -18,6 +18,7 @@ use smileloop::animate::liveportrait::{
     crop, expression, paste, LivePortraitError, Nets, Options, BATCH,
 };
 use smileloop::animate::{Animator, LivePortrait, MeshWarp, Request};
+use smileloop::backend::Backend;
 use smileloop::face::FaceModels;
 use smileloop::motion::{load_dir, DrivingFrame, Expression, Preset};
 
@@ -348,7 +349,7 @@ fn contract_models_animate_a_photo_into_an_mp4() {
         &AtomicBool::new(false),
     )
     .expect("renders");
-    assert_eq!(report.backend, "liveportrait");
+    assert_eq!(report.backend, Backend::Liveportrait);
     let full = inspect_mp4(&std::fs::read(&paths.full).expect("full.mp4"));
     assert_eq!(full.samples, preset.frame_count());
     assert_eq!(
@@ -388,7 +389,7 @@ fn template_presets_play_only_on_liveportrait() {
     let lp = backend(dir.path());
     let talking = preset("talking");
     assert!(talking.template().is_some());
-    assert!(!talking.supports_backend("meshwarp"));
+    assert!(!talking.supports_backend(Backend::Meshwarp));
     let photo = decoded("grace_hopper.jpg");
     let mut a = lp
         .start(&photo, &talking, &Request::default())
@@ -432,7 +433,7 @@ fn kiosk_falls_back_to_meshwarp_when_the_engine_is_missing_or_fails() {
     // Missing: the kiosk starts on meshwarp and says why.
     let missing = tempfile::tempdir().expect("tempdir");
     let server = Server::start(|s| {
-        s.animator = smileloop::config::AnimatorKind::Liveportrait;
+        s.animator = smileloop::config::Backend::Liveportrait;
         s.liveportrait_dir = missing.path().to_path_buf();
     });
     let (_, health) = get_json(&format!("{}/api/health", server.kiosk));
@@ -444,7 +445,7 @@ fn kiosk_falls_back_to_meshwarp_when_the_engine_is_missing_or_fails() {
     // Fails mid-job: the job is rendered again with meshwarp.
     let broken = contract_models(&["--broken-warp"]);
     let server = Server::start(|s| {
-        s.animator = smileloop::config::AnimatorKind::Liveportrait;
+        s.animator = smileloop::config::Backend::Liveportrait;
         s.liveportrait_dir = broken.path().to_path_buf();
     });
     let (_, health) = get_json(&format!("{}/api/health", server.kiosk));
@@ -470,7 +471,7 @@ fn kiosk_falls_back_to_meshwarp_when_the_engine_is_missing_or_fails() {
         .get(id.parse().expect("id"))
         .expect("read")
         .expect("job");
-    assert_eq!(record.backend.as_deref(), Some("meshwarp"));
+    assert_eq!(record.backend, Some(Backend::Meshwarp));
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
-use smileloop::config::{AnimatorKind, PrintLayout, PrintWhen};
+use smileloop::config::{Backend, PrintLayout, PrintWhen};
 use smileloop::print::PrintState;
 
 use crate::common::printer::{file_name, until, Model, Printer};
@@ -18,7 +18,7 @@ use crate::common::*;
 fn kiosk_for(uri: &str, change: impl FnOnce(&mut smileloop::config::Settings)) -> Server {
     let uri = uri.to_string();
     Server::start(move |s| {
-        s.animator = AnimatorKind::Gentle;
+        s.animator = Backend::Gentle;
         s.printer_uri = uri;
         s.print_when = PrintWhen::OnRequest;
         change(s);
@@ -347,7 +347,11 @@ fn bad_printers_and_bad_requests_get_answers_in_words() {
         |s| s.print_copies = smileloop::config::PrintCopies::PerFace,
     );
     let store = &server.shared().store;
-    let mut couple = smileloop::jobs::Job::new("soft_smile", "source.jpg", crate::common::now_ms());
+    let mut couple = smileloop::jobs::Job::new(
+        "soft_smile".parse().expect("preset id"),
+        "source.jpg",
+        crate::common::now_ms(),
+    );
     couple.faces = Some(2);
     store.insert_new(&couple).expect("insert");
     for to in [
@@ -391,7 +395,11 @@ fn bad_printers_and_bad_requests_get_answers_in_words() {
     // A job whose loop is not rendered yet.
     let printer = Printer::start(Model::default());
     let server = kiosk_for(&printer.uri(), |_| {});
-    let job = smileloop::jobs::Job::new("soft_smile", "source.jpg", crate::common::now_ms());
+    let job = smileloop::jobs::Job::new(
+        "soft_smile".parse().expect("preset id"),
+        "source.jpg",
+        crate::common::now_ms(),
+    );
     server.shared().store.insert_new(&job).expect("insert");
     let (s, early) = print(&server, &job.id.to_string());
     assert_eq!(s, 409, "{early}");

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use crate::common::now_ms;
 use image::RgbImage;
 use smileloop::animate::{AnimateError, Animation, Animator, FramePlan, Gentle, Request};
+use smileloop::backend::Backend;
 use smileloop::config::{EventMode, LiveSettings};
 use smileloop::jobs::live::LiveRenders;
 use smileloop::jobs::queue::{Admission, WorkerStatus};
@@ -48,8 +49,8 @@ impl Animation for Animated {
 }
 
 impl Animator for PanicsOnce {
-    fn name(&self) -> &'static str {
-        "gentle"
+    fn backend(&self) -> smileloop::backend::Backend {
+        smileloop::backend::Backend::Gentle
     }
 
     fn start(
@@ -71,7 +72,11 @@ impl Animator for PanicsOnce {
 /// loop can share a millisecond, and jobs created in the same millisecond
 /// have no order between them (the queue breaks the tie by id).
 fn queue_job(store: &JobStore, data: &std::path::Path, photo: &[u8], order: i64) -> Job {
-    let job = Job::new("soft_smile", "source.jpg", now_ms() + order);
+    let job = Job::new(
+        "soft_smile".parse().expect("preset id"),
+        "source.jpg",
+        now_ms() + order,
+    );
     let dir = job_dir(data, job.id);
     std::fs::create_dir_all(&dir).expect("job dir");
     std::fs::write(dir.join("source.jpg"), photo).expect("source");
@@ -201,8 +206,8 @@ fn a_panicking_backend_fails_one_job_and_the_next_guests_are_served() {
 struct AlwaysFails;
 
 impl Animator for AlwaysFails {
-    fn name(&self) -> &'static str {
-        "meshwarp"
+    fn backend(&self) -> smileloop::backend::Backend {
+        smileloop::backend::Backend::Meshwarp
     }
 
     fn start(
@@ -233,16 +238,12 @@ fn a_photo_that_keeps_interrupting_renders_ends_as_a_gentle_video() {
         .expect("recover");
     let queued = store.get(poison.id).expect("get").expect("job");
     assert_eq!(queued.status, Status::Queued, "one more try, with gentle");
-    assert_eq!(queued.backend_request.as_deref(), Some("gentle"));
+    assert_eq!(queued.backend_request, Some(Backend::Gentle));
     drop(runtime);
 
     let done = run_until_finished(&store, &worker, std::slice::from_ref(&poison));
     assert_eq!(done[0].status, Status::Unlocked, "{:?}", done[0].error);
-    assert_eq!(
-        done[0].backend.as_deref(),
-        Some("gentle"),
-        "the job says so"
-    );
+    assert_eq!(done[0].backend, Some(Backend::Gentle), "the job says so");
     let dir = job_dir(data.path(), poison.id);
     let facts = inspect_mp4(&std::fs::read(dir.join("full.mp4")).expect("full.mp4"));
     assert_eq!(facts.samples, 100);
@@ -252,7 +253,7 @@ fn a_photo_that_keeps_interrupting_renders_ends_as_a_gentle_video() {
     store
         .transition(again.id, Status::Rendering, |j| {
             j.attempts = MAX_ATTEMPTS + 1;
-            j.backend_request = Some("gentle".into());
+            j.backend_request = Some(Backend::Gentle);
         })
         .expect("rendering");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");

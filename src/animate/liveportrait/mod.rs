@@ -27,6 +27,7 @@ use super::cast::Timing;
 use super::looped::{Looped, Scene};
 use super::meshwarp::{faces_for, find_faces, MeshWarp};
 use super::{output_size, AnimateError, Animation, Animator, Request};
+use crate::backend::Backend;
 use crate::face::{Face, FaceModels, Found};
 use crate::geometry::Scaler;
 use crate::motion::Preset;
@@ -353,8 +354,8 @@ impl LivePortrait {
 }
 
 impl Animator for LivePortrait {
-    fn name(&self) -> &'static str {
-        "liveportrait"
+    fn backend(&self) -> Backend {
+        Backend::Liveportrait
     }
 
     fn check_photo(&self, photo: &RgbImage) -> Result<Found, AnimateError> {
@@ -375,7 +376,7 @@ impl Animator for LivePortrait {
         preset: &Preset,
         request: &Request<'_>,
     ) -> Result<Box<dyn Animation>, AnimateError> {
-        super::ensure_supported(self.name(), preset)?;
+        super::ensure_supported(self.backend(), preset)?;
         let found = faces_for(&self.faces, photo, request, self.max_faces)?;
         let (width, height) = output_size(photo.width(), photo.height(), request.limits);
         let timings = Timing::for_faces(found.animated.len(), request.seed, preset);

@@ -99,7 +99,7 @@ pub fn dashboard_data(app: &Vitals<'_>) -> Result<Dashboard, ApiError> {
         let j = jobs.iter().find(|j| j.id == id)?;
         Some(RenderingNow {
             job: id.to_string(),
-            preset: j.preset.clone(),
+            preset: j.preset.to_string(),
             frames_done: j.progress.frames_done,
             frames_total: j.progress.frames_total,
         })
@@ -169,7 +169,7 @@ pub fn row(base: &str, j: &Job) -> JobRow {
         id: j.id.to_string(),
         created_at: j.created_at,
         status: j.status,
-        preset: j.preset.clone(),
+        preset: j.preset.to_string(),
         faces: j.faces,
         price_cents: j.price.as_ref().map(|p| p.cents),
         currency: j.price.as_ref().map(|p| p.currency.clone()),

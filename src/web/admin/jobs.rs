@@ -130,7 +130,11 @@ fn actions(app: &Offer<'_>, j: &Job, csrf: &str) -> String {
             .all()
             .iter()
             .map(|p| {
-                let sel = if p.id() == j.preset { " selected" } else { "" };
+                let sel = if *p.key() == j.preset {
+                    " selected"
+                } else {
+                    ""
+                };
                 format!(
                     "<option value=\"{}\"{sel}>{}</option>",
                     attr(p.id()),
@@ -139,7 +143,7 @@ fn actions(app: &Offer<'_>, j: &Job, csrf: &str) -> String {
             })
             .collect();
         let animator = app.renderer.animator.as_ref();
-        let current = j.backend_request.as_deref().unwrap_or(animator.name());
+        let current = j.backend_request.unwrap_or(animator.backend());
         let backends: String = crate::animate::available(animator)
             .iter()
             .map(|b| {
@@ -219,7 +223,7 @@ fn list(
                 id = j.id,
                 time = utc(j.created_at),
                 status = j.status,
-                preset = esc(&j.preset),
+                preset = esc(j.preset.as_str()),
                 faces = j.faces.map_or(String::new(), |n| n.to_string()),
                 pay = payment_state(j),
                 act = actions(&offer, j, csrf),

@@ -221,6 +221,6 @@ fn choices<'a>(presets: &'a Presets, renderer: &'a Renderer) -> crate::admin::ac
     crate::admin::actions::Choices {
         presets: presets.ids(),
         backends: crate::animate::available(renderer.animator.as_ref()),
-        default_backend: renderer.animator.name(),
+        default_backend: renderer.animator.backend(),
     }
 }

@@ -550,7 +550,7 @@ pub fn meshwarp_presets() -> Vec<smileloop::motion::Preset> {
     smileloop::motion::load_dir(&repo().join("presets"))
         .expect("presets")
         .into_iter()
-        .filter(|p| p.supports_backend("meshwarp"))
+        .filter(|p| p.supports_backend(smileloop::backend::Backend::Meshwarp))
         .collect()
 }
 

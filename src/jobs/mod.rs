@@ -19,6 +19,8 @@ pub use model::{
     Checkout, GuestToken, Job, JobFiles, JobId, MalformedId, Payment, Price, Progress, SeenBy,
     Status, UnlockReason, EARLIER_SESSIONS,
 };
+#[cfg(test)]
+pub(crate) use store::open_db;
 pub use store::{JobStore, StoreError};
 
 /// Space a render needs on the data disk for its three files at HD, with

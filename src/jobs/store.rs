@@ -80,7 +80,7 @@ pub struct JobStore {
 /// Opens sled, waiting up to two seconds for the file lock: a store just
 /// closed in this process releases it only when sled's flusher thread has
 /// ended (seen as a flaky reopen in tests).
-fn open_db(path: &Path) -> Result<sled::Db, sled::Error> {
+pub(crate) fn open_db(path: &Path) -> Result<sled::Db, sled::Error> {
     let mut tries = 0;
     loop {
         let opened = sled::Config::new()

@@ -193,14 +193,15 @@ mod tests {
     fn records_survive_a_reopen_in_order() {
         let dir = tempfile::tempdir().expect("tempdir");
         {
-            let db = sled::open(dir.path()).expect("sled");
+            let db = crate::jobs::open_db(dir.path()).expect("sled");
             let q = PrintQueue::new(db.open_tree("prints").expect("tree"));
             for id in [3, 1, 2] {
                 q.put(&rec(id, Requester::Guest, PrintState::Held))
                     .expect("put");
             }
         }
-        let db = sled::open(dir.path()).expect("sled");
+        // Retries while the dropped store's flusher still holds the lock.
+        let db = crate::jobs::open_db(dir.path()).expect("sled");
         let q = PrintQueue::new(db.open_tree("prints").expect("tree"));
         let ids: Vec<u64> = q.all().expect("all").iter().map(|r| r.id).collect();
         assert_eq!(ids, [1, 2, 3]);

@@ -233,41 +233,32 @@ impl Outputs<'_> {
         name: Option<&String>,
         content_type: ContentType,
     ) -> Result<RangedFile<InUseGuard>, ApiError> {
-        open_output(self, job, name, content_type).await
-    }
-}
-
-async fn open_output(
-    outputs: &Outputs<'_>,
-    job: &Job,
-    name: Option<&String>,
-    content_type: ContentType,
-) -> Result<RangedFile<InUseGuard>, ApiError> {
-    let not_ready = || {
-        ApiError::new(
-            HttpStatus::Conflict,
-            "not_ready",
-            "The video is not ready yet.",
-        )
-    };
-    if !matches!(job.status, Status::PreviewReady | Status::Unlocked) {
-        return Err(if job.status == Status::Expired {
+        let not_ready = || {
             ApiError::new(
-                HttpStatus::Gone,
-                "expired",
-                "This video has been deleted after the event's retention time.",
+                HttpStatus::Conflict,
+                "not_ready",
+                "The video is not ready yet.",
             )
-        } else {
-            not_ready()
-        });
+        };
+        if !matches!(job.status, Status::PreviewReady | Status::Unlocked) {
+            return Err(if job.status == Status::Expired {
+                ApiError::new(
+                    HttpStatus::Gone,
+                    "expired",
+                    "This video has been deleted after the event's retention time.",
+                )
+            } else {
+                not_ready()
+            });
+        }
+        let name = name.ok_or_else(not_ready)?;
+        let guard = self.in_use.begin(job.id);
+        let path = job_dir(&self.settings.data_dir, job.id).join(name);
+        let file = RangedFile::open(&path, content_type)
+            .await
+            .map_err(|e| ApiError::internal(format!("{}: {e}", path.display())))?;
+        Ok(file.keeping(guard))
     }
-    let name = name.ok_or_else(not_ready)?;
-    let guard = outputs.in_use.begin(job.id);
-    let path = job_dir(&outputs.settings.data_dir, job.id).join(name);
-    let file = RangedFile::open(&path, content_type)
-        .await
-        .map_err(|e| ApiError::internal(format!("{}: {e}", path.display())))?;
-    Ok(file.keeping(guard))
 }
 
 /// `GET /api/jobs/{id}/preview.mp4` (range requests supported)

@@ -51,14 +51,15 @@ impl<'a> rocket::request::FromParam<'a> for HandoffCode {
     }
 }
 
-/// A code from a link: its slot's state, or "expired" for a slot that is
-/// gone and for a code that never was one.
+/// A code from a link with its slot's state, or "expired" for a slot that
+/// is gone and for a code that never was one.
 fn checked(
     handoffs: &Handoffs,
     code: Result<HandoffCode, BadCode>,
-) -> Result<HandoffCode, ApiError> {
+) -> Result<(HandoffCode, HandoffState), ApiError> {
     let code = code.map_err(|_| unknown())?;
-    handoffs.state(code).map(|_| code).ok_or_else(unknown)
+    let state = handoffs.state(code).ok_or_else(unknown)?;
+    Ok((code, state))
 }
 
 fn upload_url(settings: &Settings, code: HandoffCode) -> String {
@@ -97,8 +98,7 @@ fn state(
     code: Result<HandoffCode, BadCode>,
     handoffs: &State<Arc<Handoffs>>,
 ) -> Result<Json<StateView>, ApiError> {
-    let code = checked(handoffs, code)?;
-    let state = handoffs.state(code).ok_or_else(unknown)?;
+    let (_, state) = checked(handoffs, code)?;
     Ok(Json(StateView { state }))
 }
 
@@ -109,7 +109,7 @@ fn qr_svg(
     handoffs: &State<Arc<Handoffs>>,
     settings: &State<Settings>,
 ) -> Result<(ContentType, String), ApiError> {
-    let code = checked(handoffs, code)?;
+    let (code, _) = checked(handoffs, code)?;
     let svg = super::qr::svg(&upload_url(settings, code)).map_err(ApiError::internal)?;
     Ok((ContentType::SVG, svg))
 }
@@ -120,7 +120,7 @@ fn received_photo(
     code: Result<HandoffCode, BadCode>,
     handoffs: &State<Arc<Handoffs>>,
 ) -> Result<(ContentType, Vec<u8>), ApiError> {
-    let code = checked(handoffs, code)?;
+    let (code, _) = checked(handoffs, code)?;
     let bytes = handoffs.photo(code).ok_or_else(|| {
         ApiError::new(
             HttpStatus::Conflict,
@@ -186,7 +186,7 @@ fn upload_page(
 ) -> Page {
     let lang = lang.0;
     match checked(handoffs, code) {
-        Ok(code) => form_page(live, lang, code, HttpStatus::Ok, None),
+        Ok((code, _)) => form_page(live, lang, code, HttpStatus::Ok, None),
         Err(_) => expired_page(live, lang),
     }
 }

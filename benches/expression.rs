@@ -1,9 +1,10 @@
 //! `cargo bench --bench expression`: what a viewer reads from every face of
 //! every test photo under each meshwarp preset. Every frame is rendered and
 //! each face tracked on it with the face models (`FaceModels::track`, from
-//! the crops the photo's face was meshed from); per face it prints the strongest mouth
-//! corner and cheek rise (% of the eye distance, relative to the nose),
-//! the eye opening at that frame and at each blink (% of the photo's).
+//! the crops the photo's face was meshed from) and its eyes read by the
+//! iris model; per face it prints the strongest mouth corner and cheek
+//! rise (% of the eye distance, relative to the nose), the eye opening at
+//! that frame and at each blink (% of the photo's).
 //! Face crops of the photo and of every other frame land in
 //! `target/expression/<photo>/<preset>/` for an outside expression
 //! classifier. Figures only, no pass/fail.
@@ -14,7 +15,7 @@ use std::sync::Arc;
 use image::RgbImage;
 use smileloop::animate::meshwarp::{cast_for, find_faces, MeshAnimation, Source};
 use smileloop::animate::{Animation, SizeLimits};
-use smileloop::face::reading::Change;
+use smileloop::face::reading::{Change, Look};
 use smileloop::face::{Face, FaceModels};
 use smileloop::geometry::Scaler;
 use smileloop::motion;
@@ -87,14 +88,14 @@ fn main() {
             let mut changes: Vec<Vec<Option<Change>>> = vec![Vec::new(); photo_faces.len()];
             // Each face tracked on the photo and on every frame from the
             // same crops, so that only the animation differs.
-            let before: Vec<Option<Face>> = photo_faces
+            let before: Vec<Option<Look>> = photo_faces
                 .iter()
-                .map(|f| m.track(&source, f).ok().flatten())
+                .map(|f| Look::read(&m, &source, f).ok().flatten())
                 .collect();
             let mut i = 0u32;
             while let Some(frame) = anim.next_frame().expect("frame") {
                 for (k, f) in photo_faces.iter().enumerate() {
-                    let again = m.track(frame, f).ok().flatten();
+                    let again = Look::read(&m, frame, f).ok().flatten();
                     changes[k].push(match (&before[k], again) {
                         (Some(b), Some(a)) => Some(Change::between(b, &a)),
                         _ => None,

@@ -207,8 +207,8 @@ impl Handles {
                 h(mesh::UPPER_LIP, [0.0, -0.02], [0.2, 0.12]),
                 h(RIGHT_CHEEK, [-0.01, -0.08], [0.3, 0.3]),
                 h(LEFT_CHEEK, [0.01, -0.08], [0.3, 0.3]),
-                h(RIGHT_CHEEKBONE, [0.0, -0.05], [0.25, 0.2]),
-                h(LEFT_CHEEKBONE, [0.0, -0.05], [0.25, 0.2]),
+                h(RIGHT_CHEEKBONE, [0.0, -0.07], [0.25, 0.2]),
+                h(LEFT_CHEEKBONE, [0.0, -0.07], [0.25, 0.2]),
             ],
             laugh: vec![
                 h(mesh::MOUTH_RIGHT, [-0.05, -0.05], [0.22, 0.2]),

@@ -13,6 +13,7 @@
 mod basis;
 pub mod cast;
 pub mod gentle;
+pub mod lids;
 pub mod liveportrait;
 pub mod looped;
 pub mod meshwarp;

@@ -10,9 +10,10 @@
 //! region; a frame's field is checked for folds on that grid and scaled back
 //! until the warp's Jacobian determinant stays above [`MIN_DET`].
 
-use super::basis::{self, dist, smoothstep, Axes, Grid};
+use super::basis::{self, Axes, Grid};
+pub use super::lids::{LidPose, Lids};
 use super::mouth::Mouth;
-use crate::face::{mesh, Face};
+use crate::face::Face;
 use crate::motion::Expression;
 
 /// Largest grid spacing of the coarse field, in output pixels; small faces
@@ -75,181 +76,6 @@ pub struct Field {
     pub d: Vec<[f32; 2]>,
 }
 
-/// An eye's pose: how far the upper lid comes down (1 = the whole
-/// opening, a blink) and how far the lower lid rises (the narrowing of a
-/// real smile), each as a share of the opening.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct LidPose {
-    pub close: f32,
-    pub lift: f32,
-}
-
-impl LidPose {
-    /// The opening never shrinks below this share (nothing left to map).
-    const MIN_OPEN: f32 = 0.04;
-
-    pub fn is_still(&self) -> bool {
-        self.close <= 0.0 && self.lift <= 0.0
-    }
-
-    /// The upper and lower lid moves as shares of the opening, together
-    /// leaving at least [`Self::MIN_OPEN`].
-    fn shares(&self) -> (f32, f32) {
-        let close = self.close.clamp(0.0, 1.0);
-        let lift = self.lift.clamp(0.0, 1.0);
-        let room = 1.0 - Self::MIN_OPEN;
-        let total = close + lift;
-        if total > room {
-            (close * room / total, lift * room / total)
-        } else {
-            (close, lift)
-        }
-    }
-}
-
-/// An eye's lids as an exact backward map along the face's vertical axis:
-/// the upper lid's skin (from 1.5 lid gaps above the upper lid) is
-/// stretched down, the lower lid's skin (to 1.5 gaps below) is pushed up,
-/// and the eye opening is compressed into what is left between them;
-/// nothing moves beyond. The map is monotone along v, so it cannot fold;
-/// across the eye it fades out with a Gaussian a third of the eye distance
-/// wide.
-#[derive(Debug, Clone, Copy)]
-pub struct Lids {
-    upper: [f32; 2],
-    lower: [f32; 2],
-    u: [f32; 2],
-    v: [f32; 2],
-    iod: f32,
-    /// Across the eye (in eye distances) the map ends here, when another
-    /// face comes closer than its usual reach.
-    reach_u: Option<f32>,
-    /// Skin the lids move above the upper lid and below the lower one, in
-    /// lid gaps: [`Self::SKIN`] unless another face is nearer.
-    skin: [f32; 2],
-    /// Where the map is not zero: x0, y0, x1, y1.
-    pub bounds: [f32; 4],
-}
-
-impl Lids {
-    /// Half-width of the map across the eye, in eye distances.
-    const HALF_WIDTH: f32 = 0.9;
-    /// Lid skin moved above and below the eye, in lid gaps.
-    const SKIN: f32 = 1.5;
-    /// Less skin than this and the lid would tear: the map ends across
-    /// the eye instead.
-    const MIN_SKIN: f32 = 0.2;
-
-    /// The same lids, clear of `others` (another face's landmarks) within
-    /// their bounds: a point above the upper lid or below the lower one
-    /// shortens the skin the lid stretches, so the map ends before it; a
-    /// point beside the eye ends the map across the eye. An eye that closes
-    /// moves no other face.
-    pub fn clear_of(mut self, others: &[[f32; 2]], margin: f32) -> Self {
-        let mid = [
-            (self.upper[0] + self.lower[0]) / 2.0,
-            (self.upper[1] + self.lower[1]) / 2.0,
-        ];
-        let proj =
-            |q: [f32; 2], axis: [f32; 2]| (q[0] - mid[0]) * axis[0] + (q[1] - mid[1]) * axis[1];
-        let (vu, vl) = (proj(self.upper, self.v), proj(self.lower, self.v));
-        let gap = (vl - vu).max(1.0);
-        let b = self.bounds;
-        let mut beside = f32::MAX;
-        for p in others.iter().filter(|p| {
-            p[0] >= b[0] - margin
-                && p[0] <= b[2] + margin
-                && p[1] >= b[1] - margin
-                && p[1] <= b[3] + margin
-        }) {
-            let (pu, pv) = (proj(*p, self.u), proj(*p, self.v));
-            let above = (vu - (pv + margin)) / gap;
-            let below = ((pv - margin) - vl) / gap;
-            if above >= Self::MIN_SKIN {
-                self.skin[0] = self.skin[0].min(above);
-            } else if below >= Self::MIN_SKIN {
-                self.skin[1] = self.skin[1].min(below);
-            } else {
-                beside = beside.min(pu.abs());
-            }
-        }
-        if beside < f32::MAX {
-            self.reach_u = Some(((beside - margin) / self.iod).clamp(0.0, Self::HALF_WIDTH));
-        }
-        self
-    }
-
-    fn new(upper: [f32; 2], lower: [f32; 2], u: [f32; 2], v: [f32; 2], iod: f32) -> Self {
-        let mut lids = Self {
-            upper,
-            lower,
-            u,
-            v,
-            iod,
-            reach_u: None,
-            skin: [Self::SKIN, Self::SKIN],
-            bounds: [0.0; 4],
-        };
-        let mid = [(upper[0] + lower[0]) / 2.0, (upper[1] + lower[1]) / 2.0];
-        let gap = dist(upper, lower).max(1.0);
-        // ±3 σ across the eye; from the top of the stretch to the lower lid.
-        let skin = Self::SKIN * gap;
-        let (ua, va, vb) = (0.9 * iod, -(0.5 * gap + skin) - 1.0, 0.5 * gap + skin + 1.0);
-        lids.bounds = crate::geometry::rect_bounds(mid, u, v, [-ua, ua], [va, vb]);
-        lids
-    }
-
-    /// Forward displacement at output point `p` for the eye in `pose` (the
-    /// renderer samples the photo at `p − f(p)`).
-    pub fn at(&self, p: [f32; 2], pose: LidPose) -> [f32; 2] {
-        if pose.is_still()
-            || p[0] < self.bounds[0]
-            || p[1] < self.bounds[1]
-            || p[0] > self.bounds[2]
-            || p[1] > self.bounds[3]
-        {
-            return [0.0, 0.0];
-        }
-        let mid = [
-            (self.upper[0] + self.lower[0]) / 2.0,
-            (self.upper[1] + self.lower[1]) / 2.0,
-        ];
-        let proj =
-            |q: [f32; 2], axis: [f32; 2]| (q[0] - mid[0]) * axis[0] + (q[1] - mid[1]) * axis[1];
-        let (vu, vl) = (proj(self.upper, self.v), proj(self.lower, self.v));
-        let gap = (vl - vu).max(1.0);
-        let (top, bottom) = (vu - self.skin[0] * gap, vl + self.skin[1] * gap);
-        let (close, lift) = pose.shares();
-        let new_upper = vu + close * gap;
-        let new_lower = vl - lift * gap;
-        let pv = proj(p, self.v);
-        // Piecewise linear and increasing: [top, new_upper] ← [top, vu],
-        // [new_upper, new_lower] ← [vu, vl], [new_lower, bottom] ← [vl, bottom].
-        let lerp = |x: f32, a0: f32, a1: f32, b0: f32, b1: f32| {
-            b0 + (x - a0) * (b1 - b0) / (a1 - a0).max(1e-3)
-        };
-        let source = if pv <= top || pv >= bottom {
-            pv
-        } else if pv < new_upper {
-            lerp(pv, top, new_upper, top, vu)
-        } else if pv < new_lower {
-            lerp(pv, new_upper, new_lower, vu, vl)
-        } else {
-            lerp(pv, new_lower, bottom, vl, bottom)
-        };
-        let pu = proj(p, self.u) / self.iod;
-        let mut fade = (-(pu * pu) / (2.0 * 0.3f32.powi(2))).exp();
-        if let Some(reach) = self.reach_u {
-            if reach <= 0.0 {
-                return [0.0, 0.0];
-            }
-            fade *= 1.0 - smoothstep(0.5 * reach, reach, pu.abs());
-        }
-        let f = (pv - source) * fade;
-        [f * self.v[0], f * self.v[1]]
-    }
-}
-
 impl Rig {
     /// Builds the rig for `face` (landmarks in output pixels) in a frame of
     /// `width` × `height`.
@@ -274,25 +100,14 @@ impl Rig {
     ) -> Self {
         let axes = Axes::of(face);
         let grid = Grid::over(&axes, width, height, cell);
-        let lids = |upper: usize, lower: usize| {
-            Lids::new(
-                face.point(upper),
-                face.point(lower),
-                axes.u,
-                axes.v,
-                axes.iod,
-            )
-        };
+        let lids = |left: bool| Lids::of(face, left, axes.u, axes.v, axes.iod);
         Self {
             x0: grid.x0,
             y0: grid.y0,
             nx: grid.nx,
             ny: grid.ny,
             cell,
-            eyes: [
-                lids(mesh::LEFT_UPPER_LID, mesh::LEFT_LOWER_LID),
-                lids(mesh::RIGHT_UPPER_LID, mesh::RIGHT_LOWER_LID),
-            ],
+            eyes: [lids(true), lids(false)],
             mouth: Mouth::new(face),
             bases: basis::sample(face, &axes, &grid, clip),
             centre: axes.centre,

@@ -7,6 +7,7 @@
 //! live in [`check`], as pure functions of a [`Face`].
 
 pub mod detect;
+pub mod eyes;
 mod models;
 pub mod reading;
 pub mod recent;
@@ -29,6 +30,14 @@ pub mod mesh {
     pub const RIGHT_LOWER_LID: usize = 145;
     pub const LEFT_UPPER_LID: usize = 386;
     pub const LEFT_LOWER_LID: usize = 374;
+    /// Each eye's contour in the iris model's order: outer corner, the
+    /// lower lid from the outer corner in, inner corner, the upper lid.
+    pub const RIGHT_EYE_CONTOUR: [usize; 16] = [
+        33, 7, 163, 144, 145, 153, 154, 155, 133, 246, 161, 160, 159, 158, 157, 173,
+    ];
+    pub const LEFT_EYE_CONTOUR: [usize; 16] = [
+        263, 249, 390, 373, 374, 380, 381, 382, 362, 466, 388, 387, 386, 385, 384, 398,
+    ];
     pub const MOUTH_RIGHT: usize = 61;
     pub const MOUTH_LEFT: usize = 291;
     pub const UPPER_LIP: usize = 13;

@@ -1,4 +1,4 @@
-//! The two face networks on ONNX Runtime, loaded dynamically from the
+//! The face networks (detectors, mesh, eyes) on ONNX Runtime, loaded dynamically from the
 //! `libonnxruntime.so` that `engines/face/install` puts in the models dir.
 
 use std::path::{Path, PathBuf};
@@ -9,6 +9,7 @@ use ort::session::Session;
 use ort::value::Tensor;
 
 use super::detect::{self, Detection};
+use super::eyes::EyeModel;
 use super::roi::{apply, Letterbox, Roi};
 use super::{Face, FaceError};
 use crate::geometry::{warp_affine, Scaler};
@@ -51,12 +52,12 @@ pub(crate) fn environment(lib: &Path) -> Result<&'static ort::environment::Envir
     })
 }
 
-struct Net {
-    session: Mutex<Session>,
+pub(super) struct Net {
+    pub(super) session: Mutex<Session>,
     input: String,
 }
 
-fn load(env: &ort::environment::Environment, path: &Path) -> Result<Net, FaceError> {
+pub(super) fn load(env: &ort::environment::Environment, path: &Path) -> Result<Net, FaceError> {
     let fail = |e: &dyn std::fmt::Display| FaceError::Model {
         path: path.display().to_string(),
         message: e.to_string(),
@@ -148,9 +149,11 @@ pub struct FaceModels {
     /// them after layers, which can change between conversions).
     landmarks_out: String,
     presence_out: String,
+    /// Refines each found face's lids and reads eyes up close.
+    eyes: EyeModel,
 }
 
-fn elements(outlet: &ort::value::Outlet) -> Option<i64> {
+pub(super) fn elements(outlet: &ort::value::Outlet) -> Option<i64> {
     outlet.dtype().tensor_shape().map(|s| s.iter().product())
 }
 
@@ -184,21 +187,29 @@ impl FaceModels {
                 }
             }
         };
+        let eyes = EyeModel::load(env, models_dir)?;
         Ok(Self {
             detector,
             full_range,
             landmarker,
             landmarks_out,
             presence_out,
+            eyes,
         })
     }
 
+    /// The eye model the faces' lids are refined with.
+    pub fn eyes(&self) -> &EyeModel {
+        &self.eyes
+    }
+
     /// Default file locations under a models dir.
-    pub fn paths(models_dir: &Path) -> [PathBuf; 3] {
+    pub fn paths(models_dir: &Path) -> [PathBuf; 4] {
         [
             models_dir.join(DETECTOR_FILE),
             models_dir.join(FULL_RANGE_FILE),
             models_dir.join(LANDMARK_FILE),
+            models_dir.join(super::eyes::EYE_FILE),
         ]
     }
 
@@ -213,7 +224,7 @@ impl FaceModels {
         for d in detections {
             if let Some(face) = self.landmarks_for(photo, &d, &letterbox)? {
                 if !faces.iter().any(|f| super::same_person(f, &face)) {
-                    faces.push(face);
+                    faces.push(self.eyes.refine(photo, &face)?);
                 }
             }
         }
@@ -386,7 +397,7 @@ pub fn roi_for(d: &Detection, lb: &Letterbox) -> Roi {
     )
 }
 
-fn run(
+pub(super) fn run(
     net: &Net,
     input: &[f32],
     side: usize,

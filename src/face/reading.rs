@@ -1,25 +1,50 @@
 //! What a viewer reads from a face: how far its mouth corners and cheeks
 //! have risen and its eyes narrowed, between the photo and a rendered
 //! frame, from the landmarks found again on that frame
-//! ([`super::FaceModels::track`]). The expression bench judges a render by
-//! these, not by the field that made it.
+//! ([`super::FaceModels::track`], [`super::eyes::EyeModel`]). The
+//! expression tests and bench judge a render by these, not by the field
+//! that made it.
 
-use super::{mesh, Face};
+use image::RgbImage;
+
+use super::eyes::Eye;
+use super::{mesh, Face, FaceError, FaceModels};
 
 /// Cheek points (right, left), averaged: the apple of the cheek beside
 /// the nose and the upper cheek under the outer eye corner, where a real
 /// smile bunches the skin.
 const RIGHT_CHEEK: [usize; 5] = [50, 101, 205, 117, 118];
 const LEFT_CHEEK: [usize; 5] = [280, 330, 425, 346, 347];
-/// Two upper/lower lid pairs per eye (right, left), averaged.
-const RIGHT_LIDS: [(usize, usize); 2] =
-    [(mesh::RIGHT_UPPER_LID, mesh::RIGHT_LOWER_LID), (158, 153)];
-const LEFT_LIDS: [(usize, usize); 2] = [(mesh::LEFT_UPPER_LID, mesh::LEFT_LOWER_LID), (385, 380)];
+
+/// A face as the models read it on one image: its mesh and both eyes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Look {
+    pub face: Face,
+    /// The subject's right eye first.
+    pub eyes: [Eye; 2],
+}
+
+impl Look {
+    /// `face` (found on the photo) read on `image`, the photo or a frame
+    /// of it; None when the landmark model sees no face there.
+    pub fn read(
+        models: &FaceModels,
+        image: &RgbImage,
+        face: &Face,
+    ) -> Result<Option<Look>, FaceError> {
+        let Some(face) = models.track(image, face)? else {
+            return Ok(None);
+        };
+        let eyes = models.eyes().eyes(image, &face)?;
+        Ok(Some(Look { face, eyes }))
+    }
+}
 
 /// A face's change from the photo to a frame. Rises are in the photo
 /// face's eye distances, along its own "up" and relative to its nose tip
 /// (so that a nod is not read as a smile); openings are the frame's lid
-/// gap over the photo's (1 = unchanged, 0 = shut), subject's right first.
+/// gap over the photo's (1 = unchanged, 0 = shut), read by the eye model,
+/// subject's right first.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Change {
     pub corners: [f32; 2],
@@ -28,7 +53,8 @@ pub struct Change {
 }
 
 impl Change {
-    pub fn between(photo: &Face, frame: &Face) -> Change {
+    pub fn between(photo_look: &Look, frame_look: &Look) -> Change {
+        let (photo, frame) = (&photo_look.face, &frame_look.face);
         let iod = photo.inter_ocular().max(1.0);
         let (er, el) = (photo.eye_centre(false), photo.eye_centre(true));
         let up = [(el[1] - er[1]) / iod, -(el[0] - er[0]) / iod];
@@ -41,24 +67,18 @@ impl Change {
             ];
             (moved[0] * up[0] + moved[1] * up[1]) / iod
         };
-        let opening = |pairs: &[(usize, usize)]| {
-            let gap = |f: &Face| {
-                pairs
-                    .iter()
-                    .map(|&(a, b)| dist(f.point(a), f.point(b)))
-                    .sum::<f32>()
-            };
-            let before = gap(photo);
+        let opening = |k: usize| {
+            let before = photo_look.eyes[k].opening();
             if before <= f32::EPSILON {
                 1.0
             } else {
-                gap(frame) / before
+                frame_look.eyes[k].opening() / before
             }
         };
         Change {
             corners: [rise(&[mesh::MOUTH_RIGHT]), rise(&[mesh::MOUTH_LEFT])],
             cheeks: [rise(&RIGHT_CHEEK), rise(&LEFT_CHEEK)],
-            eyes: [opening(&RIGHT_LIDS), opening(&LEFT_LIDS)],
+            eyes: [opening(0), opening(1)],
         }
     }
 }
@@ -84,17 +104,13 @@ fn mean(face: &Face, points: &[usize]) -> [f32; 2] {
     [s[0] / n, s[1] / n]
 }
 
-fn dist(a: [f32; 2], b: [f32; 2]) -> f32 {
-    ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     /// A level face with eyes 100 px apart at y = 100 and every other
-    /// point at (150, 150).
-    fn face() -> Face {
+    /// point at (150, 150); its eyes 10 px open.
+    fn face() -> Look {
         let mut landmarks = vec![[150.0, 150.0, 0.0]; mesh::COUNT];
         for (i, x) in [
             (mesh::RIGHT_EYE_OUTER, 80.0),
@@ -104,14 +120,16 @@ mod tests {
         ] {
             landmarks[i] = [x, 100.0, 0.0];
         }
-        for (u, l) in RIGHT_LIDS.iter().chain(&LEFT_LIDS) {
-            landmarks[*u][1] = 95.0;
-            landmarks[*l][1] = 105.0;
-        }
-        Face {
-            bbox: [0.0, 0.0, 300.0, 300.0],
-            score: 1.0,
-            landmarks,
+        Look {
+            face: Face {
+                bbox: [0.0, 0.0, 300.0, 300.0],
+                score: 1.0,
+                landmarks,
+            },
+            eyes: [
+                Eye::drawn([100.0, 100.0], 40.0, 10.0),
+                Eye::drawn([200.0, 100.0], 40.0, 10.0),
+            ],
         }
     }
 
@@ -120,7 +138,7 @@ mod tests {
         let photo = face();
         let mut frame = face();
         // The whole face nods 5 px down: nothing reads as a smile.
-        for p in &mut frame.landmarks {
+        for p in &mut frame.face.landmarks {
             p[1] += 5.0;
         }
         let c = Change::between(&photo, &frame);
@@ -131,10 +149,8 @@ mod tests {
         assert_eq!(c.eyes, [1.0, 1.0]);
         // The left mouth corner rises 4 px (4 % of the eye distance), the
         // right eye shuts by half.
-        frame.landmarks[mesh::MOUTH_LEFT][1] -= 4.0;
-        for (u, _) in RIGHT_LIDS {
-            frame.landmarks[u][1] += 5.0;
-        }
+        frame.face.landmarks[mesh::MOUTH_LEFT][1] -= 4.0;
+        frame.eyes[0] = Eye::drawn([100.0, 100.0], 40.0, 5.0);
         let c = Change::between(&photo, &frame);
         assert!((c.corners[1] - 0.04).abs() < 1e-5, "{c:?}");
         assert!(c.corners[0].abs() < 1e-5, "{c:?}");

@@ -124,6 +124,7 @@ fn the_layer_has_the_appliance_tree_owners_and_modes() {
         "usr/share/smileloop/engines/liveportrait/contract_models.py",
         "usr/share/smileloop/engines/face/install",
         "usr/share/smileloop/models/face_landmark.onnx",
+        "usr/share/smileloop/models/iris_landmark.onnx",
         "usr/share/smileloop/models/libonnxruntime.so",
     ];
     for path in must {

@@ -4,7 +4,8 @@
 //! the crops the photo's face was meshed from) and its eyes read by the
 //! iris model; per face it prints the strongest mouth corner and cheek
 //! rise (% of the eye distance, relative to the nose), the eye opening at
-//! that frame and at each blink (% of the photo's).
+//! that frame and at each blink (% of the photo's), and which faces'
+//! lips it finds hidden under hair.
 //! Face crops of the photo and of every other frame land in
 //! `target/expression/<photo>/<preset>/` for an outside expression
 //! classifier. Figures only, no pass/fail.
@@ -73,6 +74,14 @@ fn main() {
         let found = find_faces(&m, &img, 6).expect("faces");
         let (cast, scaled, (w, h)) = cast_for(&img, &found, SizeLimits::default());
         let source = Scaler::default().scale(&img, w, h);
+        let mut learned = cast.clone();
+        learned.learn_mouths(&source);
+        let hidden: Vec<usize> = (0..learned.rigs().len())
+            .filter(|&k| learned.rigs()[k].mouth.hidden())
+            .collect();
+        if !hidden.is_empty() {
+            println!("{name}: hair hides the lips of face(s) {hidden:?}");
+        }
         for p in &presets {
             let dir = out.join(name).join(p.id());
             std::fs::create_dir_all(&dir).expect("output dir");

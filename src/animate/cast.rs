@@ -295,6 +295,7 @@ impl Cast {
         for (rig, e) in self.rigs.iter().zip(expressions) {
             field.eyes.extend(rig.eyes_for(e));
             field.mouths.push(rig.mouth_for(e));
+            field.folds.extend(rig.folds_for(e));
         }
         if self.rigs.len() == 1 {
             if let Some(e) = expressions.first() {

@@ -260,6 +260,7 @@ pub fn remap(src: &Source, dst: &mut RgbImage, field: &Field) {
         + 1.0;
     let mut row_eyes = Vec::with_capacity(field.eyes.len());
     let mut row_mouths = Vec::with_capacity(field.mouths.len());
+    let mut row_folds = Vec::with_capacity(field.folds.len());
     // Source positions of the row's nodes in the lanes' fixed point, and
     // 1/cell in 32.32 for the per-pixel step between two of them.
     let mut node_at = vec![[0i32; 2]; field.nx];
@@ -297,6 +298,10 @@ pub fn remap(src: &Source, dst: &mut RgbImage, field: &Field) {
         row_mouths.extend(field.mouths.iter().filter(|(mouth, open)| {
             *open > 0.0 && yf + reach >= mouth.bounds[1] && yf - reach <= mouth.bounds[3]
         }));
+        row_folds.clear();
+        row_folds.extend(field.folds.iter().filter(|(fold, deep)| {
+            *deep > 0.0 && yf + reach >= fold.bounds[1] && yf - reach <= fold.bounds[3]
+        }));
         for (i, ab) in row_field.windows(2).enumerate() {
             let xa = x_start + i * cell;
             if xa >= x_end {
@@ -312,7 +317,8 @@ pub fn remap(src: &Source, dst: &mut RgbImage, field: &Field) {
                 qa.max(qb) >= b[0] && qa.min(qb) <= b[2] && qy_hi >= b[1] && qy_lo <= b[3]
             };
             let near_eye = row_eyes.iter().any(|(lids, _)| meets(&lids.bounds))
-                || row_mouths.iter().any(|(mouth, _)| meets(&mouth.bounds));
+                || row_mouths.iter().any(|(mouth, _)| meets(&mouth.bounds))
+                || row_folds.iter().any(|(fold, _)| meets(&fold.bounds));
             if !near_eye && a == [0.0, 0.0] && b == [0.0, 0.0] {
                 out[cells.clone()].copy_from_slice(&row[cells]);
                 continue;
@@ -359,7 +365,14 @@ pub fn remap(src: &Source, dst: &mut RgbImage, field: &Field) {
                     dy += e[1];
                 }
                 let px = &mut out[x * 3..x * 3 + 3];
-                src.sample(x as f32 - dx, yf - dy, px);
+                let from = [x as f32 - dx, yf - dy];
+                src.sample(from[0], from[1], px);
+                let shade: f32 = row_folds.iter().map(|(f, k)| f.shade(from, *k)).product();
+                if shade < 1.0 {
+                    for p in px.iter_mut() {
+                        *p = (f32::from(*p) * shade).round().clamp(0.0, 255.0) as u8;
+                    }
+                }
                 if let Some((colour, cover)) = cavity {
                     for (p, c) in px.iter_mut().zip(colour) {
                         *p = (f32::from(*p) * (1.0 - cover) + c * cover)

@@ -12,6 +12,7 @@
 
 mod basis;
 pub mod cast;
+pub mod folds;
 pub mod gentle;
 pub mod lids;
 pub mod liveportrait;

@@ -3,7 +3,9 @@
 //! the upper lip stays, and the gap between them shows a mouth interior: a
 //! dark, softly shaded cavity, with the photo's own teeth moved along where
 //! the photo's mouth is already open (upper teeth with the upper lip, lower
-//! teeth with the jaw).
+//! teeth with the jaw). Where hair hides the lips (a moustache) the mouth
+//! opens under the hair's lower edge, as wide as the lips show there, and
+//! the hair stays with the upper lip.
 
 use crate::face::{mesh, Face};
 
@@ -37,6 +39,26 @@ const TEETH_SKIP_IOD: f32 = 0.1;
 const LIPS_CHROMA: f32 = 0.2;
 /// The brightest lips the cavity's shade is taken from (luma).
 const MAX_LIPS_LUMA: f32 = 110.0;
+/// Hair over the lips (see [`Mouth::learn_hair`]): the mesh's lips are
+/// this much lighter (luma) than the shadow this far (eye distances) below
+/// the lower lip, and no darker than what lies this far above the line.
+const HAIR_OVER_SHADOW: f32 = 30.0;
+const SHADOW_BELOW_IOD: f32 = 0.1;
+const HAIR_ABOVE_IOD: f32 = 0.1;
+/// The mouth opens under the hair where its lower edge is at most this
+/// far below the upper lip's line, and the dark under it this deep.
+const HAIR_EDGE_IOD: f32 = 0.12;
+const SHADOW_DEPTH_IOD: f32 = 0.05;
+/// A smile shows under a moustache only as lips parting beneath it: the
+/// mouth opens at least this much per unit of smile there.
+const HIDDEN_SMILE_OPEN: f32 = 0.3;
+/// The cavity is no darker than this share of the face's darkest tone
+/// (its 1st percentile of luma, over this many eye distances around the
+/// mouth): a faded print has no black, and a black mouth in it looks
+/// painted on.
+const DARKEST_SHARE: f32 = 0.8;
+const DARKEST_PERCENTILE: f32 = 0.01;
+const DARKEST_REACH_IOD: f32 = 1.0;
 /// Lips' colour until the photo's is known.
 const DEFAULT_LIPS: [f32; 3] = [150.0, 80.0, 80.0];
 
@@ -58,6 +80,13 @@ pub struct Mouth {
     /// Points on the lips (just outside the inner contours) it is taken
     /// from.
     samples: [[f32; 2]; 14],
+    /// How far the opening reaches to the subject's right and left of the
+    /// middle (the corners, or as far as the lips show under hair).
+    half: [f32; 2],
+    /// Hair hides the lips (see [`Mouth::learn_hair`]).
+    hidden: bool,
+    /// The darkest the cavity gets (luma; see [`DARKEST_SHARE`]).
+    darkest: f32,
     /// Where the map is not zero: x0, y0, x1, y1.
     pub bounds: [f32; 4],
 }
@@ -124,6 +153,9 @@ impl Mouth {
             chin,
             lips: DEFAULT_LIPS,
             samples,
+            half: [upper[0][0].abs(), upper[10][0].abs()],
+            hidden: false,
+            darkest: 0.0,
             bounds: [0.0; 4],
         };
         mouth.bounds = mouth.reach();
@@ -155,7 +187,6 @@ impl Mouth {
     /// mesh's lip line, which stay with the upper lip (Face Mesh often puts
     /// a smile's inner lip line on the upper lip, above its teeth).
     pub fn learn_from(&mut self, image: &image::RgbImage) {
-        let luma = |c: [f32; 3]| 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2];
         let mean = |points: &[[f32; 2]]| {
             let px: Vec<[f32; 3]> = points.iter().filter_map(|p| pixel(image, *p)).collect();
             let n = px.len() as f32;
@@ -168,17 +199,21 @@ impl Mouth {
         let Some(all) = mean(&self.samples) else {
             return;
         };
+        self.darkest = DARKEST_SHARE * self.darkest_around(image);
         // Where the inner lip line lies on teeth the samples are white: the
         // lips' hue is kept, their brightness capped, so the interior stays
         // a cavity.
         let scale = (MAX_LIPS_LUMA / luma(all).max(1.0)).min(1.0);
         self.lips = all.map(|c| c * scale);
-        // Teeth are brighter than the darker lip and, in a colour photo,
-        // greyer than lips (a grey photo has only brightness to go by).
         let chroma = |c: [f32; 3]| {
             let hi = c[0].max(c[1]).max(c[2]).max(1.0);
             (hi - c[0].min(c[1]).min(c[2])) / hi
         };
+        if self.learn_hair(image, luma(all)) {
+            return;
+        }
+        // Teeth are brighter than the darker lip and, in a colour photo,
+        // greyer than lips (a grey photo has only brightness to go by).
         let lip = |s: &[[f32; 2]]| mean(s).map_or(luma(all), luma);
         let darker_lip = lip(&self.samples[..7]).min(lip(&self.samples[7..]));
         let colour = chroma(all) > LIPS_CHROMA;
@@ -234,6 +269,125 @@ impl Mouth {
         self.bounds = self.reach();
     }
 
+    /// The face's darkest tone around the mouth (see [`DARKEST_SHARE`]).
+    fn darkest_around(&self, image: &image::RgbImage) -> f32 {
+        let r = DARKEST_REACH_IOD * self.iod;
+        let step = (r / 50.0).max(1.0);
+        let n = (2.0 * r / step) as i32;
+        let mut lumas: Vec<f32> = (0..=n)
+            .flat_map(|j| (0..=n).map(move |i| (i, j)))
+            .filter_map(|(i, j)| {
+                let p = [
+                    self.mid[0] - r + i as f32 * step,
+                    self.mid[1] - r + j as f32 * step,
+                ];
+                pixel(image, p).map(luma)
+            })
+            .collect();
+        if lumas.is_empty() {
+            return 0.0;
+        }
+        let k = ((lumas.len() - 1) as f32 * DARKEST_PERCENTILE) as usize;
+        let (_, darkest, _) = lumas.select_nth_unstable_by(k, f32::total_cmp);
+        *darkest
+    }
+
+    /// Whether hair hides the lips (a moustache over them).
+    pub fn hidden(&self) -> bool {
+        self.hidden
+    }
+
+    /// How far the mouth opens for a frame that opens it by `open` and
+    /// smiles by `smile`: under hair the smile parts the lips too.
+    pub fn amount(&self, open: f32, smile: f32) -> f32 {
+        if self.hidden {
+            open.max(HIDDEN_SMILE_OPEN * smile)
+        } else {
+            open
+        }
+    }
+
+    /// Finds hair over the lips in `image` (`lips`: the luma of the
+    /// mesh's lips there): lips are no lighter than the skin under them,
+    /// a moustache hanging over them is lighter than the shadow it casts
+    /// there by [`HAIR_OVER_SHADOW`], and it reaches up toward the nose.
+    /// Then the mouth opens only in the columns where the hair ends just
+    /// below the mesh's line, under its edge there, and the cavity takes
+    /// the shadow's shade. Face Mesh guesses lips the hair hides, and an
+    /// opening on its line corner to corner would be a dark crescent
+    /// painted on the hair, with the hair below it dragged down.
+    fn learn_hair(&mut self, image: &image::RgbImage, lips: f32) -> bool {
+        // Three by three pixels around (pu, pv), against grain.
+        let at = |pu: f32, pv: f32| -> Option<[f32; 3]> {
+            let mut sum = [0.0f32; 3];
+            for du in [-1.0, 0.0, 1.0] {
+                for dv in [-1.0, 0.0, 1.0] {
+                    let (a, b) = (pu + du, pv + dv);
+                    let c = pixel(
+                        image,
+                        [
+                            self.mid[0] + a * self.u[0] + b * self.v[0],
+                            self.mid[1] + a * self.u[1] + b * self.v[1],
+                        ],
+                    )?;
+                    sum = [sum[0] + c[0], sum[1] + c[1], sum[2] + c[2]];
+                }
+            }
+            Some(sum.map(|c| c / 9.0))
+        };
+        let (Some(top), Some(low)) = (Self::line(&self.upper, 0.0), Self::line(&self.lower, 0.0))
+        else {
+            return false;
+        };
+        let (Some(shadow), Some(high)) = (
+            at(0.0, low.max(top) + self.lip + SHADOW_BELOW_IOD * self.iod),
+            at(0.0, top - HAIR_ABOVE_IOD * self.iod),
+        ) else {
+            return false;
+        };
+        if lips < luma(shadow) + HAIR_OVER_SHADOW || luma(high) < lips - TEETH_OVER_LIPS {
+            return false;
+        }
+        let cut = (lips + luma(shadow)) / 2.0;
+        let reach = HAIR_EDGE_IOD * self.iod;
+        let below = (SHADOW_DEPTH_IOD * self.iod).max(1.0);
+        let dark = |pu: f32, pv: f32| at(pu, pv).is_some_and(|c| luma(c) < cut);
+        // The hair's lower edge: the first row from the upper lip's line
+        // on that is darker than halfway to the shadow and stays so.
+        let edges: Vec<Option<f32>> = (1..10)
+            .map(|k| {
+                let pu = self.lower[k][0];
+                let top = Self::line(&self.upper, pu)?;
+                (0..=reach as i32)
+                    .map(|d| top + d as f32)
+                    .find(|&pv| dark(pu, pv) && dark(pu, pv + below))
+            })
+            .collect();
+        let middle = edges[2..7].iter().filter(|e| e.is_some()).count();
+        let found: Vec<usize> = (0..edges.len()).filter(|&i| edges[i].is_some()).collect();
+        let (Some(&first), Some(&last)) = (found.first(), found.last()) else {
+            return false;
+        };
+        if middle < 3 || edges[4].is_none() {
+            return false;
+        }
+        // edges[i] is contour point i + 1: the opening narrows to nothing
+        // at the next point out, where the hair was not found to end.
+        self.half = [
+            self.lower[first][0].abs().max(1.0),
+            self.lower[last + 2][0].abs().max(1.0),
+        ];
+        for (i, edge) in edges.iter().enumerate() {
+            if let Some(edge) = edge {
+                self.lower[i + 1][1] = self.lower[i + 1][1].max(*edge);
+            }
+        }
+        self.lips = shadow;
+        self.hidden = true;
+        self.bounds = self.reach();
+        true
+    }
+
     /// The contour's v at `pu` (linear between its points), or None
     /// beyond the corners.
     fn line(points: &[[f32; 2]; 11], pu: f32) -> Option<f32> {
@@ -253,12 +407,7 @@ impl Mouth {
 
     /// How far the mouth opens at `pu` for `amount`, in pixels.
     fn opening(&self, pu: f32, amount: f32) -> f32 {
-        let half = if pu < 0.0 {
-            self.upper[0][0]
-        } else {
-            self.upper[10][0]
-        }
-        .abs();
+        let half = if pu < 0.0 { self.half[0] } else { self.half[1] };
         if half <= 0.0 {
             return 0.0;
         }
@@ -316,8 +465,15 @@ impl Mouth {
         let k = CAVITY_EDGE + (CAVITY_DEEP - CAVITY_EDGE) * depth;
         let cover = (pv - from).min(to - pv).clamp(0.0, 1.0).max(0.5);
         let back = pv - low;
+        let colour = self.lips.map(|c| c * k);
+        let shade = luma(colour);
+        let lift = if shade > 0.0 && shade < self.darkest {
+            self.darkest / shade
+        } else {
+            1.0
+        };
         Look::Cavity {
-            colour: self.lips.map(|c| c * k),
+            colour: colour.map(|c| (c * lift).min(255.0)),
             cover,
             d: [back * self.v[0], back * self.v[1]],
         }
@@ -331,6 +487,11 @@ impl Mouth {
             Look::Shifted(d) | Look::Cavity { d, .. } => d,
         }
     }
+}
+
+/// Brightness of an RGB colour (Rec. 601 weights).
+fn luma(c: [f32; 3]) -> f32 {
+    0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2]
 }
 
 /// The photo's colour at `p` (nearest pixel), None outside it.
@@ -462,5 +623,53 @@ mod tests {
             closed.look([100.0, 101.0], 1.0),
             Look::Cavity { .. }
         ));
+    }
+
+    /// A sepia face whose white moustache (x 70..130, from y 85) hides
+    /// the lips: in the middle (x 90..110) it ends 2 px below the mesh's
+    /// line (y 100) over the shadowed lower lip, at the sides it hangs on
+    /// to y 118.
+    fn moustache() -> image::RgbImage {
+        let mut img = image::RgbImage::from_pixel(200, 200, image::Rgb([175, 160, 135]));
+        for y in 85..118 {
+            for x in 70..130 {
+                let middle = (90..110).contains(&x);
+                let c = if middle && y >= 102 {
+                    [80, 70, 60]
+                } else {
+                    [235, 228, 215]
+                };
+                img.put_pixel(x, y, image::Rgb(c));
+            }
+        }
+        img
+    }
+
+    #[test]
+    fn under_a_moustache_the_mouth_opens_below_the_hair_where_the_lips_show() {
+        let mut m = Mouth::new(&face());
+        m.learn_from(&moustache());
+        assert!(m.hidden());
+        // The hair between the mesh's line and its edge stays; the cavity
+        // opens under the edge.
+        assert_eq!(m.look([100.0, 101.0], 1.0), Look::Shifted([0.0, 0.0]));
+        let Look::Cavity { colour, .. } = m.look([100.0, 102.5 + OPEN_IOD * 30.0], 1.0) else {
+            panic!("no cavity under the hair");
+        };
+        // In the shadow's shade, and no darker than the face's darkest.
+        assert!(luma(colour) >= DARKEST_SHARE * 70.0 - 1.0, "{colour:?}");
+        assert!(colour[0] >= colour[2], "{colour:?}");
+        // Where the hair hangs on below the line, nothing opens or moves.
+        for y in [101.0, 104.0, 110.0, 120.0] {
+            assert_eq!(m.look([86.0, y], 1.0), Look::Shifted([0.0, 0.0]), "{y}");
+            assert_eq!(m.look([114.0, y], 1.0), Look::Shifted([0.0, 0.0]), "{y}");
+        }
+        // A smile parts the hidden lips; visible lips open only when told.
+        assert!(m.amount(0.0, 1.0) > 0.0);
+        let mut lips = Mouth::new(&face());
+        lips.learn_from(&photo(0..0));
+        assert!(!lips.hidden());
+        assert_eq!(lips.amount(0.0, 1.0), 0.0);
+        assert!(matches!(lips.look([86.0, 104.0], 1.0), Look::Cavity { .. }));
     }
 }

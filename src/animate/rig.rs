@@ -11,6 +11,7 @@
 //! until the warp's Jacobian determinant stays above [`MIN_DET`].
 
 use super::basis::{self, Axes, Grid};
+use super::folds::Fold;
 pub use super::lids::{LidPose, Lids};
 use super::mouth::Mouth;
 use crate::face::Face;
@@ -54,6 +55,8 @@ pub struct Rig {
     pub eyes: [Lids; 2],
     /// The mouth, opened exactly per pixel.
     pub mouth: Mouth,
+    /// The subject's left and right nasolabial folds, shaded per pixel.
+    pub folds: [Fold; 2],
     /// `PARAMS` bases, each `nx·ny` (dx, dy) pairs.
     bases: Vec<Vec<[f32; 2]>>,
     pub centre: [f32; 2],
@@ -68,6 +71,8 @@ pub struct Field {
     pub eyes: Vec<(Lids, LidPose)>,
     /// Mouth maps with how far each mouth is open.
     pub mouths: Vec<(Mouth, f32)>,
+    /// Nasolabial folds with how deep each is.
+    pub folds: Vec<(Fold, f32)>,
     pub cell: usize,
     pub x0: f32,
     pub y0: f32,
@@ -109,6 +114,7 @@ impl Rig {
             cell,
             eyes: [lids(true), lids(false)],
             mouth: Mouth::new(face),
+            folds: [Fold::of(face, true), Fold::of(face, false)],
             bases: basis::sample(face, &axes, &grid, clip),
             centre: axes.centre,
             face_width: axes.face_width,
@@ -121,6 +127,7 @@ impl Rig {
         let mut field = Field::still(self.cell, [self.x0, self.y0], [self.nx, self.ny]);
         field.eyes = self.eyes_for(e).to_vec();
         field.mouths = vec![self.mouth_for(e)];
+        field.folds = self.folds_for(e).to_vec();
         self.add_grid(e, 1.0, &mut field);
         field.unfold();
         field
@@ -172,7 +179,13 @@ impl Rig {
 
     /// The mouth map with how far `e` opens it.
     pub fn mouth_for(&self, e: &Expression) -> (Mouth, f32) {
-        (self.mouth, e.mouth_open)
+        (self.mouth, self.mouth.amount(e.mouth_open, e.smile))
+    }
+
+    /// Both folds with how deep `e` makes them.
+    pub fn folds_for(&self, e: &Expression) -> [(Fold, f32); 2] {
+        let amount = Fold::amount(e.smile, e.laugh);
+        self.folds.map(|f| (f, amount))
     }
 
     /// Both eyelid maps with each eye's pose for `e`.
@@ -197,6 +210,7 @@ impl Field {
         Field {
             eyes: Vec::new(),
             mouths: Vec::new(),
+            folds: Vec::new(),
             cell,
             x0: origin[0],
             y0: origin[1],
@@ -240,6 +254,14 @@ impl Field {
             d[1] += e[1];
         }
         d
+    }
+
+    /// The factor the folds darken output point `o` by (1 = unchanged):
+    /// their shade at the photo point `o` shows.
+    pub fn shade(&self, o: [f32; 2]) -> f32 {
+        let d = self.at(o);
+        let p = [o[0] - d[0], o[1] - d[1]];
+        self.folds.iter().map(|(f, k)| f.shade(p, *k)).product()
     }
 
     /// Whether output point `o` shows the photo: false inside an open

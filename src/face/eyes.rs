@@ -8,7 +8,7 @@ use std::path::Path;
 
 use image::RgbImage;
 
-use super::models::{elements, load, run, Net};
+use super::models::{load, run, Net};
 use super::roi::{apply, Roi};
 use super::{mesh, Face, FaceError};
 use crate::geometry::{warp_affine, Affine};
@@ -93,28 +93,11 @@ impl EyeModel {
     ) -> Result<Self, FaceError> {
         let path = models_dir.join(EYE_FILE);
         let net = load(env, &path)?;
-        let (contour_out, iris_out) = {
-            let session = net
-                .session
-                .lock()
-                .map_err(|_| FaceError::Inference("poisoned".into()))?;
-            let by_size = |n: usize| {
-                session
-                    .outputs()
-                    .iter()
-                    .find(|o| elements(o) == Some(n as i64))
-                    .map(|o| o.name().to_string())
-            };
-            match (by_size(CONTOUR_POINTS * 3), by_size(IRIS_POINTS * 3)) {
-                (Some(c), Some(i)) => (c, i),
-                _ => {
-                    return Err(FaceError::Model {
-                        path: path.display().to_string(),
-                        message: "outputs are not [213] eye contour and [15] iris values".into(),
-                    })
-                }
-            }
-        };
+        let [contour_out, iris_out] = net.outputs_sized(
+            &path,
+            [(CONTOUR_POINTS * 3) as i64, (IRIS_POINTS * 3) as i64],
+            "[213] eye contour and [15] iris values",
+        )?;
         Ok(Self {
             net,
             contour_out,

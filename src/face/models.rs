@@ -99,28 +99,11 @@ impl Detector {
     ) -> Result<Self, FaceError> {
         let net = load(env, path)?;
         let n = spec.anchor_count() as i64;
-        let (regressors_out, scores_out) = {
-            let session = net
-                .session
-                .lock()
-                .map_err(|_| FaceError::Inference("poisoned".into()))?;
-            let by_size = |k: i64| {
-                session
-                    .outputs()
-                    .iter()
-                    .find(|o| elements(o) == Some(k))
-                    .map(|o| o.name().to_string())
-            };
-            match (by_size(n * detect::VALUES_PER_ANCHOR as i64), by_size(n)) {
-                (Some(r), Some(c)) => (r, c),
-                _ => {
-                    return Err(FaceError::Model {
-                        path: path.display().to_string(),
-                        message: format!("outputs are not [{n}×16] boxes and [{n}] scores"),
-                    })
-                }
-            }
-        };
+        let [regressors_out, scores_out] = net.outputs_sized(
+            path,
+            [n * detect::VALUES_PER_ANCHOR as i64, n],
+            &format!("[{n}×16] boxes and [{n}] scores"),
+        )?;
         Ok(Self {
             net,
             anchors: detect::anchors_for(&spec),
@@ -153,8 +136,41 @@ pub struct FaceModels {
     eyes: EyeModel,
 }
 
-pub(super) fn elements(outlet: &ort::value::Outlet) -> Option<i64> {
+fn elements(outlet: &ort::value::Outlet) -> Option<i64> {
     outlet.dtype().tensor_shape().map(|s| s.iter().product())
+}
+
+impl Net {
+    /// The names of the outputs with these element counts, in their
+    /// order (the converted models' output names are not stable, their
+    /// shapes are); an error saying what was `expected` if one is missing.
+    pub(super) fn outputs_sized<const N: usize>(
+        &self,
+        path: &Path,
+        sizes: [i64; N],
+        expected: &str,
+    ) -> Result<[String; N], FaceError> {
+        let session = self
+            .session
+            .lock()
+            .map_err(|_| FaceError::Inference("poisoned".into()))?;
+        let found: Option<Vec<String>> = sizes
+            .iter()
+            .map(|&n| {
+                session
+                    .outputs()
+                    .iter()
+                    .find(|o| elements(o) == Some(n))
+                    .map(|o| o.name().to_string())
+            })
+            .collect();
+        found
+            .and_then(|names| names.try_into().ok())
+            .ok_or_else(|| FaceError::Model {
+                path: path.display().to_string(),
+                message: format!("outputs are not {expected}"),
+            })
+    }
 }
 
 impl FaceModels {
@@ -164,29 +180,11 @@ impl FaceModels {
         let full_range =
             Detector::load(env, &models_dir.join(FULL_RANGE_FILE), detect::FULL_RANGE)?;
         let landmarker = load(env, &models_dir.join(LANDMARK_FILE))?;
-        let path = models_dir.join(LANDMARK_FILE).display().to_string();
-        let (landmarks_out, presence_out) = {
-            let session = landmarker
-                .session
-                .lock()
-                .map_err(|_| FaceError::Inference("poisoned".into()))?;
-            let by_size = |n: i64| {
-                session
-                    .outputs()
-                    .iter()
-                    .find(|o| elements(o) == Some(n))
-                    .map(|o| o.name().to_string())
-            };
-            match (by_size(LANDMARK_VALUES as i64), by_size(1)) {
-                (Some(l), Some(p)) => (l, p),
-                _ => {
-                    return Err(FaceError::Model {
-                        path,
-                        message: "outputs are not [1404] landmarks and [1] score".into(),
-                    })
-                }
-            }
-        };
+        let [landmarks_out, presence_out] = landmarker.outputs_sized(
+            &models_dir.join(LANDMARK_FILE),
+            [LANDMARK_VALUES as i64, 1],
+            "[1404] landmarks and [1] score",
+        )?;
         let eyes = EyeModel::load(env, models_dir)?;
         Ok(Self {
             detector,

@@ -182,6 +182,7 @@ fn rendered_loop_is_seamless_and_moves_only_the_face() {
     let zero = Field {
         eyes: vec![],
         mouths: vec![],
+        folds: vec![],
         cell: 8,
         x0: 0.0,
         y0: 0.0,
@@ -211,6 +212,7 @@ fn the_renderer_samples_exactly_where_the_field_says() {
     let (stride, max_x, max_y) = (w as usize * 3, (w - 1) as f32, (h - 1) as f32);
     let mut worst = 0u8;
     let mut moved = 0usize;
+    let mut shaded = 0usize;
     for y in 0..h {
         for x in 0..w {
             let d = field.at([x as f32, y as f32]);
@@ -224,6 +226,12 @@ fn the_renderer_samples_exactly_where_the_field_says() {
                 y as f32 - d[1],
                 &mut px,
             );
+            // The smile's folds shade what the field shows.
+            let shade = field.shade([x as f32, y as f32]);
+            if shade < 1.0 {
+                shaded += 1;
+                px = px.map(|c| (f32::from(c) * shade).round().clamp(0.0, 255.0) as u8);
+            }
             let got = fast.get_pixel(x, y).0;
             for c in 0..3 {
                 worst = worst.max(px[c].abs_diff(got[c]));
@@ -234,6 +242,7 @@ fn the_renderer_samples_exactly_where_the_field_says() {
         }
     }
     assert!(moved > 1000, "the field moves the face ({moved} pixels)");
+    assert!(shaded > 100, "the smile shades its folds ({shaded} pixels)");
     // Rounding differs (the renderer interpolates rows first): one level at most.
     assert!(worst <= 1, "renderer and field disagree by {worst} levels");
 }

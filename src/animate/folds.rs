@@ -4,6 +4,9 @@
 //! cannot do. The shade is applied where the photo's crease is (at the
 //! photo point a pixel shows), so it moves with the skin.
 
+use std::sync::Arc;
+
+use super::basis::smoothstep;
 use crate::face::Face;
 
 /// Each side's crease, as Face Mesh points from the nose wing down to
@@ -20,14 +23,23 @@ const FADE: f32 = 0.3;
 /// A laugh deepens it by this much per unit, on top of the smile.
 const LAUGH_SHARE: f32 = 0.5;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Fold {
+    /// How dark each photo pixel of `bounds` gets at a full smile, as a
+    /// share of [`DEPTH`] (row by row; worked out once per photo, so that
+    /// a frame pays one lookup per pixel).
+    depth: Arc<[f32]>,
+    width: usize,
+    /// Where the shade is not 1: x0, y0, x1, y1 (photo pixels, whole).
+    pub bounds: [f32; 4],
+}
+
+/// The crease as a path, for working out its shade.
+struct Crease {
     points: [[f32; 2]; 4],
-    /// Length along the crease at each point, and in all.
+    /// Length along the crease at each point.
     along: [f32; 4],
     sigma: f32,
-    /// Where the shade is not 1: x0, y0, x1, y1 (photo pixels).
-    pub bounds: [f32; 4],
 }
 
 impl Fold {
@@ -39,19 +51,29 @@ impl Fold {
             let (a, b) = (points[k - 1], points[k]);
             along[k] = along[k - 1] + ((b[0] - a[0]).powi(2) + (b[1] - a[1]).powi(2)).sqrt();
         }
-        let sigma = (WIDTH_IOD * face.inter_ocular()).max(0.5);
-        let pad = 3.0 * sigma + 1.0;
-        let bounds = crate::geometry::bounds(points);
-        Self {
+        let crease = Crease {
             points,
             along,
-            sigma,
-            bounds: [
-                bounds[0] - pad,
-                bounds[1] - pad,
-                bounds[2] + pad,
-                bounds[3] + pad,
-            ],
+            sigma: (WIDTH_IOD * face.inter_ocular()).max(0.5),
+        };
+        let pad = 3.0 * crease.sigma + 1.0;
+        let b = crate::geometry::bounds(points);
+        let bounds = [
+            (b[0] - pad).floor(),
+            (b[1] - pad).floor(),
+            (b[2] + pad).ceil(),
+            (b[3] + pad).ceil(),
+        ];
+        let width = (bounds[2] - bounds[0]) as usize + 1;
+        let height = (bounds[3] - bounds[1]) as usize + 1;
+        let depth = (0..height)
+            .flat_map(|j| (0..width).map(move |i| (i, j)))
+            .map(|(i, j)| crease.depth([bounds[0] + i as f32, bounds[1] + j as f32]))
+            .collect();
+        Self {
+            depth,
+            width,
+            bounds,
         }
     }
 
@@ -67,11 +89,23 @@ impl Fold {
         if amount <= 0.0 || p[0] < b[0] || p[1] < b[1] || p[0] > b[2] || p[1] > b[3] {
             return 1.0;
         }
+        let (i, j) = (
+            (p[0] - b[0]).round() as usize,
+            (p[1] - b[1]).round() as usize,
+        );
+        let depth = self.depth.get(j * self.width + i).copied().unwrap_or(0.0);
+        1.0 - DEPTH * amount.min(1.0) * depth
+    }
+}
+
+impl Crease {
+    /// How dark photo point `p` gets at a full smile (0..1): a Gaussian
+    /// across the nearest point of the crease, faded toward its ends.
+    fn depth(&self, p: [f32; 2]) -> f32 {
         let total = self.along[3];
         if total <= 0.0 {
-            return 1.0;
+            return 0.0;
         }
-        // The nearest point of the crease, and how far along it that is.
         let (mut best, mut at) = (f32::MAX, 0.0);
         for k in 0..3 {
             let (a, c) = (self.points[k], self.points[k + 1]);
@@ -90,10 +124,8 @@ impl Fold {
             }
         }
         let s = at / total;
-        let taper =
-            super::basis::smoothstep(0.0, FADE, s) * super::basis::smoothstep(0.0, FADE, 1.0 - s);
-        let across = (-best / (2.0 * self.sigma * self.sigma)).exp();
-        1.0 - DEPTH * amount.min(1.0) * taper * across
+        let taper = smoothstep(0.0, FADE, s) * smoothstep(0.0, FADE, 1.0 - s);
+        taper * (-best / (2.0 * self.sigma * self.sigma)).exp()
     }
 }
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use image::RgbImage;
 
 use super::cast::{Cast, Timing};
+use super::folds::Fold;
 use super::looped::{Looped, Scene};
 use super::mouth::Look;
 use super::rig::{Field, Rig};
@@ -317,9 +318,9 @@ pub fn remap(src: &Source, dst: &mut RgbImage, field: &Field) {
                 qa.max(qb) >= b[0] && qa.min(qb) <= b[2] && qy_hi >= b[1] && qy_lo <= b[3]
             };
             let near_eye = row_eyes.iter().any(|(lids, _)| meets(&lids.bounds))
-                || row_mouths.iter().any(|(mouth, _)| meets(&mouth.bounds))
-                || row_folds.iter().any(|(fold, _)| meets(&fold.bounds));
-            if !near_eye && a == [0.0, 0.0] && b == [0.0, 0.0] {
+                || row_mouths.iter().any(|(mouth, _)| meets(&mouth.bounds));
+            let near_fold = row_folds.iter().any(|(fold, _)| meets(&fold.bounds));
+            if !near_eye && !near_fold && a == [0.0, 0.0] && b == [0.0, 0.0] {
                 out[cells.clone()].copy_from_slice(&row[cells]);
                 continue;
             }
@@ -330,13 +331,16 @@ pub fn remap(src: &Source, dst: &mut RgbImage, field: &Field) {
                         let (p, q) = (node_at[i], node_at[i + 1]);
                         let per_px =
                             |k: usize| (((i64::from(q[k]) - i64::from(p[k])) * recip) >> 32) as i32;
-                        lanes.run(p[0], p[1], per_px(0), per_px(1), &mut out[cells]);
+                        lanes.run(p[0], p[1], per_px(0), per_px(1), &mut out[cells.clone()]);
                     }
                     None => src.run_slow(
                         [xa as f32 - a[0], yf - a[1]],
                         [1.0 - step[0], -step[1]],
-                        &mut out[cells],
+                        &mut out[cells.clone()],
                     ),
+                }
+                if near_fold {
+                    shade_run(&row_folds, [xa as f32, yf], a, step, &mut out[cells]);
                 }
                 continue;
             }
@@ -367,12 +371,10 @@ pub fn remap(src: &Source, dst: &mut RgbImage, field: &Field) {
                 let px = &mut out[x * 3..x * 3 + 3];
                 let from = [x as f32 - dx, yf - dy];
                 src.sample(from[0], from[1], px);
-                let shade: f32 = row_folds.iter().map(|(f, k)| f.shade(from, *k)).product();
-                if shade < 1.0 {
-                    for p in px.iter_mut() {
-                        *p = (f32::from(*p) * shade).round().clamp(0.0, 255.0) as u8;
-                    }
-                }
+                darken(
+                    px,
+                    row_folds.iter().map(|(f, k)| f.shade(from, *k)).product(),
+                );
                 if let Some((colour, cover)) = cavity {
                     for (p, c) in px.iter_mut().zip(colour) {
                         *p = (f32::from(*p) * (1.0 - cover) + c * cover)
@@ -381,6 +383,34 @@ pub fn remap(src: &Source, dst: &mut RgbImage, field: &Field) {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Shades a run of pixels the grid alone moves (from `start`, the grid's
+/// move `d` there changing by `step` per pixel) with the folds.
+fn shade_run(folds: &[&(Fold, f32)], start: [f32; 2], d: [f32; 2], step: [f32; 2], out: &mut [u8]) {
+    for (k, px) in out.chunks_exact_mut(3).enumerate() {
+        let k = k as f32;
+        let from = [
+            start[0] + k - d[0] - step[0] * k,
+            start[1] - d[1] - step[1] * k,
+        ];
+        darken(
+            px,
+            folds
+                .iter()
+                .map(|(f, amount)| f.shade(from, *amount))
+                .product(),
+        );
+    }
+}
+
+/// One pixel darkened by `shade` (1 = unchanged).
+fn darken(px: &mut [u8], shade: f32) {
+    if shade < 1.0 {
+        for p in px.iter_mut() {
+            *p = (f32::from(*p) * shade).round().clamp(0.0, 255.0) as u8;
         }
     }
 }

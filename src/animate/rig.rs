@@ -127,7 +127,7 @@ impl Rig {
         let mut field = Field::still(self.cell, [self.x0, self.y0], [self.nx, self.ny]);
         field.eyes = self.eyes_for(e).to_vec();
         field.mouths = vec![self.mouth_for(e)];
-        field.folds = self.folds_for(e).to_vec();
+        field.folds = self.folds_for(e).into();
         self.add_grid(e, 1.0, &mut field);
         field.unfold();
         field
@@ -185,7 +185,7 @@ impl Rig {
     /// Both folds with how deep `e` makes them.
     pub fn folds_for(&self, e: &Expression) -> [(Fold, f32); 2] {
         let amount = Fold::amount(e.smile, e.laugh);
-        self.folds.map(|f| (f, amount))
+        self.folds.clone().map(|f| (f, amount))
     }
 
     /// Both eyelid maps with each eye's pose for `e`.

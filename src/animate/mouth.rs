@@ -166,10 +166,17 @@ impl Mouth {
     /// upper lip's inner edge and the lower lip's (below teeth the photo
     /// shows), and the mouth's "down".
     pub fn parting(&self) -> ([f32; 2], [f32; 2], [f32; 2]) {
-        let at = |pv: f32| [self.mid[0] + pv * self.v[0], self.mid[1] + pv * self.v[1]];
         let top = Self::line(&self.upper, 0.0).unwrap_or(0.0);
         let low = Self::line(&self.lower, 0.0).unwrap_or(0.0).max(top);
-        (at(top), at(low), self.v)
+        (self.point(0.0, top), self.point(0.0, low), self.v)
+    }
+
+    /// The output point at (pu, pv) in the mouth's axes.
+    fn point(&self, pu: f32, pv: f32) -> [f32; 2] {
+        [
+            self.mid[0] + pu * self.u[0] + pv * self.v[0],
+            self.mid[1] + pu * self.u[1] + pv * self.v[1],
+        ]
     }
 
     /// The box (output pixels) outside which the map is zero.
@@ -226,16 +233,7 @@ impl Mouth {
         let shown = |&[pu, low]: &[f32; 2]| -> Option<f32> {
             let top = Self::line(&self.upper, pu)?;
             let start = low.max(top);
-            let at = |pv: f32| {
-                pixel(
-                    image,
-                    [
-                        self.mid[0] + pu * self.u[0] + pv * self.v[0],
-                        self.mid[1] + pu * self.u[1] + pv * self.v[1],
-                    ],
-                )
-                .is_some_and(teeth)
-            };
+            let at = |pv: f32| pixel(image, self.point(pu, pv)).is_some_and(teeth);
             // The mesh's line may lie a little above the teeth, on the lip.
             let first = (0..=skip as i32)
                 .map(|d| start + d as f32)
@@ -322,14 +320,7 @@ impl Mouth {
             let mut sum = [0.0f32; 3];
             for du in [-1.0, 0.0, 1.0] {
                 for dv in [-1.0, 0.0, 1.0] {
-                    let (a, b) = (pu + du, pv + dv);
-                    let c = pixel(
-                        image,
-                        [
-                            self.mid[0] + a * self.u[0] + b * self.v[0],
-                            self.mid[1] + a * self.u[1] + b * self.v[1],
-                        ],
-                    )?;
+                    let c = pixel(image, self.point(pu + du, pv + dv))?;
                     sum = [sum[0] + c[0], sum[1] + c[1], sum[2] + c[2]];
                 }
             }
@@ -584,15 +575,27 @@ mod tests {
 
     /// Lips (red) at x 78..123, y 94..112, with white teeth on `teeth`.
     fn photo(teeth: std::ops::Range<u32>) -> image::RgbImage {
-        let mut img = image::RgbImage::from_pixel(200, 200, image::Rgb([210, 160, 140]));
-        for y in 94..112 {
-            for x in 78..123 {
-                let c = if teeth.contains(&y) {
-                    [235, 232, 225]
-                } else {
-                    [170, 70, 80]
-                };
-                img.put_pixel(x, y, image::Rgb(c));
+        painted([210, 160, 140], 78..123, 94..112, |_, y| {
+            if teeth.contains(&y) {
+                [235, 232, 225]
+            } else {
+                [170, 70, 80]
+            }
+        })
+    }
+
+    /// A 200 × 200 photo of `skin` with `colour(x, y)` painted over the
+    /// box `xs` × `ys`.
+    fn painted(
+        skin: [u8; 3],
+        xs: std::ops::Range<u32>,
+        ys: std::ops::Range<u32>,
+        colour: impl Fn(u32, u32) -> [u8; 3],
+    ) -> image::RgbImage {
+        let mut img = image::RgbImage::from_pixel(200, 200, image::Rgb(skin));
+        for y in ys {
+            for x in xs.clone() {
+                img.put_pixel(x, y, image::Rgb(colour(x, y)));
             }
         }
         img
@@ -630,19 +633,13 @@ mod tests {
     /// line (y 100) over the shadowed lower lip, at the sides it hangs on
     /// to y 118.
     fn moustache() -> image::RgbImage {
-        let mut img = image::RgbImage::from_pixel(200, 200, image::Rgb([175, 160, 135]));
-        for y in 85..118 {
-            for x in 70..130 {
-                let middle = (90..110).contains(&x);
-                let c = if middle && y >= 102 {
-                    [80, 70, 60]
-                } else {
-                    [235, 228, 215]
-                };
-                img.put_pixel(x, y, image::Rgb(c));
+        painted([175, 160, 135], 70..130, 85..118, |x, y| {
+            if (90..110).contains(&x) && y >= 102 {
+                [80, 70, 60]
+            } else {
+                [235, 228, 215]
             }
-        }
-        img
+        })
     }
 
     #[test]

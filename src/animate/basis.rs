@@ -3,7 +3,7 @@
 //! [`super::rig::Rig::build`] calls [`sample`]; everything here is pure
 //! geometry on the face's own axes.
 
-use super::rig::{PARAMS, WINDOW_INNER, WINDOW_OUTER};
+use super::rig::{BASES, WINDOW_INNER, WINDOW_OUTER};
 use crate::face::{mesh, Face};
 
 /// The smile's bow over the lower face (see [`Axes::bow`]), in eye
@@ -261,7 +261,8 @@ impl Grid {
 }
 
 /// Every parameter's basis on `grid`, in [`crate::motion::Expression`]
-/// field order, each `nx·ny` (dx, dy) pairs, windowed and clipped.
+/// field order, then the smile's bow alone (see [`super::rig::HAIR_BOW`]),
+/// each `nx·ny` (dx, dy) pairs, windowed and clipped.
 pub(super) fn sample(
     face: &Face,
     axes: &Axes,
@@ -270,7 +271,7 @@ pub(super) fn sample(
 ) -> Vec<Vec<[f32; 2]>> {
     let handles = Handles::of(face);
     let (nx, ny) = (grid.nx, grid.ny);
-    let mut bases: Vec<Vec<[f32; 2]>> = (0..PARAMS).map(|_| Vec::with_capacity(nx * ny)).collect();
+    let mut bases: Vec<Vec<[f32; 2]>> = (0..BASES).map(|_| Vec::with_capacity(nx * ny)).collect();
     for j in 0..ny {
         for i in 0..nx {
             let p = [
@@ -279,11 +280,12 @@ pub(super) fn sample(
             ];
             let w = axes.window(p, clip);
             let scale = |d: [f32; 2]| [d[0] * w, d[1] * w];
+            let bow = axes.bow(p);
             let smiled = {
-                let (a, b) = (axes.gauss(&handles.smile, p), axes.bow(p));
-                [a[0] + b[0], a[1] + b[1]]
+                let a = axes.gauss(&handles.smile, p);
+                [a[0] + bow[0], a[1] + bow[1]]
             };
-            let values: [[f32; 2]; PARAMS] = [
+            let values: [[f32; 2]; BASES] = [
                 smiled,
                 axes.gauss(&handles.laugh, p),
                 axes.gauss(&handles.cheek_l, p),
@@ -297,6 +299,7 @@ pub(super) fn sample(
                 axes.yaw(),
                 axes.roll(p),
                 axes.breath(p),
+                bow,
             ];
             for (b, d) in bases.iter_mut().zip(values) {
                 b.push(scale(d));

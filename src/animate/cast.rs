@@ -277,11 +277,11 @@ impl Cast {
         &self.rigs
     }
 
-    /// Learns each mouth (its shade, the teeth it shows) from `image`, the photo at the
-    /// output size.
+    /// Learns each face (its mouth's shade, the teeth it shows, hair over
+    /// its lips) from `image`, the photo at the output size.
     pub fn learn_mouths(&mut self, image: &image::RgbImage) {
         for rig in &mut self.rigs {
-            rig.mouth.learn_from(image);
+            rig.learn_from(image);
         }
     }
 

@@ -52,6 +52,14 @@ const SHADOW_DEPTH_IOD: f32 = 0.05;
 /// A smile shows under a moustache only as lips parting beneath it: the
 /// mouth opens at least this much per unit of smile there.
 const HIDDEN_SMILE_OPEN: f32 = 0.3;
+/// Under hair the opening lies in the hair's shadow: the cavity is the
+/// shadow's colour times this at the deepest and at its edges (a black
+/// line under a soft grey moustache looks drawn on), and it fades in
+/// from the hair's edge and the lower lip over this many eye distances
+/// (strands hang over it, and the shadow blurs the lip).
+const HIDDEN_DEEP: f32 = 0.55;
+const HIDDEN_EDGE: f32 = 0.8;
+const HAIR_FEATHER_IOD: f32 = 0.04;
 /// The cavity is no darker than this share of the face's darkest tone
 /// (its 1st percentile of luma, over this many eye distances around the
 /// mouth): a faded print has no black, and a black mouth in it looks
@@ -453,8 +461,20 @@ impl Mouth {
         // Deepest in the middle, lighter toward the lips; the first and
         // last pixel blend into the lip so that its edge stays clean.
         let depth = (std::f32::consts::PI * t).sin();
-        let k = CAVITY_EDGE + (CAVITY_DEEP - CAVITY_EDGE) * depth;
-        let cover = (pv - from).min(to - pv).clamp(0.0, 1.0).max(0.5);
+        let (deep, edge) = if self.hidden {
+            (HIDDEN_DEEP, HIDDEN_EDGE)
+        } else {
+            (CAVITY_DEEP, CAVITY_EDGE)
+        };
+        let k = edge + (deep - edge) * depth;
+        let cover = if self.hidden {
+            // In the hair's shadow both edges are soft.
+            let feather = (HAIR_FEATHER_IOD * self.iod).max(1.0);
+            let x = ((pv - from).min(to - pv) / feather).clamp(0.0, 1.0);
+            x * x * (3.0 - 2.0 * x)
+        } else {
+            (pv - from).min(to - pv).clamp(0.0, 1.0).max(0.5)
+        };
         let back = pv - low;
         let colour = self.lips.map(|c| c * k);
         let shade = luma(colour);
@@ -653,9 +673,19 @@ mod tests {
         let Look::Cavity { colour, .. } = m.look([100.0, 102.5 + OPEN_IOD * 30.0], 1.0) else {
             panic!("no cavity under the hair");
         };
-        // In the shadow's shade, and no darker than the face's darkest.
-        assert!(luma(colour) >= DARKEST_SHARE * 70.0 - 1.0, "{colour:?}");
+        // In the shadow's shade, a soft dark rather than a drawn black
+        // line, and fading in under the hair's edge.
+        assert!(
+            luma(colour) >= HIDDEN_DEEP * luma([80.0, 70.0, 60.0]) - 1.0,
+            "{colour:?}"
+        );
         assert!(colour[0] >= colour[2], "{colour:?}");
+        // (The edge is found on the row below the first dark one: the
+        // 3 × 3 sampler still sees the hair there.)
+        let Look::Cavity { cover, .. } = m.look([100.0, 103.8], 1.0) else {
+            panic!("no cavity just under the hair");
+        };
+        assert!(cover < 0.5, "{cover}");
         // Where the hair hangs on below the line, nothing opens or moves.
         for y in [101.0, 104.0, 110.0, 120.0] {
             assert_eq!(m.look([86.0, y], 1.0), Look::Shifted([0.0, 0.0]), "{y}");

@@ -41,6 +41,12 @@ pub const MIN_DET: f32 = 0.2;
 
 /// Expression parameters with a basis, in [`Expression`] field order.
 pub const PARAMS: usize = 11;
+/// The rig's bases: one per parameter, then the smile's bow alone.
+pub const BASES: usize = PARAMS + 1;
+/// Where hair hides the lips, the smile's bow lifts the lower face this
+/// much more: the lips' own smile cannot be seen there, so the moustache
+/// and beard, turning up with the mouth corners, carry it.
+pub const HAIR_BOW: f32 = 1.0;
 
 #[derive(Debug, Clone)]
 pub struct Rig {
@@ -57,8 +63,11 @@ pub struct Rig {
     pub mouth: Mouth,
     /// The subject's left and right nasolabial folds, shaded per pixel.
     pub folds: [Fold; 2],
-    /// `PARAMS` bases, each `nx·ny` (dx, dy) pairs.
+    /// `BASES` bases, each `nx·ny` (dx, dy) pairs.
     bases: Vec<Vec<[f32; 2]>>,
+    /// The bow's extra share per unit of smile ([`HAIR_BOW`] where hair
+    /// hides the lips, else 0; see [`Rig::learn_from`]).
+    hair_bow: f32,
     pub centre: [f32; 2],
     pub face_width: f32,
     pub inter_ocular: f32,
@@ -116,6 +125,7 @@ impl Rig {
             mouth: Mouth::new(face),
             folds: [Fold::of(face, true), Fold::of(face, false)],
             bases: basis::sample(face, &axes, &grid, clip),
+            hair_bow: 0.0,
             centre: axes.centre,
             face_width: axes.face_width,
             inter_ocular: axes.iod,
@@ -148,6 +158,7 @@ impl Rig {
             e.head_yaw,
             e.head_roll,
             e.breath,
+            e.smile * self.hair_bow,
         ];
         let c = self.cell as f32;
         let ox = ((self.x0 - field.x0) / c).round() as usize;
@@ -169,6 +180,14 @@ impl Rig {
                 }
             }
         }
+    }
+
+    /// Learns the face from `image` (the photo at the output size): its
+    /// mouth (see [`Mouth::learn_from`]), and whether hair hiding the lips
+    /// carries the smile.
+    pub fn learn_from(&mut self, image: &image::RgbImage) {
+        self.mouth.learn_from(image);
+        self.hair_bow = if self.mouth.hidden() { HAIR_BOW } else { 0.0 };
     }
 
     /// This rig's eyelids, ended before any of `others`' points.

@@ -263,10 +263,13 @@ fn a_one_face_photo_renders_exactly_as_its_single_rig() {
     for name in ["grace_hopper.jpg", "gramps_e_w_dahlgren.jpg"] {
         let img = decode(name);
         let found = find_faces(&m, &img, 6).expect("faces");
-        let (cast, scaled, (w, h)) = cast_for(&img, &found, SizeLimits::default());
+        let (mut cast, scaled, (w, h)) = cast_for(&img, &found, SizeLimits::default());
         let mut rig = Rig::new(&scaled.animated[0], w, h);
         let src = Source::new(Scaler::default().scale(&img, w, h));
-        rig.mouth.learn_from(src.image());
+        // As the animator does: what the photo shows (hair over the lips)
+        // shapes the field.
+        cast.learn_mouths(src.image());
+        rig.learn_from(src.image());
         for p in &all {
             let mut anim = animator
                 .start(

@@ -281,7 +281,7 @@ impl Cast {
     /// its lips) from `image`, the photo at the output size.
     pub fn learn_mouths(&mut self, image: &image::RgbImage) {
         for rig in &mut self.rigs {
-            rig.learn_from(image);
+            rig.mouth.learn_from(image);
         }
     }
 

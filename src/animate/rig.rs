@@ -65,9 +65,6 @@ pub struct Rig {
     pub folds: [Fold; 2],
     /// `BASES` bases, each `nx·ny` (dx, dy) pairs.
     bases: Vec<Vec<[f32; 2]>>,
-    /// The bow's extra share per unit of smile ([`HAIR_BOW`] where hair
-    /// hides the lips, else 0; see [`Rig::learn_from`]).
-    hair_bow: f32,
     pub centre: [f32; 2],
     pub face_width: f32,
     pub inter_ocular: f32,
@@ -125,7 +122,6 @@ impl Rig {
             mouth: Mouth::new(face),
             folds: [Fold::of(face, true), Fold::of(face, false)],
             bases: basis::sample(face, &axes, &grid, clip),
-            hair_bow: 0.0,
             centre: axes.centre,
             face_width: axes.face_width,
             inter_ocular: axes.iod,
@@ -158,7 +154,11 @@ impl Rig {
             e.head_yaw,
             e.head_roll,
             e.breath,
-            e.smile * self.hair_bow,
+            if self.mouth.hidden() {
+                e.smile * HAIR_BOW
+            } else {
+                0.0
+            },
         ];
         let c = self.cell as f32;
         let ox = ((self.x0 - field.x0) / c).round() as usize;
@@ -180,14 +180,6 @@ impl Rig {
                 }
             }
         }
-    }
-
-    /// Learns the face from `image` (the photo at the output size): its
-    /// mouth (see [`Mouth::learn_from`]), and whether hair hiding the lips
-    /// carries the smile.
-    pub fn learn_from(&mut self, image: &image::RgbImage) {
-        self.mouth.learn_from(image);
-        self.hair_bow = if self.mouth.hidden() { HAIR_BOW } else { 0.0 };
     }
 
     /// This rig's eyelids, ended before any of `others`' points.

@@ -269,7 +269,7 @@ fn a_one_face_photo_renders_exactly_as_its_single_rig() {
         // As the animator does: what the photo shows (hair over the lips)
         // shapes the field.
         cast.learn_mouths(src.image());
-        rig.learn_from(src.image());
+        rig.mouth.learn_from(src.image());
         for p in &all {
             let mut anim = animator
                 .start(

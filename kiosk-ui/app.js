@@ -380,6 +380,10 @@
       return fail({ code: "render_failed", message: job.error }, "attract");
     }
     if (job.status === "preview_ready" || job.status === "unlocked") return ready(job);
+    // Watching their photo come alive is not walking away: the idle
+    // timeout starts when the loop is ready (see `ready`), however long
+    // the queue or the render takes.
+    if (job.status === "queued" || job.status === "rendering") lastTouch = Date.now();
     const total = job.frames_total || 0;
     $("bar").value = total ? job.frames_done / total : 0;
     if (job.status === "queued") {

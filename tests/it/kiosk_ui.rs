@@ -17,8 +17,12 @@ fn visible(id: &str) -> String {
     format!("!document.getElementById('{id}').hidden")
 }
 
+/// A guest's tap: the pointer goes down on the element, which the kiosk
+/// counts as a touch (its idle timeout starts again), then the click.
 fn click(b: &mut Browser, selector: &str) {
-    b.eval(&format!("document.querySelector({:?}).click()", selector));
+    b.eval(&format!(
+        "(el => {{ el.dispatchEvent(new PointerEvent('pointerdown', {{ bubbles: true }})); el.click(); }})(document.querySelector({selector:?}))"
+    ));
 }
 
 fn text(b: &mut Browser, id: &str) -> String {
@@ -313,4 +317,62 @@ fn outside_event_hours_the_screen_is_black_until_touched() {
     click(&mut b, "#standby");
     b.wait_for(&visible("attract"), STEP);
     b.wait_for(&visible("standby"), Duration::from_secs(40));
+}
+
+/// A guest watching their render is not walking away: however long the
+/// queue or the render takes, the idle timeout (15 s here) starts only
+/// when the loop is ready. A render that cannot finish holds the screen
+/// here well past the timeout, and the progress keeps moving on it.
+#[test]
+fn a_guest_waiting_for_their_loop_keeps_the_screen_past_the_idle_timeout() {
+    use smileloop::jobs::{Job, Progress, Status};
+    let folder = camera_folder(PHOTO);
+    let server = server(folder.path(), EventMode::Free, false);
+    let mut job = Job::new(
+        "soft_smile".parse().expect("preset id"),
+        "source.jpg",
+        now_ms(),
+    );
+    // Rendering already: the worker renders only queued jobs, so this one
+    // stays at 40 of 100 frames until the test moves it.
+    job.status = Status::Rendering;
+    job.progress = Progress {
+        frames_done: 40,
+        frames_total: 100,
+    };
+    let store = &server.shared().store;
+    store.insert_new(&job).expect("insert");
+    let mut b = Browser::screen(1080, 1920);
+    // The kiosk browser restarted on this guest's screen (see `openJob`).
+    b.open(&format!("{}/#job={}", server.kiosk, job.id));
+    b.wait_for(
+        "document.getElementById('progress-text').innerText.startsWith('40 of 100 frames')",
+        STEP,
+    );
+    let waited = std::time::Instant::now();
+    while waited.elapsed() < Duration::from_secs(22) {
+        let on_result = b.eval(&format!(
+            "{} && document.getElementById('attract').hidden",
+            visible("result")
+        ));
+        assert_eq!(
+            on_result,
+            true,
+            "sent away after {:?} of waiting",
+            waited.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    store
+        .update(job.id, |j| {
+            j.progress = Progress {
+                frames_done: 90,
+                frames_total: 100,
+            }
+        })
+        .expect("progress");
+    b.wait_for(
+        "document.getElementById('progress-text').innerText.startsWith('90 of 100 frames')",
+        STEP,
+    );
 }

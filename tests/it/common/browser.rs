@@ -149,6 +149,12 @@ impl Browser {
         );
     }
 
+    /// Opens `url` without waiting for it to finish loading: a page that
+    /// shows a live stream (a render in progress) is loading while it runs.
+    pub fn open(&mut self, url: &str) {
+        self.call("Page.navigate", json!({"url": url}));
+    }
+
     /// A screen of `width` × `height` CSS pixels (the kiosk's touchscreen).
     pub fn screen(width: u32, height: u32) -> Self {
         let mut b = Self::launch();
@@ -237,7 +243,8 @@ impl Browser {
             if start.elapsed() > limit {
                 let html = self.eval("document.documentElement.outerHTML");
                 let href = self.eval("location.href");
-                panic!("timed out waiting for {condition} at {href}: {html}");
+                let stacks = super::hang::thread_stacks();
+                panic!("timed out waiting for {condition} at {href}: {html}\n{stacks}");
             }
             std::thread::sleep(Duration::from_millis(100));
         }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod hang;
 pub mod kiosk;
 pub mod net;
 pub mod ns;
@@ -108,6 +109,10 @@ impl Server {
         dir: tempfile::TempDir,
         settings: Settings,
     ) -> Result<Self, app::StartError> {
+        // Not in the benches: their figures are the output there.
+        if cfg!(test) {
+            hang::capture_logs();
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -230,7 +235,9 @@ pub fn wait_for(kiosk: &str, id: &str, limit: Duration, pred: impl Fn(&Value) ->
         if pred(&job) {
             return job;
         }
-        assert!(start.elapsed() < limit, "job {id} stuck: {job}");
+        if start.elapsed() > limit {
+            panic!("job {id} stuck: {job}\n{}", hang::thread_stacks());
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
 }

@@ -265,6 +265,9 @@
     if (!code) return;
     try {
       const s = await getJson("/api/phone-uploads/" + code);
+      // A guest choosing a photo on their phone is still here (for as long
+      // as the slot lives, ten minutes).
+      if (s.state === "opened") lastTouch = Date.now();
       if (s.state === "received") {
         const res = await fetch("/api/phone-uploads/" + code + "/photo");
         if (res.ok) {

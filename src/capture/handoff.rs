@@ -17,6 +17,9 @@ const MAX_SLOTS: usize = 8;
 #[serde(rename_all = "snake_case")]
 pub enum HandoffState {
     Waiting,
+    /// A phone has the upload page open (or is sending): the guest is
+    /// choosing a photo, so the kiosk screen waits for them.
+    Opened,
     Received,
 }
 
@@ -25,6 +28,8 @@ struct Slot {
     photo: Option<Arc<Vec<u8>>>,
     /// An upload into this slot is being read and checked.
     receiving: bool,
+    /// A phone loaded the slot's upload page.
+    opened: bool,
 }
 
 /// Why an upload into a slot cannot start.
@@ -96,6 +101,7 @@ impl Handoffs {
                 created: Instant::now(),
                 photo: None,
                 receiving: false,
+                opened: false,
             },
         );
         code
@@ -104,8 +110,20 @@ impl Handoffs {
     pub fn state(&self, code: HandoffCode) -> Option<HandoffState> {
         self.slots().get(&code).map(|s| match s.photo {
             Some(_) => HandoffState::Received,
+            None if s.opened || s.receiving => HandoffState::Opened,
             None => HandoffState::Waiting,
         })
+    }
+
+    /// A phone loaded `code`'s upload page. False: no such slot.
+    pub fn page_opened(&self, code: HandoffCode) -> bool {
+        match self.slots().get_mut(&code) {
+            Some(slot) => {
+                slot.opened = true;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Marks the start of an upload into `code`'s slot: one at a time per
@@ -159,6 +177,7 @@ mod tests {
         let never: HandoffCode = "0".repeat(32).parse().expect("code");
         assert_eq!(h.begin(never), Err(Refused::Unknown));
         assert_eq!(h.begin(code), Ok(()));
+        assert_eq!(h.state(code), Some(HandoffState::Opened), "sending");
         assert_eq!(h.begin(code), Err(Refused::Busy));
         h.end(code);
         assert_eq!(h.begin(code), Ok(()));
@@ -171,6 +190,8 @@ mod tests {
         assert_eq!(code.to_string().parse(), Ok(code), "{code}");
         assert_eq!(h.state(code), Some(HandoffState::Waiting));
         assert!(h.photo(code).is_none());
+        assert!(h.page_opened(code));
+        assert_eq!(h.state(code), Some(HandoffState::Opened));
         assert!(h.deliver(code, vec![1, 2, 3]));
         assert!(h.deliver(code, vec![4]));
         assert_eq!(h.state(code), Some(HandoffState::Received));
@@ -178,6 +199,7 @@ mod tests {
         h.close(code);
         assert_eq!(h.state(code), None);
         assert!(!h.deliver(code, vec![5]));
+        assert!(!h.page_opened(code));
     }
 
     #[test]

@@ -92,7 +92,8 @@ struct StateView {
     state: HandoffState,
 }
 
-/// `GET /api/phone-uploads/{code}`: `waiting` or `received`.
+/// `GET /api/phone-uploads/{code}`: `waiting`, `opened` (a phone has the
+/// upload page) or `received`.
 #[get("/api/phone-uploads/<code>")]
 fn state(
     code: Result<HandoffCode, BadCode>,
@@ -186,7 +187,10 @@ fn upload_page(
 ) -> Page {
     let lang = lang.0;
     match checked(handoffs, code) {
-        Ok((code, _)) => form_page(live, lang, code, HttpStatus::Ok, None),
+        Ok((code, _)) => {
+            handoffs.page_opened(code);
+            form_page(live, lang, code, HttpStatus::Ok, None)
+        }
         Err(_) => expired_page(live, lang),
     }
 }

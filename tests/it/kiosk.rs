@@ -130,6 +130,8 @@ fn without_a_camera_the_shutter_says_so_and_phone_upload_still_works() {
     let (s, page) = get(&format!("{}/u/{code_str}", server.guest));
     assert_eq!(s, 200);
     assert!(String::from_utf8_lossy(&page).contains("multipart/form-data"));
+    // The kiosk screen learns that a phone has the page.
+    assert_eq!(state(&server.kiosk).1["state"], "opened");
     let (s, _) = get(&format!("{}/u/{code_str}", server.kiosk));
     assert_eq!(s, 404, "the upload page is not on the kiosk listener");
 
@@ -144,7 +146,7 @@ fn without_a_camera_the_shutter_says_so_and_phone_upload_still_works() {
     let (s, page) = post(b"not a photo at all", "notes.txt");
     assert_eq!(s, 415, "{page}");
     assert!(page.contains("JPEG, PNG or WebP"), "{page}");
-    assert_eq!(state(&server.kiosk).1["state"], "waiting");
+    assert_eq!(state(&server.kiosk).1["state"], "opened");
     let (s, page) = post(&photo(PHOTO), PHOTO);
     assert_eq!(s, 200, "{page}");
     assert!(page.contains("on the kiosk screen"), "{page}");

@@ -376,3 +376,48 @@ fn a_guest_waiting_for_their_loop_keeps_the_screen_past_the_idle_timeout() {
         STEP,
     );
 }
+
+/// A guest choosing a photo on their phone is still at the kiosk: once the
+/// phone has the upload page open, the phone screen waits past the idle
+/// timeout (15 s here), and the photo still arrives for review.
+#[test]
+fn the_phone_screen_waits_while_a_phone_has_the_upload_page() {
+    let folder = camera_folder(PHOTO);
+    let server = server(folder.path(), EventMode::Free, false);
+    let mut b = Browser::screen(1080, 1920);
+    b.goto(&format!("{}/", server.kiosk));
+    b.wait_for(&visible("attract"), STEP);
+    click(&mut b, "#attract");
+    b.wait_for(&visible("consent"), STEP);
+    click(&mut b, "#consent-accept");
+    b.wait_for(&visible("camera"), STEP);
+    click(&mut b, "#to-phone");
+    b.wait_for(&visible("phone"), STEP);
+    b.wait_for("document.getElementById('phone-qr').naturalWidth > 0", STEP);
+    let qr = b.eval("new URL(document.getElementById('phone-qr').src).pathname");
+    let code = qr
+        .as_str()
+        .and_then(|p| p.strip_prefix("/api/phone-uploads/"))
+        .and_then(|p| p.strip_suffix("/qr.svg"))
+        .unwrap_or_else(|| panic!("the slot's QR: {qr}"))
+        .to_string();
+    let (s, _) = get(&format!("{}/u/{code}", server.guest));
+    assert_eq!(s, 200);
+    let waited = std::time::Instant::now();
+    while waited.elapsed() < Duration::from_secs(22) {
+        assert_eq!(
+            b.eval(&visible("phone")),
+            true,
+            "sent away after {:?} with the phone's page open",
+            waited.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let (ct, body) = multipart(&[("photo", Some("me.jpg"), &photo(PHOTO))]);
+    let (s, page, _) = call(
+        agent().post(&format!("{}/u/{code}", server.guest)),
+        Some((&ct, body)),
+    );
+    assert_eq!(s, 200, "{}", String::from_utf8_lossy(&page));
+    b.wait_for(&visible("review"), STEP);
+}

@@ -162,6 +162,21 @@ fn render_and_result(b: &mut Browser, server: &Server, shots: &str) -> String {
     id
 }
 
+/// Checks twice a second, for 22 s (past the 15 s idle timeout these
+/// kiosks have), that `condition` holds: the guest's screen stays.
+fn stays_past_the_idle_timeout(b: &mut Browser, condition: &str, what: &str) {
+    let waited = std::time::Instant::now();
+    while waited.elapsed() < Duration::from_secs(22) {
+        assert_eq!(
+            b.eval(condition),
+            true,
+            "sent away after {:?} {what}",
+            waited.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
 /// Untouched, the screen goes back to attract and forgets the guest.
 fn idle_reset(b: &mut Browser, shots: &str) {
     b.wait_for(&visible("attract"), Duration::from_secs(40));
@@ -349,20 +364,14 @@ fn a_guest_waiting_for_their_loop_keeps_the_screen_past_the_idle_timeout() {
         "document.getElementById('progress-text').innerText.startsWith('40 of 100 frames')",
         STEP,
     );
-    let waited = std::time::Instant::now();
-    while waited.elapsed() < Duration::from_secs(22) {
-        let on_result = b.eval(&format!(
+    stays_past_the_idle_timeout(
+        &mut b,
+        &format!(
             "{} && document.getElementById('attract').hidden",
             visible("result")
-        ));
-        assert_eq!(
-            on_result,
-            true,
-            "sent away after {:?} of waiting",
-            waited.elapsed()
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
+        ),
+        "while rendering",
+    );
     store
         .update(job.id, |j| {
             j.progress = Progress {
@@ -403,16 +412,7 @@ fn the_phone_screen_waits_while_a_phone_has_the_upload_page() {
         .to_string();
     let (s, _) = get(&format!("{}/u/{code}", server.guest));
     assert_eq!(s, 200);
-    let waited = std::time::Instant::now();
-    while waited.elapsed() < Duration::from_secs(22) {
-        assert_eq!(
-            b.eval(&visible("phone")),
-            true,
-            "sent away after {:?} with the phone's page open",
-            waited.elapsed()
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    stays_past_the_idle_timeout(&mut b, &visible("phone"), "with the phone's page open");
     let (ct, body) = multipart(&[("photo", Some("me.jpg"), &photo(PHOTO))]);
     let (s, page, _) = call(
         agent().post(&format!("{}/u/{code}", server.guest)),

@@ -139,7 +139,7 @@ impl Browser {
     }
 
     pub fn goto(&mut self, url: &str) {
-        self.call("Page.navigate", json!({"url": url}));
+        self.open(url);
         self.wait_for(
             &format!(
                 "document.readyState === 'complete' && location.href.startsWith({})",

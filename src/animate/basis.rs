@@ -18,12 +18,20 @@ const BOW_SPREAD: f32 = 0.8;
 const BOW_CENTRE_V: f32 = 0.05;
 const BOW_ABOVE: f32 = 0.3;
 const BOW_BELOW: f32 = 0.4;
+/// Under hair a smile also lifts the inner brows up and apart, out of a
+/// frown's knit, by this much (eye distances; the subject's left brow),
+/// over these radii: across and above, and below, shorter, so that the
+/// upper lids are not pulled open against the smile's narrowing.
+const HAIR_BROW_MOVE: [f32; 2] = [0.05, -0.1];
+const HAIR_BROW_SIGMA: [f32; 3] = [0.25, 0.25, 0.12];
 
 /// Face edge landmarks (left and right cheek contour at eye height).
 const FACE_RIGHT_EDGE: usize = 234;
 const FACE_LEFT_EDGE: usize = 454;
 const RIGHT_BROW: [usize; 3] = [70, 105, 107];
 const LEFT_BROW: [usize; 3] = [300, 334, 336];
+const RIGHT_BROW_INNER: usize = 107;
+const LEFT_BROW_INNER: usize = 336;
 const RIGHT_CHEEK: usize = 205;
 /// Under the outer eye corners, where a smile bunches the cheek.
 const RIGHT_CHEEKBONE: usize = 117;
@@ -191,6 +199,8 @@ struct Handles {
     cheek_l: Vec<Handle>,
     cheek_r: Vec<Handle>,
     brows: Vec<Handle>,
+    /// Under hair, with the bow and both cheeks (see [`sample`]).
+    hair_brows: Vec<Handle>,
 }
 
 impl Handles {
@@ -223,6 +233,13 @@ impl Handles {
                 .chain(LEFT_BROW.iter())
                 .map(|&i| h(i, [0.0, -0.07], [0.3, 0.22]))
                 .collect(),
+            hair_brows: [(RIGHT_BROW_INNER, -1.0), (LEFT_BROW_INNER, 1.0)]
+                .map(|(i, side)| Handle {
+                    at: face.point(i),
+                    move_uv: [side * HAIR_BROW_MOVE[0], HAIR_BROW_MOVE[1]],
+                    sigma_uv: HAIR_BROW_SIGMA,
+                })
+                .into(),
         }
     }
 }
@@ -261,7 +278,8 @@ impl Grid {
 }
 
 /// Every parameter's basis on `grid`, in [`crate::motion::Expression`]
-/// field order, then the smile's bow alone (see [`super::rig::HAIR_BOW`]),
+/// field order, then what a smile adds under hair (see
+/// [`super::rig::HAIR_SMILE`]: the bow once more, both cheeks, the brows),
 /// each `nx·ny` (dx, dy) pairs, windowed and clipped.
 pub(super) fn sample(
     face: &Face,
@@ -285,11 +303,20 @@ pub(super) fn sample(
                 let a = axes.gauss(&handles.smile, p);
                 [a[0] + bow[0], a[1] + bow[1]]
             };
+            let cheek_l = axes.gauss(&handles.cheek_l, p);
+            let cheek_r = axes.gauss(&handles.cheek_r, p);
+            let hair = {
+                let b = axes.gauss(&handles.hair_brows, p);
+                [
+                    bow[0] + cheek_l[0] + cheek_r[0] + b[0],
+                    bow[1] + cheek_l[1] + cheek_r[1] + b[1],
+                ]
+            };
             let values: [[f32; 2]; BASES] = [
                 smiled,
                 axes.gauss(&handles.laugh, p),
-                axes.gauss(&handles.cheek_l, p),
-                axes.gauss(&handles.cheek_r, p),
+                cheek_l,
+                cheek_r,
                 // Eyes close by their lid maps (see `rig::Lids`).
                 [0.0, 0.0],
                 axes.gauss(&handles.brows, p),
@@ -299,7 +326,7 @@ pub(super) fn sample(
                 axes.yaw(),
                 axes.roll(p),
                 axes.breath(p),
-                bow,
+                hair,
             ];
             for (b, d) in bases.iter_mut().zip(values) {
                 b.push(scale(d));

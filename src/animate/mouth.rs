@@ -7,6 +7,7 @@
 //! opens under the hair's lower edge, as wide as the lips show there, and
 //! the hair stays with the upper lip.
 
+use super::basis::smoothstep;
 use crate::face::{mesh, Face};
 
 /// Inner lip contours, from the subject's right corner to the left.
@@ -52,6 +53,15 @@ const SHADOW_DEPTH_IOD: f32 = 0.05;
 /// A smile shows under a moustache only as lips parting beneath it: the
 /// mouth opens at least this much per unit of smile there.
 const HIDDEN_SMILE_OPEN: f32 = 0.3;
+/// Under hair the mouth opens this much wider than the preset says: the
+/// hair's edge hangs over the opening's upper part.
+const HIDDEN_OPEN_GAIN: f32 = 2.0;
+/// Upper teeth under the hair: in this share of the opening from the
+/// hair's edge (fading out over its last 40 %), the hair's tone times
+/// this, and darker toward the corners by this share.
+const HIDDEN_TEETH_SHARE: f32 = 0.6;
+const HIDDEN_TEETH_TONE: f32 = 0.85;
+const HIDDEN_TEETH_SIDE_SHADE: f32 = 0.35;
 /// Under hair the opening lies in the hair's shadow: the cavity is the
 /// shadow's colour times this at the deepest and at its edges (a black
 /// line under a soft grey moustache looks drawn on), and it fades in
@@ -95,6 +105,8 @@ pub struct Mouth {
     hidden: bool,
     /// The darkest the cavity gets (luma; see [`DARKEST_SHARE`]).
     darkest: f32,
+    /// The hair's tone over the lips (see [`Mouth::under_hair`]).
+    hair: [f32; 3],
     /// Where the map is not zero: x0, y0, x1, y1.
     pub bounds: [f32; 4],
 }
@@ -164,6 +176,7 @@ impl Mouth {
             half: [upper[0][0].abs(), upper[10][0].abs()],
             hidden: false,
             darkest: 0.0,
+            hair: [0.0; 3],
             bounds: [0.0; 4],
         };
         mouth.bounds = mouth.reach();
@@ -307,7 +320,7 @@ impl Mouth {
     /// smiles by `smile`: under hair the smile parts the lips too.
     pub fn amount(&self, open: f32, smile: f32) -> f32 {
         if self.hidden {
-            open.max(HIDDEN_SMILE_OPEN * smile)
+            HIDDEN_OPEN_GAIN * open.max(HIDDEN_SMILE_OPEN * smile)
         } else {
             open
         }
@@ -382,6 +395,7 @@ impl Mouth {
             }
         }
         self.lips = shadow;
+        self.hair = high;
         self.hidden = true;
         self.bounds = self.reach();
         true
@@ -483,11 +497,31 @@ impl Mouth {
         } else {
             1.0
         };
+        let colour = colour.map(|c| (c * lift).min(255.0));
+        let colour = if self.hidden {
+            self.under_hair(colour, pu, t)
+        } else {
+            colour
+        };
         Look::Cavity {
-            colour: colour.map(|c| (c * lift).min(255.0)),
+            colour,
             cover,
             d: [back * self.v[0], back * self.v[1]],
         }
+    }
+
+    /// The cavity's `colour` at `pu` and `t` (0 at the hair's edge, 1 at
+    /// the lower lip) under a moustache: its upper part shows upper teeth,
+    /// in the hair's tone and darker toward the corners. Under hair the
+    /// lips' shape cannot carry a smile; the teeth the parted lips show
+    /// are what says the mouth is smiling, not gaping.
+    fn under_hair(&self, colour: [f32; 3], pu: f32, t: f32) -> [f32; 3] {
+        let half = if pu < 0.0 { self.half[0] } else { self.half[1] };
+        let x = (pu / half.max(1.0)).clamp(-1.0, 1.0);
+        let band = 1.0 - smoothstep(0.6 * HIDDEN_TEETH_SHARE, HIDDEN_TEETH_SHARE, t);
+        let tone = HIDDEN_TEETH_TONE * (1.0 - HIDDEN_TEETH_SIDE_SHADE * x * x);
+        let teeth = self.hair.map(|c| c * tone);
+        [0, 1, 2].map(|i| colour[i] + (teeth[i] - colour[i]) * band)
     }
 
     /// The photo displacement at `p` as a continuous field, for following
@@ -691,8 +725,26 @@ mod tests {
             assert_eq!(m.look([86.0, y], 1.0), Look::Shifted([0.0, 0.0]), "{y}");
             assert_eq!(m.look([114.0, y], 1.0), Look::Shifted([0.0, 0.0]), "{y}");
         }
-        // A smile parts the hidden lips; visible lips open only when told.
+        // Under the hair's edge the opening shows upper teeth in the
+        // hair's tone, lighter than the shadow below them, and darker
+        // toward the corners.
+        let shade = |p: [f32; 2]| match m.look(p, 1.0) {
+            Look::Cavity { colour, .. } => luma(colour),
+            other => panic!("no cavity at {p:?}: {other:?}"),
+        };
+        let hair = luma([235.0, 228.0, 215.0]);
+        let teeth = shade([100.0, 105.0]);
+        assert!(
+            (teeth - HIDDEN_TEETH_TONE * hair).abs() < 2.0,
+            "{teeth} against the hair's {hair}"
+        );
+        assert!(teeth > shade([100.0, 108.5]) + 50.0);
+        assert!(shade([93.0, 104.5]) < teeth);
+        // A smile parts the hidden lips, and they open wider than told;
+        // visible lips open only when told, as much as told.
         assert!(m.amount(0.0, 1.0) > 0.0);
+        assert_eq!(m.amount(0.3, 0.0), HIDDEN_OPEN_GAIN * 0.3);
+        assert_eq!(Mouth::new(&face()).amount(0.3, 0.0), 0.3);
         let mut lips = Mouth::new(&face());
         lips.learn_from(&photo(0..0));
         assert!(!lips.hidden());

@@ -41,12 +41,14 @@ pub const MIN_DET: f32 = 0.2;
 
 /// Expression parameters with a basis, in [`Expression`] field order.
 pub const PARAMS: usize = 11;
-/// The rig's bases: one per parameter, then the smile's bow alone.
+/// The rig's bases: one per parameter, then what a smile adds where hair
+/// hides the lips.
 pub const BASES: usize = PARAMS + 1;
-/// Where hair hides the lips, the smile's bow lifts the lower face this
-/// much more: the lips' own smile cannot be seen there, so the moustache
-/// and beard, turning up with the mouth corners, carry it.
-pub const HAIR_BOW: f32 = 1.0;
+/// Where hair hides the lips, a smile adds this much of the hair basis
+/// (see `basis::sample`): the lips' own smile cannot be seen there, so
+/// the moustache and beard turning up with the mouth corners, the cheeks
+/// and the brows lifting out of their rest carry it.
+pub const HAIR_SMILE: f32 = 1.0;
 
 #[derive(Debug, Clone)]
 pub struct Rig {
@@ -155,7 +157,7 @@ impl Rig {
             e.head_roll,
             e.breath,
             if self.mouth.hidden() {
-                e.smile * HAIR_BOW
+                e.smile * HAIR_SMILE
             } else {
                 0.0
             },

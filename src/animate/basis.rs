@@ -30,8 +30,9 @@ const FACE_RIGHT_EDGE: usize = 234;
 const FACE_LEFT_EDGE: usize = 454;
 const RIGHT_BROW: [usize; 3] = [70, 105, 107];
 const LEFT_BROW: [usize; 3] = [300, 334, 336];
-const RIGHT_BROW_INNER: usize = 107;
-const LEFT_BROW_INNER: usize = 336;
+/// Each brow's inner end, the last of its points.
+const RIGHT_BROW_INNER: usize = RIGHT_BROW[2];
+const LEFT_BROW_INNER: usize = LEFT_BROW[2];
 const RIGHT_CHEEK: usize = 205;
 /// Under the outer eye corners, where a smile bunches the cheek.
 const RIGHT_CHEEKBONE: usize = 117;

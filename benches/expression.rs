@@ -9,6 +9,10 @@
 //! Face crops of the photo and of every other frame land in
 //! `target/expression/<photo>/<preset>/` for an outside expression
 //! classifier. Figures only, no pass/fail.
+//!
+//! `SMILELOOP_BENCH_PHOTOS=DIR` reads the photos from DIR instead of
+//! `../shared/test-photos` (photos held out of the tests, say);
+//! `SMILELOOP_BENCH_PHOTO=NAME` keeps only file names containing NAME.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -34,7 +38,8 @@ fn crop(img: &RgbImage, face: &Face) -> RgbImage {
 
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let photos = root.join("../shared/test-photos");
+    let photos = std::env::var_os("SMILELOOP_BENCH_PHOTOS")
+        .map_or_else(|| root.join("../shared/test-photos"), PathBuf::from);
     let models = root.join("models");
     let m = Arc::new(
         FaceModels::load(&models.join("libonnxruntime.so"), &models).expect("face models"),

@@ -3,9 +3,12 @@
 //! the upper lip stays, and the gap between them shows a mouth interior: a
 //! dark, softly shaded cavity, with the photo's own teeth moved along where
 //! the photo's mouth is already open (upper teeth with the upper lip, lower
-//! teeth with the jaw). Where hair hides the lips (a moustache) the mouth
-//! opens under the hair's lower edge, as wide as the lips show there, and
-//! the hair stays with the upper lip.
+//! teeth with the jaw). Where the photo shows no teeth, the upper part of
+//! the opening shows upper teeth in the face's own light tone: a smile that
+//! parts the lips shows teeth, and a bare dark gap reads as a gape or a
+//! grimace. Where hair hides the lips (a moustache) the mouth opens under
+//! the hair's lower edge, as wide as the lips show there, and the hair
+//! stays with the upper lip.
 
 use super::basis::smoothstep;
 use crate::face::{mesh, Face};
@@ -56,12 +59,23 @@ const HIDDEN_SMILE_OPEN: f32 = 0.3;
 /// Under hair the mouth opens this much wider than the preset says: the
 /// hair's edge hangs over the opening's upper part.
 const HIDDEN_OPEN_GAIN: f32 = 2.0;
-/// Upper teeth under the hair: in this share of the opening from the
-/// hair's edge (fading out over its last 40 %), the hair's tone times
-/// this, and darker toward the corners by this share.
+/// Upper teeth where the photo shows none: in this share of the opening
+/// from the upper lip (fading out over its last 40 %), darker toward the
+/// corners by this share.
+const TEETH_SHARE: f32 = 0.7;
+const TEETH_SIDE_SHADE: f32 = 0.35;
+/// Under hair they show in this share of the opening from the hair's
+/// edge (which hangs over the opening's top), in the hair's tone times
+/// this.
 const HIDDEN_TEETH_SHARE: f32 = 0.6;
 const HIDDEN_TEETH_TONE: f32 = 0.85;
-const HIDDEN_TEETH_SIDE_SHADE: f32 = 0.35;
+/// Under visible lips they are the face's light tone (the mean colour of
+/// the pixels between these luma percentiles around the mouth, see
+/// [`DARKEST_REACH_IOD`]), with this share of its colourfulness (teeth
+/// are greyer than skin), at this share of its brightness.
+const LIGHT_PERCENTILES: [f32; 2] = [0.75, 0.95];
+const TEETH_CHROMA_SHARE: f32 = 0.25;
+const TEETH_TONE: f32 = 1.0;
 /// Under hair the opening lies in the hair's shadow: the cavity is the
 /// shadow's colour times this at the deepest and at its edges (a black
 /// line under a soft grey moustache looks drawn on), and it fades in
@@ -105,8 +119,10 @@ pub struct Mouth {
     hidden: bool,
     /// The darkest the cavity gets (luma; see [`DARKEST_SHARE`]).
     darkest: f32,
-    /// The hair's tone over the lips (see [`Mouth::under_hair`]).
-    hair: [f32; 3],
+    /// The colour of the upper teeth the opening shows where the photo
+    /// shows none (see [`Mouth::with_teeth`]); None until learned, and
+    /// where the photo's own teeth show.
+    teeth: Option<[f32; 3]>,
     /// Where the map is not zero: x0, y0, x1, y1.
     pub bounds: [f32; 4],
 }
@@ -176,7 +192,7 @@ impl Mouth {
             half: [upper[0][0].abs(), upper[10][0].abs()],
             hidden: false,
             darkest: 0.0,
-            hair: [0.0; 3],
+            teeth: None,
             bounds: [0.0; 4],
         };
         mouth.bounds = mouth.reach();
@@ -227,7 +243,8 @@ impl Mouth {
         let Some(all) = mean(&self.samples) else {
             return;
         };
-        self.darkest = DARKEST_SHARE * self.darkest_around(image);
+        let (darkest, light) = self.tones_around(image);
+        self.darkest = DARKEST_SHARE * darkest;
         // Where the inner lip line lies on teeth the samples are white: the
         // lips' hue is kept, their brightness capped, so the interior stays
         // a cavity.
@@ -273,6 +290,20 @@ impl Mouth {
         middle.sort_by(f32::total_cmp);
         let teeth_depth = middle[middle.len() / 2];
         if teeth_depth <= 0.0 {
+            // Teeth between the mesh's lines are the photo's own (an open
+            // mouth whose lower line the mesh puts under its teeth): none
+            // are added under them.
+            let between = |&[pu, low]: &[f32; 2]| {
+                Self::line(&self.upper, pu).is_some_and(|top| {
+                    (top.ceil() as i32..=low.floor() as i32)
+                        .filter(|&pv| pixel(image, self.point(pu, pv as f32)).is_some_and(teeth))
+                        .count()
+                        >= 2
+                })
+            };
+            if !self.lower[3..8].iter().any(between) {
+                self.teeth = light.map(teeth_from_light);
+            }
             return;
         }
         // One smooth band, narrowing toward the corners (teeth found column
@@ -288,27 +319,35 @@ impl Mouth {
         self.bounds = self.reach();
     }
 
-    /// The face's darkest tone around the mouth (see [`DARKEST_SHARE`]).
-    fn darkest_around(&self, image: &image::RgbImage) -> f32 {
+    /// The face's darkest tone around the mouth (luma, see
+    /// [`DARKEST_SHARE`]) and its light tone (see [`LIGHT_PERCENTILES`]).
+    fn tones_around(&self, image: &image::RgbImage) -> (f32, Option<[f32; 3]>) {
         let r = DARKEST_REACH_IOD * self.iod;
         let step = (r / 50.0).max(1.0);
         let n = (2.0 * r / step) as i32;
-        let mut lumas: Vec<f32> = (0..=n)
+        let mut colours: Vec<[f32; 3]> = (0..=n)
             .flat_map(|j| (0..=n).map(move |i| (i, j)))
             .filter_map(|(i, j)| {
                 let p = [
                     self.mid[0] - r + i as f32 * step,
                     self.mid[1] - r + j as f32 * step,
                 ];
-                pixel(image, p).map(luma)
+                pixel(image, p)
             })
             .collect();
-        if lumas.is_empty() {
-            return 0.0;
+        if colours.is_empty() {
+            return (0.0, None);
         }
-        let k = ((lumas.len() - 1) as f32 * DARKEST_PERCENTILE) as usize;
-        let (_, darkest, _) = lumas.select_nth_unstable_by(k, f32::total_cmp);
-        *darkest
+        colours.sort_by(|a, b| luma(*a).total_cmp(&luma(*b)));
+        let at = |q: f32| ((colours.len() - 1) as f32 * q) as usize;
+        let darkest = luma(colours[at(DARKEST_PERCENTILE)]);
+        let band = &colours[at(LIGHT_PERCENTILES[0])..=at(LIGHT_PERCENTILES[1])];
+        let n = band.len() as f32;
+        let light = band
+            .iter()
+            .fold([0.0; 3], |s, c| [s[0] + c[0], s[1] + c[1], s[2] + c[2]])
+            .map(|c| c / n);
+        (darkest, Some(light))
     }
 
     /// Whether hair hides the lips (a moustache over them).
@@ -395,7 +434,7 @@ impl Mouth {
             }
         }
         self.lips = shadow;
-        self.hair = high;
+        self.teeth = Some(high.map(|c| c * HIDDEN_TEETH_TONE));
         self.hidden = true;
         self.bounds = self.reach();
         true
@@ -498,10 +537,9 @@ impl Mouth {
             1.0
         };
         let colour = colour.map(|c| (c * lift).min(255.0));
-        let colour = if self.hidden {
-            self.under_hair(colour, pu, t)
-        } else {
-            colour
+        let colour = match self.teeth {
+            Some(teeth) => self.with_teeth(colour, teeth, pu, t),
+            None => colour,
         };
         Look::Cavity {
             colour,
@@ -510,18 +548,23 @@ impl Mouth {
         }
     }
 
-    /// The cavity's `colour` at `pu` and `t` (0 at the hair's edge, 1 at
-    /// the lower lip) under a moustache: its upper part shows upper teeth,
-    /// in the hair's tone and darker toward the corners. Under hair the
-    /// lips' shape cannot carry a smile; the teeth the parted lips show
-    /// are what says the mouth is smiling, not gaping.
-    fn under_hair(&self, colour: [f32; 3], pu: f32, t: f32) -> [f32; 3] {
+    /// The cavity's `colour` at `pu` and `t` (0 at the upper lip or the
+    /// hair's edge, 1 at the lower lip) where the photo shows no teeth:
+    /// its upper part shows upper teeth of colour `teeth`, darker toward
+    /// the corners. The teeth the parted lips show are what says the mouth
+    /// is smiling, not gaping (under hair the lips' shape cannot say it
+    /// at all).
+    fn with_teeth(&self, colour: [f32; 3], teeth: [f32; 3], pu: f32, t: f32) -> [f32; 3] {
         let half = if pu < 0.0 { self.half[0] } else { self.half[1] };
         let x = (pu / half.max(1.0)).clamp(-1.0, 1.0);
-        let band = 1.0 - smoothstep(0.6 * HIDDEN_TEETH_SHARE, HIDDEN_TEETH_SHARE, t);
-        let tone = HIDDEN_TEETH_TONE * (1.0 - HIDDEN_TEETH_SIDE_SHADE * x * x);
-        let teeth = self.hair.map(|c| c * tone);
-        [0, 1, 2].map(|i| colour[i] + (teeth[i] - colour[i]) * band)
+        let share = if self.hidden {
+            HIDDEN_TEETH_SHARE
+        } else {
+            TEETH_SHARE
+        };
+        let band = 1.0 - smoothstep(0.6 * share, share, t);
+        let tone = 1.0 - TEETH_SIDE_SHADE * x * x;
+        [0, 1, 2].map(|i| colour[i] + (teeth[i] * tone - colour[i]) * band)
     }
 
     /// The photo displacement at `p` as a continuous field, for following
@@ -532,6 +575,12 @@ impl Mouth {
             Look::Shifted(d) | Look::Cavity { d, .. } => d,
         }
     }
+}
+
+/// Teeth in a face whose light tone is `light`: greyer, a little darker.
+fn teeth_from_light(light: [f32; 3]) -> [f32; 3] {
+    let l = luma(light);
+    light.map(|c| (TEETH_TONE * (l + TEETH_CHROMA_SHARE * (c - l))).clamp(0.0, 255.0))
 }
 
 /// Brightness of an RGB colour (Rec. 601 weights).
@@ -680,6 +729,54 @@ mod tests {
             closed.look([100.0, 101.0], 1.0),
             Look::Cavity { .. }
         ));
+    }
+
+    #[test]
+    fn where_the_photo_shows_no_teeth_the_opening_shows_upper_teeth_over_a_cavity() {
+        let mut m = Mouth::new(&face());
+        m.learn_from(&photo(0..0));
+        assert!(!m.hidden());
+        let open = OPEN_IOD * 60.0; // 12 px at the middle
+        let shade = |p: [f32; 2]| match m.look(p, 1.0) {
+            Look::Cavity { colour, .. } => colour,
+            other => panic!("no cavity at {p:?}: {other:?}"),
+        };
+        // Under the upper lip: teeth, lighter than the lips and greyer
+        // than the skin they take their tone from; below them the cavity
+        // stays dark.
+        let teeth = shade([100.0, 100.0 + 0.2 * open]);
+        let skin = [210.0, 160.0, 140.0];
+        let chroma = |c: [f32; 3]| c[0].max(c[1]).max(c[2]) - c[0].min(c[1]).min(c[2]);
+        assert!(luma(teeth) > luma([170.0, 70.0, 80.0]) + 40.0, "{teeth:?}");
+        assert!(chroma(teeth) < 0.5 * chroma(skin), "{teeth:?}");
+        let cavity = shade([100.0, 100.0 + 0.85 * open]);
+        assert!(
+            luma(cavity) < 0.6 * luma(teeth),
+            "{cavity:?} under {teeth:?}"
+        );
+        // Darker toward the corners.
+        assert!(luma(shade([90.0, 100.0 + 0.15 * open])) < luma(teeth));
+        // Teeth the photo shows are its own: none are added below them.
+        let mut own = Mouth::new(&face());
+        own.learn_from(&photo(102..108));
+        let below = match own.look([100.0, 108.5 + 0.2 * open], 1.0) {
+            Look::Cavity { colour, .. } => colour,
+            other => panic!("{other:?}"),
+        };
+        assert!(luma(below) < 100.0, "{below:?}");
+        // So are teeth between the mesh's lines, in a mouth the photo
+        // shows open.
+        let mut f = face();
+        for &b in &LOWER_INNER[1..10] {
+            f.landmarks[b][1] = 104.0;
+        }
+        let mut open_photo = Mouth::new(&f);
+        open_photo.learn_from(&photo(100..104));
+        let under = match open_photo.look([100.0, 104.5 + 0.2 * open], 1.0) {
+            Look::Cavity { colour, .. } => colour,
+            other => panic!("{other:?}"),
+        };
+        assert!(luma(under) < 100.0, "{under:?}");
     }
 
     /// A sepia face whose white moustache (x 70..130, from y 85) hides

@@ -3,6 +3,7 @@
 
 use crate::common::*;
 use smileloop::animate::meshwarp::{remap, rig_for, Source};
+use smileloop::animate::mouth::Look;
 use smileloop::animate::rig::{Field, Rig};
 use smileloop::animate::{Animator, MeshWarp, Request, SizeLimits};
 use smileloop::face::{mesh, Face};
@@ -205,7 +206,8 @@ fn the_renderer_samples_exactly_where_the_field_says() {
     let (rig, _, (w, h)) = rig_for(&m, &img, SizeLimits::default()).expect("rig");
     let src = smileloop::geometry::Scaler::default().scale(&img, w, h);
     let wink = preset(&all, "smile_wink");
-    // The wink's peak exercises grid, eyelids and head motion together.
+    // The wink's peak exercises grid, eyelids, the parted lips and head
+    // motion together.
     let field = rig.field(&wink.at_frame(wink.frame_count() / 2));
     let mut fast = image::RgbImage::new(w, h);
     remap(&Source::new(src.clone()), &mut fast, &field);
@@ -213,6 +215,7 @@ fn the_renderer_samples_exactly_where_the_field_says() {
     let mut worst = 0u8;
     let mut moved = 0usize;
     let mut shaded = 0usize;
+    let mut interior = 0usize;
     for y in 0..h {
         for x in 0..w {
             let d = field.at([x as f32, y as f32]);
@@ -232,6 +235,20 @@ fn the_renderer_samples_exactly_where_the_field_says() {
                 shaded += 1;
                 px = px.map(|c| (f32::from(c) * shade).round().clamp(0.0, 255.0) as u8);
             }
+            // Between the parted lips the mouth's interior covers it.
+            let g = field.grid_at([x as f32, y as f32]);
+            for (mouth, open) in &field.mouths {
+                if let Look::Cavity { colour, cover, .. } =
+                    mouth.look([x as f32 - g[0], y as f32 - g[1]], *open)
+                {
+                    interior += 1;
+                    for (p, c) in px.iter_mut().zip(colour) {
+                        *p = (f32::from(*p) * (1.0 - cover) + c * cover)
+                            .round()
+                            .clamp(0.0, 255.0) as u8;
+                    }
+                }
+            }
             let got = fast.get_pixel(x, y).0;
             for c in 0..3 {
                 worst = worst.max(px[c].abs_diff(got[c]));
@@ -243,6 +260,7 @@ fn the_renderer_samples_exactly_where_the_field_says() {
     }
     assert!(moved > 1000, "the field moves the face ({moved} pixels)");
     assert!(shaded > 100, "the smile shades its folds ({shaded} pixels)");
+    assert!(interior > 10, "the lips part ({interior} pixels)");
     // Rounding differs (the renderer interpolates rows first): one level at most.
     assert!(worst <= 1, "renderer and field disagree by {worst} levels");
 }

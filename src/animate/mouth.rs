@@ -72,10 +72,9 @@ const HIDDEN_TEETH_TONE: f32 = 0.85;
 /// Under visible lips they are the face's light tone (the mean colour of
 /// the pixels between these luma percentiles around the mouth, see
 /// [`DARKEST_REACH_IOD`]), with this share of its colourfulness (teeth
-/// are greyer than skin), at this share of its brightness.
+/// are greyer than skin).
 const LIGHT_PERCENTILES: [f32; 2] = [0.75, 0.95];
 const TEETH_CHROMA_SHARE: f32 = 0.25;
-const TEETH_TONE: f32 = 1.0;
 /// Under hair the opening lies in the hair's shadow: the cavity is the
 /// shadow's colour times this at the deepest and at its edges (a black
 /// line under a soft grey moustache looks drawn on), and it fades in
@@ -577,10 +576,10 @@ impl Mouth {
     }
 }
 
-/// Teeth in a face whose light tone is `light`: greyer, a little darker.
+/// Teeth in a face whose light tone is `light`: as bright, greyer.
 fn teeth_from_light(light: [f32; 3]) -> [f32; 3] {
     let l = luma(light);
-    light.map(|c| (TEETH_TONE * (l + TEETH_CHROMA_SHARE * (c - l))).clamp(0.0, 255.0))
+    light.map(|c| (l + TEETH_CHROMA_SHARE * (c - l)).clamp(0.0, 255.0))
 }
 
 /// Brightness of an RGB colour (Rec. 601 weights).

@@ -89,10 +89,9 @@ impl Fold {
         if amount <= 0.0 || p[0] < b[0] || p[1] < b[1] || p[0] > b[2] || p[1] > b[3] {
             return 1.0;
         }
-        let (i, j) = (
-            (p[0] - b[0]).round() as usize,
-            (p[1] - b[1]).round() as usize,
-        );
+        // Both are ≥ 0 here: adding a half and truncating rounds them,
+        // without a call to libm's roundf per pixel.
+        let (i, j) = ((p[0] - b[0] + 0.5) as usize, (p[1] - b[1] + 0.5) as usize);
         let depth = self.depth.get(j * self.width + i).copied().unwrap_or(0.0);
         1.0 - DEPTH * amount.min(1.0) * depth
     }

@@ -377,9 +377,7 @@ pub fn remap(src: &Source, dst: &mut RgbImage, field: &Field) {
                 );
                 if let Some((colour, cover)) = cavity {
                     for (p, c) in px.iter_mut().zip(colour) {
-                        *p = (f32::from(*p) * (1.0 - cover) + c * cover)
-                            .round()
-                            .clamp(0.0, 255.0) as u8;
+                        *p = to_u8(f32::from(*p) * (1.0 - cover) + c * cover);
                     }
                 }
             }
@@ -410,7 +408,13 @@ fn shade_run(folds: &[&(Fold, f32)], start: [f32; 2], d: [f32; 2], step: [f32; 2
 fn darken(px: &mut [u8], shade: f32) {
     if shade < 1.0 {
         for p in px.iter_mut() {
-            *p = (f32::from(*p) * shade).round().clamp(0.0, 255.0) as u8;
+            *p = to_u8(f32::from(*p) * shade);
         }
     }
+}
+
+/// A channel value rounded to the nearest level and clamped to 0..=255
+/// (as `round`, which is a libm call per pixel on baseline x86-64).
+fn to_u8(v: f32) -> u8 {
+    (v.clamp(0.0, 255.0) + 0.5) as u8
 }
